@@ -1,0 +1,131 @@
+"""The broker topology, in one module that publishers and consumers both import.
+
+- ``<prefix>-tasks``: a direct exchange. Routing key ``any`` reaches the shared
+  queue ``<prefix>-tasks`` (any node takes it); ``node-<id>`` reaches that
+  node's own durable queue ``<prefix>-node-<id>``.
+- ``<prefix>-control``: a fan-out exchange; every node binds a private,
+  auto-deleted queue to it and hears cancel requests.
+
+Messages are JSON and carry a task id and nothing a node would execute: the
+node reads what to run from the ledger. Queue names hold no dots because the
+embedded (filesystem) transport keeps the queue name in file names.
+"""
+
+import logging
+import uuid
+
+from kombu import Connection, Exchange, Queue
+from kombu.pools import producers
+
+log = logging.getLogger(__name__)
+
+MAX_PRIORITY = 9
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 5,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 2,
+}
+
+
+class Topology:
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.task_exchange = Exchange(f"{prefix}-tasks", type="direct", durable=True)
+        self.control_exchange = Exchange(f"{prefix}-control", type="fanout", durable=True)
+        self.shared_queue = Queue(
+            f"{prefix}-tasks", self.task_exchange, routing_key="any",
+            durable=True, max_priority=MAX_PRIORITY,
+        )
+
+    def node_queue(self, node_id):
+        return Queue(
+            f"{self.prefix}-node-{node_id}", self.task_exchange,
+            routing_key=f"node-{node_id}", durable=True, max_priority=MAX_PRIORITY,
+        )
+
+    def control_queue(self, node_id):
+        # A fresh name each start: a node's control queue lives only as long as it does.
+        return Queue(
+            f"{self.prefix}-control-{node_id}-{uuid.uuid4().hex[:8]}", self.control_exchange,
+            durable=False, auto_delete=True,
+        )
+
+    def queue_for(self, target):
+        """The queue a task for `target` ("any" or a node id) is published to."""
+        return self.shared_queue if target in (None, "any") else self.node_queue(target)
+
+
+def connect(config):
+    """A kombu Connection for the configured broker (not yet connected)."""
+    url = config.broker_url
+    options = {}
+    if url.startswith("filesystem://"):
+        root = config.home_path / "broker"
+        for sub in ("queue", "control", "processed"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        options = {
+            "data_folder_in": str(root / "queue"),
+            "data_folder_out": str(root / "queue"),
+            "control_folder": str(root / "control"),
+            # Read messages are moved, not copied, inside the same folder tree,
+            # which keeps the move atomic between competing consumers.
+            "store_processed": True,
+            "processed_folder": str(root / "processed"),
+            "polling_interval": 0.02,
+        }
+    elif url.startswith(("amqp", "pyamqp")):
+        options = {"confirm_publish": True}
+    elif url.startswith("redis"):
+        options = {"socket_timeout": 10, "socket_connect_timeout": 5,
+                   "health_check_interval": 10}
+    return Connection(url, transport_options=options, heartbeat=0,
+                      connect_timeout=5)
+
+
+class Broker:
+    """Publishes task announcements and control messages."""
+
+    def __init__(self, config):
+        self.config = config
+        self.topology = Topology(config.queue_prefix)
+        self.connection = connect(config)
+
+    def publish_task(self, task_id, target="any", priority=0):
+        queue = self.topology.queue_for(target)
+        self._publish(
+            {"task_id": task_id},
+            exchange=self.topology.task_exchange,
+            routing_key=queue.routing_key,
+            declare=[queue],
+            priority=max(0, min(MAX_PRIORITY, int(priority or 0))),
+        )
+
+    def publish_control(self, message):
+        self._publish(message, exchange=self.topology.control_exchange, routing_key="",
+                      declare=[self.topology.control_exchange])
+
+    def _publish(self, body, **kwargs):
+        with producers[self.connection].acquire(block=True, timeout=30) as producer:
+            producer.publish(
+                body,
+                serializer="json",
+                delivery_mode=2,
+                retry=True,
+                retry_policy=PUBLISH_RETRY_POLICY,
+                **kwargs,
+            )
+
+    def queue_depth(self, target="any"):
+        """Messages waiting in a task queue (0 when it does not exist yet)."""
+        queue = self.topology.queue_for(target)
+        with self.connection.clone() as conn:
+            try:
+                _, count, _ = queue(conn.default_channel).queue_declare(passive=True)
+                return count
+            except conn.channel_errors:
+                return 0
+
+    def close(self):
+        producers[self.connection].force_close_all()
+        self.connection.release()

@@ -1,0 +1,35 @@
+"""The `crawlfleet` command: process verbs (up, master, node, web) and client
+verbs that talk to the JSON API."""
+
+import logging
+
+import click
+
+from crawlfleet.cli import client, server
+from crawlfleet.config import Config
+from crawlfleet.errors import ConfigError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="crawlfleet")
+def main():
+    """crawlfleet — a distributed web-crawler platform."""
+
+
+def load_config(**overrides):
+    """The configuration, or a one-line error and exit status 2."""
+    try:
+        return Config.load(**overrides)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+def setup_logging(config, name):
+    logging.basicConfig(
+        level=getattr(logging, str(config.log_level).upper(), logging.INFO),
+        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
+    )
+
+
+server.register(main)
+client.register(main)

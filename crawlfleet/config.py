@@ -1,0 +1,147 @@
+"""Configuration: environment first, then an optional TOML file, then defaults.
+
+`Config.load()` is what every process calls; tests build one from a plain
+dict with `Config.from_dict()`. Values are validated here, at start, so a bad
+setting stops a process with one clear line instead of a traceback later.
+"""
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+from crawlfleet.defaults import BY_NAME, SETTINGS
+from crawlfleet.errors import ConfigError
+
+ENV_PREFIX = "CRAWLFLEET_"
+UP_STATE_FILE = "run/up.json"
+
+
+def _coerce(setting, raw, source):
+    if isinstance(raw, setting.kind):
+        return raw
+    if setting.kind is str:
+        return str(raw)
+    try:
+        return setting.kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{source}: expected {setting.kind.__name__} for {setting.name}, got {raw!r}"
+        ) from None
+
+
+class Config:
+    """Resolved settings, read as attributes: `config.mongo_uri`."""
+
+    def __init__(self, values):
+        unknown = set(values) - set(BY_NAME)
+        if unknown:
+            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        self._values = {s.name: s.default for s in SETTINGS}
+        for name, raw in values.items():
+            self._values[name] = _coerce(BY_NAME[name], raw, "config")
+        self._resolve()
+        self._validate()
+
+    @classmethod
+    def from_dict(cls, values=None):
+        return cls(dict(values or {}))
+
+    @classmethod
+    def load(cls, environ=None, **overrides):
+        """Settings from a TOML file (CRAWLFLEET_CONFIG), the environment, then overrides."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        path = environ.get(ENV_PREFIX + "CONFIG")
+        if path:
+            try:
+                with open(path, "rb") as f:
+                    data = tomllib.load(f)
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read config file {path}: {exc}") from None
+            for key, raw in data.items():
+                if key not in BY_NAME:
+                    raise ConfigError(f"{path}: unknown setting {key!r}")
+                values[key] = _coerce(BY_NAME[key], raw, path)
+        for setting in SETTINGS:
+            raw = environ.get(ENV_PREFIX + setting.name.upper())
+            if raw not in (None, ""):
+                values[setting.name] = _coerce(setting, raw, ENV_PREFIX + setting.name.upper())
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(values)
+
+    def __getattr__(self, name):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def as_dict(self):
+        return dict(self._values)
+
+    def replace(self, **changes):
+        values = self.as_dict()
+        values.update(changes)
+        return Config(values)
+
+    def as_environ(self):
+        """The settings as CRAWLFLEET_* variables, for child processes."""
+        return {ENV_PREFIX + k.upper(): str(v) for k, v in self._values.items()}
+
+    # -- derived values ------------------------------------------------------
+    def _resolve(self):
+        v = self._values
+        v["home"] = str(Path(v["home"]).expanduser().resolve())
+        state = self.up_state()
+        if not v["mongo_uri"]:
+            v["mongo_uri"] = state.get("mongo_uri") or "mongodb://127.0.0.1:27017"
+        if not v["broker_url"]:
+            v["broker_url"] = state.get("broker_url") or "filesystem://"
+        if not v["api_url"]:
+            v["api_url"] = state.get("api_url") or "http://127.0.0.1:8080"
+        v["api_url"] = v["api_url"].rstrip("/")
+        if not v["max_runners"]:
+            v["max_runners"] = max(2, os.cpu_count() or 1)
+
+    def _validate(self):
+        v = self._values
+        if not v["mongo_uri"].startswith(("mongodb://", "mongodb+srv://")):
+            raise ConfigError(f"mongo_uri must start with mongodb://, got {v['mongo_uri']!r}")
+        scheme = v["broker_url"].split("://", 1)[0]
+        if scheme not in ("redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory"):
+            raise ConfigError(
+                f"broker_url must be redis://, amqp:// or filesystem://, got {v['broker_url']!r}"
+            )
+        if not v["queue_prefix"].replace("_", "").replace("-", "").isalnum():
+            raise ConfigError("queue_prefix may hold only letters, digits, '-' and '_'")
+        for name in ("heartbeat_interval", "node_timeout", "reconcile_interval"):
+            if v[name] <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if v["node_timeout"] <= v["heartbeat_interval"]:
+            raise ConfigError("node_timeout must be longer than heartbeat_interval")
+        if v["max_runners"] < 1:
+            raise ConfigError("max_runners must be at least 1")
+
+    # -- paths ---------------------------------------------------------------
+    @property
+    def home_path(self):
+        return Path(self.home)
+
+    def up_state(self):
+        """What a running `crawlfleet up` recorded about itself, or {}."""
+        try:
+            return json.loads((Path(self._values["home"]) / UP_STATE_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def spider_folders(self):
+        if self.spiders_path:
+            return [Path(p).expanduser().resolve() for p in self.spiders_path.split(":") if p]
+        import spiders
+
+        return [Path(next(iter(spiders.__path__))).resolve()]
+
+    @property
+    def uses_embedded_broker(self):
+        return self.broker_url.startswith("filesystem://")

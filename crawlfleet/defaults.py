@@ -1,0 +1,89 @@
+"""Every tunable of crawlfleet, with its default and what it means.
+
+This is the one documented list: `crawlfleet.config` reads each setting from
+the environment as ``CRAWLFLEET_<NAME>`` (upper case), or from the TOML file
+named by ``CRAWLFLEET_CONFIG`` (lower-case keys), and falls back to the value
+here. The README's configuration table is generated from this module
+(`crawlfleet config --markdown`), so the two cannot drift apart.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: object
+    kind: type
+    help: str
+
+
+SETTINGS = [
+    # -- where things live ---------------------------------------------------
+    Setting("home", "./.crawlfleet", str,
+            "Folder for everything kept on this machine: the embedded database "
+            "and broker, node caches, the admin token, run-state files."),
+    Setting("mongo_uri", "", str,
+            "MongoDB URI. Empty: the one recorded by a running `crawlfleet up` "
+            "in HOME, else mongodb://127.0.0.1:27017."),
+    Setting("mongo_db", "crawlfleet", str,
+            "Database holding the ledger (tasks, spiders, nodes, logs) and the "
+            "results collections."),
+    Setting("broker_url", "", str,
+            "kombu broker URL: redis://host:6379/0 or amqp://user:pass@host:5672//. "
+            "Empty: the embedded broker (kombu's filesystem transport under "
+            "HOME/broker), which needs no server and keeps messages across restarts "
+            "but only reaches processes on this machine."),
+    Setting("queue_prefix", "crawlfleet", str,
+            "Prefix of every exchange and queue name, so several installations "
+            "(or test runs) can share one broker."),
+    Setting("spiders_path", "", str,
+            "Folders the master scans for spider projects, separated by ':'. "
+            "Empty: the spiders bundled with crawlfleet."),
+    # -- web ----------------------------------------------------------------
+    Setting("secret_key", "", str,
+            "Secret for session cookies. Empty: a random key is made once and "
+            "kept in HOME/secret-key."),
+    Setting("api_url", "", str,
+            "Where client verbs find the API. Empty: the one recorded by a running "
+            "`crawlfleet up` in HOME, else http://127.0.0.1:8080."),
+    Setting("token", "", str,
+            "API token for client verbs. Empty: HOME/admin-token, written by `up`."),
+    Setting("web_workers", 2, int, "gunicorn worker processes of `crawlfleet web`."),
+    Setting("web_threads", 8, int, "Threads per gunicorn worker (gthread)."),
+    # -- node ---------------------------------------------------------------
+    Setting("node_id", "", str,
+            "This node's id. Empty: the host name (kept in HOME so it is stable)."),
+    Setting("max_runners", 0, int,
+            "Spiders a node runs at once. 0: the number of CPUs, at least 2."),
+    Setting("heartbeat_interval", 3.0, float, "Seconds between node heartbeats."),
+    Setting("node_timeout", 15.0, float,
+            "A node silent this many seconds is offline, and its running tasks "
+            "become `abnormal`."),
+    Setting("task_timeout", 0.0, float,
+            "Default per-task time limit in seconds (0: none). A run may set its own."),
+    Setting("cancel_grace", 10.0, float,
+            "Seconds between SIGINT and SIGTERM (and again before SIGKILL) when a "
+            "task is cancelled or times out."),
+    Setting("log_batch_lines", 200, int, "Log lines shipped to the store in one batch."),
+    Setting("log_flush_interval", 0.5, float, "Seconds between log shipments."),
+    Setting("log_max_lines", 200000, int,
+            "Lines kept of one task's log; the rest is counted and dropped with a marker."),
+    Setting("log_max_line_bytes", 65536, int,
+            "Longer lines are cut with a marker."),
+    Setting("stats_interval", 2.0, float,
+            "Seconds between live stats updates sent by a running Scrapy spider."),
+    # -- master -------------------------------------------------------------
+    Setting("reconcile_interval", 2.0, float, "Seconds between reconciler passes."),
+    Setting("republish_after", 30.0, float,
+            "A pending task whose message is this old, with its queue empty, is "
+            "re-published (the broker lost it)."),
+    Setting("scrapy_list_timeout", 60.0, float,
+            "Seconds `scrapy list` may take when a project is discovered."),
+    # -- misc ---------------------------------------------------------------
+    Setting("log_level", "INFO", str, "Log level of crawlfleet's own processes."),
+]
+
+BY_NAME = {s.name: s for s in SETTINGS}
+
+TASK_STATUSES_DOC = "pending, running, finished, error, cancelled, timeout, abnormal"

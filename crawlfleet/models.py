@@ -1,0 +1,102 @@
+"""The nouns every role shares: task statuses, ids, clocks and the task document.
+
+Timestamps in the ledger are UTC seconds since the epoch (floats). MongoDB
+would store datetimes just as well, but the embedded MongoDB-wire server
+(nx-27017 0.8) turns a datetime written by `$set` into a string, which then
+no longer compares; numbers behave the same on both.
+"""
+
+import enum
+import re
+import secrets
+import time
+
+SPIDER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+NODE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+class TaskStatus(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    ABNORMAL = "abnormal"
+
+    def __str__(self):
+        return self.value
+
+    @property
+    def is_final(self):
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {TaskStatus.FINISHED, TaskStatus.ERROR, TaskStatus.CANCELLED, TaskStatus.TIMEOUT,
+     TaskStatus.ABNORMAL}
+)
+FINAL_VALUES = [s.value for s in FINAL_STATUSES]
+
+
+class SpiderKind(str, enum.Enum):
+    SCRAPY = "scrapy"
+    COMMAND = "command"
+
+
+def now():
+    return time.time()
+
+
+def new_task_id():
+    """Sortable by creation time (hex milliseconds) and unguessable."""
+    return f"{int(time.time() * 1000):011x}{secrets.token_hex(5)}"
+
+
+def results_collection_for(spider_name):
+    return "results_" + re.sub(r"[^A-Za-z0-9_]", "_", spider_name)
+
+
+def new_task(spider, *, target, args=None, settings=None, timeout=None, priority=0,
+             trigger="api", retry_of=None, attempt=1):
+    """The ledger document of a task that has been asked for but not yet run."""
+    created = now()
+    return {
+        "_id": new_task_id(),
+        "spider": spider["_id"],
+        "project": spider["project"],
+        "version": spider["version"],
+        "kind": spider["kind"],
+        "results_collection": spider["results_collection"],
+        "status": TaskStatus.PENDING.value,
+        "target": target,
+        "node_id": None,
+        "args": dict(args or {}),
+        "settings": dict(settings or {}),
+        "timeout": timeout,
+        "priority": priority,
+        "trigger": trigger,
+        "attempt": attempt,
+        "retry_of": retry_of,
+        "created_at": created,
+        "published_at": None,
+        "started_at": None,
+        "finished_at": None,
+        "exit_code": None,
+        "error": None,
+        "cancel_requested": False,
+        "stats": {"items": 0, "pages": 0, "errors": 0},
+        "log_lines": 0,
+    }
+
+
+def public_task(doc):
+    """A task document as the API shows it: `id` next to `_id` for clients."""
+    if doc is None:
+        return None
+    out = dict(doc)
+    out["id"] = out.get("_id")
+    if out.get("started_at"):
+        end = out.get("finished_at") or now()
+        out["duration"] = round(end - out["started_at"], 3)
+    return out

@@ -1,0 +1,106 @@
+"""The MongoDB store: every collection and every index, declared in one place.
+
+Same code path for the embedded MongoDB-wire server and a real MongoDB.
+Collections:
+
+- ``spiders``       one document per runnable spider (``_id`` = spider name)
+- ``projects``      one per project, naming its current version
+- ``versions``      immutable project versions (``_id`` = content hash); the
+                    zip itself is in the GridFS bucket ``files``
+- ``tasks``         the ledger: one document per task attempt
+- ``task_logs``     a task's output, in batches of lines
+- ``nodes``         registered nodes and their heartbeats
+- ``tokens``        API tokens (only their SHA-256 is kept)
+- ``results_<spider>``  scraped items, each with ``_tid`` and ``task_id``
+"""
+
+import logging
+
+import gridfs
+import pymongo
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+log = logging.getLogger(__name__)
+
+INDEXES = {
+    "spiders": [IndexModel([("project", ASCENDING)])],
+    "versions": [IndexModel([("project", ASCENDING), ("created_at", DESCENDING)])],
+    "tasks": [
+        IndexModel([("status", ASCENDING), ("_id", DESCENDING)]),
+        IndexModel([("spider", ASCENDING), ("_id", DESCENDING)]),
+        IndexModel([("node_id", ASCENDING), ("status", ASCENDING)]),
+    ],
+    "task_logs": [
+        IndexModel([("task_id", ASCENDING), ("seq", ASCENDING)], unique=True),
+    ],
+    "nodes": [IndexModel([("heartbeat_at", DESCENDING)])],
+    "tokens": [IndexModel([("name", ASCENDING)])],
+}
+
+RESULTS_INDEXES = [IndexModel([("_tid", ASCENDING), ("_id", ASCENDING)])]
+
+
+class Store:
+    """A pymongo client and the collections of one crawlfleet database."""
+
+    def __init__(self, config, *, client=None):
+        self.config = config
+        self.client = client or pymongo.MongoClient(
+            config.mongo_uri,
+            serverSelectionTimeoutMS=10_000,
+            connectTimeoutMS=5_000,
+            appname="crawlfleet",
+        )
+        self.db = self.client[config.mongo_db]
+        self._results_indexed = set()
+
+    # the ledger's collections, by name, so call sites read like the design
+    @property
+    def spiders(self):
+        return self.db.spiders
+
+    @property
+    def projects(self):
+        return self.db.projects
+
+    @property
+    def versions(self):
+        return self.db.versions
+
+    @property
+    def tasks(self):
+        return self.db.tasks
+
+    @property
+    def task_logs(self):
+        return self.db.task_logs
+
+    @property
+    def nodes(self):
+        return self.db.nodes
+
+    @property
+    def tokens(self):
+        return self.db.tokens
+
+    @property
+    def files(self):
+        return gridfs.GridFSBucket(self.db, bucket_name="files")
+
+    def results(self, collection_name):
+        """A results collection, its index made the first time this process uses it."""
+        coll = self.db[collection_name]
+        if collection_name not in self._results_indexed:
+            coll.create_indexes(RESULTS_INDEXES)
+            self._results_indexed.add(collection_name)
+        return coll
+
+    def ensure_indexes(self):
+        for name, indexes in INDEXES.items():
+            self.db[name].create_indexes(indexes)
+
+    def ping(self):
+        self.client.admin.command("ping")
+
+    def close(self):
+        self.client.close()

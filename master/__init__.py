@@ -1,0 +1,1 @@
+"""Control plane: discovery, dispatch, the reconciler and node liveness."""

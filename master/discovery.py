@@ -1,0 +1,179 @@
+"""Find spider projects in folders, list their spiders, and register versions.
+
+A project is a folder holding either ``scrapy.cfg`` (a Scrapy project; its
+spiders are listed by ``scrapy list`` in a subprocess with a timeout) or
+``crawlfleet.json`` (generic spiders in any language, each naming its
+command). Each distinct content becomes an immutable version, stored as a
+zip in GridFS; the project's spiders then point at that version.
+"""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pymongo.errors
+
+from crawlfleet import packaging
+from crawlfleet.errors import ProjectError
+from crawlfleet.models import SPIDER_NAME_RE, SpiderKind, now, results_collection_for
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "crawlfleet.json"
+SCRAPY_CFG = "scrapy.cfg"
+
+
+def project_kind(folder):
+    folder = Path(folder)
+    if (folder / SCRAPY_CFG).is_file():
+        return SpiderKind.SCRAPY
+    if (folder / MANIFEST).is_file():
+        return SpiderKind.COMMAND
+    return None
+
+
+def list_scrapy_spiders(folder, timeout):
+    """Names printed by `scrapy list` run in the project folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRAWLFLEET_TASK", "CRAWLAB_"))}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scrapy", "list"], cwd=folder, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        start_new_session=True, text=True, errors="replace",
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise ProjectError(f"`scrapy list` did not finish within {timeout:g} s") from None
+    if proc.returncode != 0:
+        tail = "\n".join(err.strip().splitlines()[-15:])
+        raise ProjectError(f"`scrapy list` failed with exit code {proc.returncode}:\n{tail}")
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def read_manifest(folder):
+    path = Path(folder) / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ProjectError(f"{MANIFEST} is not valid JSON: {exc}") from None
+    entries = data.get("spiders") if isinstance(data, dict) else None
+    if entries is None and isinstance(data, dict) and "name" in data:
+        entries = [data]
+    if not isinstance(entries, list) or not entries:
+        raise ProjectError(f'{MANIFEST} must hold {{"spiders": [{{"name": ..., "command": [...]}}]}}')
+    spiders = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise ProjectError(f"{MANIFEST}: each spider must be an object")
+        command = entry.get("command")
+        if isinstance(command, str):
+            command = command.split()
+        if not command or not all(isinstance(c, str) and c for c in command):
+            raise ProjectError(f"{MANIFEST}: spider {entry.get('name')!r} needs a command list")
+        spiders.append({
+            "name": entry.get("name"),
+            "command": command,
+            "description": str(entry.get("description", "")),
+            "results_collection": entry.get("results_collection"),
+        })
+    return spiders
+
+
+def inspect(folder, config):
+    """(kind, spider entries) of a project folder, or ProjectError saying why not."""
+    kind = project_kind(folder)
+    if kind is SpiderKind.SCRAPY:
+        names = list_scrapy_spiders(folder, config.scrapy_list_timeout)
+        spiders = [{"name": n, "command": None, "description": "", "results_collection": None}
+                   for n in names]
+    elif kind is SpiderKind.COMMAND:
+        spiders = read_manifest(folder)
+    else:
+        raise ProjectError(f"neither {SCRAPY_CFG} nor {MANIFEST} found")
+    if not spiders:
+        raise ProjectError("the project defines no spiders")
+    for spider in spiders:
+        if not isinstance(spider["name"], str) or not SPIDER_NAME_RE.match(spider["name"]):
+            raise ProjectError(f"invalid spider name {spider['name']!r}")
+    return kind, spiders
+
+
+def register(store, project, folder, kind, spiders, *, source):
+    """Store the folder as a version of `project` (if new) and make it current."""
+    version_id, data, zip_sha256, files = packaging.pack(project, folder)
+    created = now()
+    if store.versions.find_one({"_id": version_id}, {"_id": 1}) is None:
+        file_id = store.files.upload_from_stream(
+            f"{project}-{version_id}.zip", data, metadata={"sha256": zip_sha256})
+        try:
+            store.versions.insert_one({
+                "_id": version_id, "project": project, "kind": kind.value,
+                "file_id": file_id, "sha256": zip_sha256, "size": len(data),
+                "files": len(files), "spiders": [s["name"] for s in spiders],
+                "source": source, "created_at": created,
+            })
+        except pymongo.errors.DuplicateKeyError:
+            # Another master registered the same content a moment ago.
+            store.files.delete(file_id)
+    store.projects.update_one(
+        {"_id": project},
+        {"$set": {"current_version": version_id, "kind": kind.value, "source": source,
+                  "updated_at": created}},
+        upsert=True,
+    )
+    taken = {d["_id"]: d["project"] for d in store.spiders.find(
+        {"_id": {"$in": [s["name"] for s in spiders]}}, {"project": 1})}
+    registered, errors = [], []
+    for spider in spiders:
+        owner = taken.get(spider["name"])
+        if owner and owner != project:
+            errors.append(f"spider {spider['name']!r} already belongs to project {owner!r}")
+            continue
+        store.spiders.update_one(
+            {"_id": spider["name"]},
+            {"$set": {
+                "project": project, "kind": kind.value, "version": version_id,
+                "command": spider["command"], "description": spider["description"],
+                "results_collection": spider["results_collection"]
+                or results_collection_for(spider["name"]),
+                "updated_at": created,
+            }, "$setOnInsert": {"created_at": created}},
+            upsert=True,
+        )
+        registered.append(spider["name"])
+    # Spiders the project no longer defines stop being runnable.
+    store.spiders.delete_many({"project": project, "_id": {"$nin": [s["name"] for s in spiders]}})
+    return {"project": project, "version": version_id, "spiders": registered, "errors": errors}
+
+
+def scan(store, config):
+    """Discover every project in the configured spider folders."""
+    report = {"projects": [], "errors": []}
+    for base in config.spider_folders:
+        if not base.is_dir():
+            report["errors"].append({"path": str(base), "error": "folder does not exist"})
+            continue
+        for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+            if project_kind(folder) is None:
+                continue
+            try:
+                kind, spiders = inspect(folder, config)
+                result = register(store, folder.name, folder, kind, spiders,
+                                  source=f"folder:{folder}")
+            except ProjectError as exc:
+                log.warning("project %s skipped: %s", folder, exc)
+                report["errors"].append({"path": str(folder), "error": str(exc)})
+                continue
+            for error in result.pop("errors"):
+                report["errors"].append({"path": str(folder), "error": error})
+            report["projects"].append(result)
+            log.info("project %s: version %s, spiders %s", result["project"],
+                     result["version"], ", ".join(result["spiders"]))
+    return report

@@ -1,0 +1,1 @@
+"""Bundled demo site and example spider projects for crawlfleet."""
