@@ -1,0 +1,5 @@
+"""Client verbs (filled in by the API work)."""
+
+
+def register(main):
+    pass

@@ -1,0 +1,5 @@
+"""Process verbs (filled in by the process work)."""
+
+
+def register(main):
+    pass
