@@ -116,7 +116,8 @@ def register(store, project, folder, kind, spiders, *, source):
             store.versions.insert_one({
                 "_id": version_id, "project": project, "kind": kind.value,
                 "file_id": file_id, "sha256": zip_sha256, "size": len(data),
-                "files": len(files), "spiders": [s["name"] for s in spiders],
+                "files": len(files),
+                "spiders": [{"name": s["name"], "command": s["command"]} for s in spiders],
                 "source": source, "created_at": created,
             })
         except pymongo.errors.DuplicateKeyError:

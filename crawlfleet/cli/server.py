@@ -1,5 +1,235 @@
-"""Process verbs (filled in by the process work)."""
+"""Process verbs: `master`, `node`, `web`, and `up` (all of them on one machine).
+
+Each process is assembled here from the configuration, and nowhere else.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from crawlfleet.embedded import free_port, start_mongo, wait_for_port
+
+
+def _config_and_logging(name, **overrides):
+    from crawlfleet.cli import load_config, setup_logging
+
+    config = load_config(**overrides)
+    setup_logging(config, name)
+    return config
+
+
+def _on_stop_signals(callback):
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: callback())
+
+
+@click.command()
+def master():
+    """Run a master: discover spiders, then reconcile the ledger with the broker."""
+    from crawlfleet.store import Store
+    from master.service import Master
+
+    config = _config_and_logging("master")
+    service = Master(config, Store(config))
+    _on_stop_signals(service.stop)
+    service.start()
+    service.serve_forever()
+
+
+@click.command()
+@click.option("--id", "node_id", help="Node id (default: CRAWLFLEET_NODE_ID, else the host name).")
+@click.option("--max-runners", type=int, help="Spiders run at once (default: CPU count).")
+def node(node_id, max_runners):
+    """Run a node: take tasks from the broker and run their spiders."""
+    from crawlfleet.errors import ConfigError
+    from crawlfleet.store import Store
+    from node.agent import NodeAgent
+
+    config = _config_and_logging("node", node_id=node_id, max_runners=max_runners)
+    agent = NodeAgent(config, Store(config))
+    try:
+        agent.register()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    _on_stop_signals(agent.stop)
+    agent.start_background()
+    try:
+        agent.run(safety_interval=0.05)
+    finally:
+        agent.shutdown()
+
+
+def _gunicorn_app(config, bind):
+    from gunicorn.app.base import BaseApplication
+
+    class WebApplication(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", config.web_workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", config.web_threads)
+            self.cfg.set("timeout", 120)
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("accesslog", None)
+
+        def load(self):
+            from web import create_app
+
+            return create_app(config)
+
+    return WebApplication()
+
+
+@click.command()
+@click.option("--bind", default="127.0.0.1:8080", show_default=True,
+              help="HOST:PORT to listen on (gunicorn's convention).")
+def web(bind):
+    """Serve the web UI and JSON API with gunicorn."""
+    config = _config_and_logging("web")
+    _gunicorn_app(config, bind).run()
+
+
+# -- up ------------------------------------------------------------------------
+
+class Child:
+    def __init__(self, name, argv, env):
+        self.name = name
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def stop(self, timeout=20.0):
+        if self.proc.poll() is None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except ProcessLookupError:
+                    return
+                try:
+                    self.proc.wait(timeout)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, TypeError):
+        return False
+    except PermissionError:
+        return True
+
+
+@click.command()
+@click.option("--port", type=int, default=8080, show_default=True, help="Port of the web server.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address of the web server.")
+@click.option("--demo-port", type=int, default=8900, show_default=True,
+              help="Port of the bundled demo site (0: none).")
+def up(port, host, demo_port):
+    """Start everything on this machine: store, broker, master, node, web, demo site."""
+    from crawlfleet.config import UP_STATE_FILE, Config
+    from crawlfleet.store import Store
+    from crawlfleet.tokens import ensure_admin_token
+
+    env_home = os.environ.get("CRAWLFLEET_HOME") or "./.crawlfleet"
+    state_path = Config.from_dict({"home": env_home}).home_path / UP_STATE_FILE
+    if state_path.exists():
+        old = json.loads(state_path.read_text() or "{}")
+        if _pid_alive(old.get("pid")):
+            raise click.ClickException(
+                f"crawlfleet is already running here (pid {old['pid']}, {old.get('api_url')})")
+        state_path.unlink()  # left by a run that did not stop cleanly
+
+    config = _config_and_logging("up")
+    home = config.home_path
+    (home / "run").mkdir(parents=True, exist_ok=True)
+    children = []
+    stopping = []
+    _on_stop_signals(lambda: stopping.append(True))
+    try:
+        with open(home / "run" / "nx-27017.out", "ab") as mongo_log:
+            if os.environ.get("CRAWLFLEET_MONGO_URI"):
+                mongo_uri = config.mongo_uri
+            else:
+                mongo_proc, mongo_uri = start_mongo(home, mongo_log)
+                children.append(_Wrapped("mongo", mongo_proc))
+        config = config.replace(mongo_uri=mongo_uri)
+        api_url = f"http://{host}:{port}"
+        config = config.replace(api_url=api_url)
+        store = Store(config)
+        store.ensure_indexes()
+        token = ensure_admin_token(store, config)
+        store.close()
+
+        env = dict(os.environ)
+        env.update(config.as_environ())
+        env.pop("CRAWLFLEET_TOKEN", None)
+        demo_url = None
+        if demo_port:
+            demo_port = free_port(preferred=demo_port)
+            demo_url = f"http://127.0.0.1:{demo_port}"
+            env["CRAWLFLEET_DEMO_URL"] = demo_url
+            children.append(Child("demo", [sys.executable, "-m", "spiders.demosite",
+                                           "--host", "127.0.0.1", "--port", str(demo_port)], env))
+        me = [sys.executable, "-m", "crawlfleet"]
+        children.append(Child("master", me + ["master"], env))
+        children.append(Child("node", me + ["node"], env))
+        children.append(Child("web", me + ["web", "--bind", f"{host}:{port}"], env))
+        if not wait_for_port(host, port, 60, children[-1].proc):
+            raise click.ClickException(f"the web server did not start on {host}:{port}")
+        state_path.write_text(json.dumps({
+            "pid": os.getpid(), "mongo_uri": mongo_uri, "broker_url": config.broker_url,
+            "api_url": api_url, "demo_url": demo_url, "started_at": time.time(),
+        }))
+        click.echo(
+            f"\ncrawlfleet is up.\n"
+            f"  web and API   {api_url}   (API under {api_url}/api/v1)\n"
+            f"  admin token   {token}\n"
+            f"                (kept in {home / 'admin-token'}; client verbs in another\n"
+            f"                 terminal with the same CRAWLFLEET_HOME find it themselves)\n"
+            f"  data          {home}   (MongoDB {mongo_uri}, database {config.mongo_db})\n"
+            f"  broker        {config.broker_url}\n"
+            + (f"  demo site     {demo_url}\n" if demo_url else "")
+            + "Try: crawlfleet spiders; crawlfleet run books --wait\nCtrl-C stops everything.\n"
+        )
+        while not stopping:
+            for child in children:
+                if child.proc.poll() is not None:
+                    raise click.ClickException(
+                        f"{child.name} exited with code {child.proc.returncode}; stopping everything")
+            time.sleep(0.5)
+        click.echo("stopping crawlfleet ...")
+    finally:
+        # Web first (no new work), then node (records its tasks), master, demo, store last.
+        for child in sorted(children, key=lambda c: STOP_ORDER.get(c.name, 5)):
+            child.stop()
+        if state_path.exists():
+            try:
+                if json.loads(state_path.read_text()).get("pid") == os.getpid():
+                    state_path.unlink()
+            except (OSError, ValueError):
+                pass
+
+
+STOP_ORDER = {"web": 0, "node": 1, "master": 2, "demo": 3, "mongo": 9}
+
+
+class _Wrapped(Child):
+    def __init__(self, name, proc):
+        self.name = name
+        self.proc = proc
 
 
 def register(main):
-    pass
+    for command in (up, master, node, web):
+        main.add_command(command)

@@ -1,0 +1,74 @@
+"""The SDK a spider process imports: store items for the task it runs as.
+
+    from crawlfleet.sdk import save_item, save_items
+    save_item({"title": "...", "price": 12.5})
+
+Under a crawlfleet node (``CRAWLFLEET_TASK_ID`` set) each item goes to the
+spider's results collection with ``_tid`` and ``task_id`` added. Run by hand
+(no task id) the items are printed as JSON lines, so a spider can be tried
+locally with no database.
+
+`save_item` buffers and writes in batches (flushed at exit); `save_items`
+writes its batch at once. Both count what they store in the task's
+``stats.items``.
+"""
+
+import atexit
+import json
+import os
+import sys
+import threading
+
+from crawlfleet.sdk.context import TaskContext
+
+BATCH_SIZE = 100
+
+_lock = threading.Lock()
+_buffer = []
+_context = None
+
+
+def _get_context():
+    global _context
+    if _context is None:
+        _context = TaskContext.from_environ(os.environ)
+    return _context
+
+
+def save_items(items):
+    """Store a batch of dict items now. Returns how many were stored."""
+    items = [dict(item) for item in items]
+    if not items:
+        return 0
+    context = _get_context()
+    if context is None:
+        for item in items:
+            sys.stdout.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.flush()
+        return len(items)
+    return context.insert_items(items)
+
+
+def save_item(item):
+    """Queue one item; it is written with the next full batch, or at exit."""
+    with _lock:
+        _buffer.append(dict(item))
+        batch = _buffer[:] if len(_buffer) >= BATCH_SIZE else None
+        if batch:
+            _buffer.clear()
+    if batch:
+        save_items(batch)
+
+
+def flush():
+    """Write any items `save_item` still holds."""
+    with _lock:
+        batch = _buffer[:]
+        _buffer.clear()
+    if batch:
+        save_items(batch)
+
+
+atexit.register(flush)
+
+__all__ = ["save_item", "save_items", "flush", "TaskContext"]

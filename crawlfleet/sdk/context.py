@@ -1,0 +1,84 @@
+"""What a spider process knows about its task, read from its environment,
+and the two writes it makes: items into the results collection, counts and
+stats into the task document."""
+
+import logging
+import time
+
+import pymongo
+import pymongo.errors
+
+log = logging.getLogger(__name__)
+
+# Item writes are retried with backoff before the spider gives up loudly:
+# an item is never silently dropped.
+WRITE_ATTEMPTS = 8
+WRITE_BACKOFF_MAX = 10.0
+
+
+class TaskContext:
+    def __init__(self, task_id, mongo_uri, mongo_db, collection, node_id=""):
+        self.task_id = task_id
+        self.node_id = node_id
+        self.client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=10_000,
+                                          appname=f"crawlfleet-spider-{task_id}")
+        self.db = self.client[mongo_db]
+        self.collection = self.db[collection]
+        self.tasks = self.db.tasks
+
+    @classmethod
+    def from_environ(cls, environ):
+        task_id = environ.get("CRAWLFLEET_TASK_ID")
+        if not task_id:
+            return None
+        return cls(
+            task_id,
+            environ["CRAWLFLEET_MONGO_URI"],
+            environ.get("CRAWLFLEET_MONGO_DB", "crawlfleet"),
+            environ["CRAWLFLEET_RESULTS_COLLECTION"],
+            environ.get("CRAWLFLEET_NODE_ID", ""),
+        )
+
+    def insert_items(self, items):
+        """Insert items tagged with the task id, retrying; returns the count stored."""
+        for item in items:
+            item["_tid"] = self.task_id
+            item["task_id"] = self.task_id
+        self._retry(lambda: self._insert(items))
+        self._retry(lambda: self.tasks.update_one(
+            {"_id": self.task_id}, {"$inc": {"stats.items": len(items)}}))
+        return len(items)
+
+    def _insert(self, items):
+        try:
+            self.collection.insert_many(items, ordered=False)
+        except pymongo.errors.BulkWriteError as exc:
+            # A retried batch may have landed in part: its _ids are already
+            # set, so the duplicates are the copies that did land.
+            bad = [e for e in exc.details.get("writeErrors", []) if e.get("code") != 11000]
+            if bad:
+                raise
+
+    def update_stats(self, stats):
+        try:
+            self.tasks.update_one({"_id": self.task_id},
+                                  {"$set": {f"stats.{k}": v for k, v in stats.items()}})
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("crawlfleet: stats not sent: %s", exc)
+
+    def _retry(self, operation):
+        delay = 0.5
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return operation()
+            except (pymongo.errors.AutoReconnect, pymongo.errors.ServerSelectionTimeoutError,
+                    pymongo.errors.NetworkTimeout) as exc:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                log.warning("crawlfleet: store unreachable (%s); retry %d in %.1f s",
+                            exc, attempt, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, WRITE_BACKOFF_MAX)
+
+    def close(self):
+        self.client.close()

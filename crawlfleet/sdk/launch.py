@@ -1,0 +1,39 @@
+"""Run a Scrapy spider the way `scrapy crawl` does, with crawlfleet's item
+pipeline and stats extension added to the project's own settings.
+
+    python -m crawlfleet.sdk.launch SPIDER [-a NAME=VALUE]... [-s NAME=VALUE]...
+
+Adding to ITEM_PIPELINES and EXTENSIONS, rather than passing them with -s,
+keeps the project's own pipelines and extensions running.
+"""
+
+import sys
+
+from crawlfleet.sdk import scrapy as cf_scrapy
+
+
+def project_settings():
+    from scrapy.utils.project import get_project_settings
+
+    settings = get_project_settings()
+    for name, component, order in (
+        ("ITEM_PIPELINES", cf_scrapy.PIPELINE, cf_scrapy.PIPELINE_ORDER),
+        ("EXTENSIONS", cf_scrapy.EXTENSION, cf_scrapy.EXTENSION_ORDER),
+    ):
+        components = dict(settings.getdict(name))
+        components[component] = order
+        settings.set(name, components, priority="project")
+    return settings
+
+
+def main(argv=None):
+    from scrapy.cmdline import execute
+
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0].startswith("-"):
+        sys.exit("usage: python -m crawlfleet.sdk.launch SPIDER [-a NAME=VALUE]... [-s NAME=VALUE]...")
+    execute(["scrapy", "crawl", *argv], settings=project_settings())
+
+
+if __name__ == "__main__":
+    main()

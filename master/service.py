@@ -1,0 +1,39 @@
+"""The master process: discover projects at start, then reconcile forever."""
+
+import logging
+import threading
+
+from crawlfleet.broker import Broker
+from master import discovery
+from master.reconciler import Reconciler
+
+log = logging.getLogger(__name__)
+
+
+class Master:
+    def __init__(self, config, store, broker=None):
+        self.config = config
+        self.store = store
+        self.broker = broker or Broker(config)
+        self.reconciler = Reconciler(config, store, self.broker)
+        self.stopped = threading.Event()
+
+    def start(self):
+        self.store.ensure_indexes()
+        report = discovery.scan(self.store, self.config)
+        for error in report["errors"]:
+            log.warning("discovery: %s: %s", error["path"], error["error"])
+        log.info("discovered %d project(s)", len(report["projects"]))
+        return report
+
+    def serve_forever(self):
+        while not self.stopped.is_set():
+            try:
+                self.reconciler.run_once()
+            except Exception:
+                log.exception("reconciler pass failed; next pass in %.1f s",
+                              self.config.reconcile_interval)
+            self.stopped.wait(self.config.reconcile_interval)
+
+    def stop(self):
+        self.stopped.set()

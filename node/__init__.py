@@ -1,0 +1,1 @@
+"""Worker agent: takes tasks from the broker and runs spiders as subprocesses."""

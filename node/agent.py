@@ -1,0 +1,268 @@
+"""The node agent: registers, heartbeats, consumes task messages and runs them.
+
+A message only announces a task id. The agent claims the task in the ledger
+with one atomic update (pending → running, stamped with this node and this
+process's session); a message whose task cannot be claimed (already running
+elsewhere, finished, cancelled, unknown) is acknowledged and dropped. The
+message of a claimed task is acknowledged only after the task's final status
+is written. Prefetch equals the node's run slots, so the broker never hands a
+node more tasks than it can start.
+"""
+
+import logging
+import os
+import platform
+import queue
+import re
+import socket
+import threading
+import time
+import uuid
+
+import pymongo.errors
+from kombu.mixins import ConsumerMixin
+from pymongo import ReturnDocument
+
+from crawlfleet import __version__
+from crawlfleet.broker import Topology, connect
+from crawlfleet.errors import ConfigError
+from crawlfleet.models import TaskStatus, now
+from node.filecache import FileCache
+from node.runner import TaskRun
+
+log = logging.getLogger(__name__)
+
+TASK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+WATCH_INTERVAL = 1.0
+
+
+def default_node_id():
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()).strip("-")
+    return (name or "node")[:63]
+
+
+def memory_percent():
+    try:
+        info = dict(line.split(":", 1) for line in open("/proc/meminfo"))
+        total = int(info["MemTotal"].split()[0])
+        avail = int(info["MemAvailable"].split()[0])
+        return round(100.0 * (total - avail) / total, 1)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+class NodeAgent(ConsumerMixin):
+    def __init__(self, config, store):
+        self.config = config
+        self.store = store
+        self.node_id = config.node_id or default_node_id()
+        self.session = uuid.uuid4().hex
+        self.slots = config.max_runners
+        self.topology = Topology(config.queue_prefix)
+        self.connection = connect(config)
+        self.cache = FileCache(store, config.home_path / "cache")
+        self.runs = {}
+        self.runs_lock = threading.Lock()
+        self.acks = queue.SimpleQueue()
+        self.stopped = threading.Event()
+
+    # -- life cycle -----------------------------------------------------------
+    def register(self):
+        node = self.store.nodes.find_one({"_id": self.node_id})
+        if (node and node.get("session") != self.session and node.get("status") == "online"
+                and now() - (node.get("heartbeat_at") or 0) < self.config.node_timeout):
+            raise ConfigError(
+                f"node id {self.node_id!r} is in use by a running node "
+                f"(pid {node.get('pid')} on {node.get('hostname')}); "
+                "give this one another id with CRAWLFLEET_NODE_ID or --id")
+        stamp = now()
+        self.store.nodes.update_one({"_id": self.node_id}, {"$set": {
+            "hostname": socket.gethostname(), "pid": os.getpid(), "session": self.session,
+            "max_runners": self.slots, "status": "online", "started_at": stamp,
+            "heartbeat_at": stamp, "running": [], "version": __version__,
+            "platform": platform.platform(), "cpus": os.cpu_count(),
+        }}, upsert=True)
+        # Tasks an earlier process of this node was running cannot still be running.
+        result = self.store.tasks.update_many(
+            {"node_id": self.node_id, "status": TaskStatus.RUNNING.value,
+             "session": {"$ne": self.session}},
+            {"$set": {"status": TaskStatus.ABNORMAL.value, "finished_at": stamp,
+                      "error": "the node restarted while the task ran"}})
+        if result.modified_count:
+            log.warning("marked %d task(s) of a previous run of this node abnormal",
+                        result.modified_count)
+        log.info("node %s registered (session %s, %d runners)", self.node_id,
+                 self.session[:8], self.slots)
+
+    def start_background(self):
+        threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+
+    def stop(self):
+        """Ask the consume loop to end (safe from a signal handler)."""
+        self.should_stop = True
+        self.stopped.set()
+
+    def shutdown(self, grace=None):
+        """Stop the spiders still running and record them; then deregister."""
+        with self.runs_lock:
+            runs = list(self.runs.values())
+        for run in runs:
+            run.shutdown_reason = "the node shut down while the task ran"
+            run.cancel()
+        deadline = time.monotonic() + (grace or self.config.cancel_grace * 3 + 5)
+        for run in runs:
+            run.thread.join(max(0.1, deadline - time.monotonic()))
+        try:
+            self.store.nodes.update_one({"_id": self.node_id, "session": self.session},
+                                        {"$set": {"status": "stopped", "running": []}})
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("could not record the node as stopped: %s", exc)
+
+    # -- consuming --------------------------------------------------------------
+    def get_consumers(self, Consumer, channel):
+        tasks = Consumer(
+            queues=[self.topology.shared_queue, self.topology.node_queue(self.node_id)],
+            callbacks=[self.on_task_message], accept=["json"], prefetch_count=self.slots)
+        control = Consumer(
+            queues=[self.topology.control_queue(self.node_id)],
+            callbacks=[self.on_control_message], accept=["json"], no_ack=True)
+        return [tasks, control]
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        if connection.transport.driver_type == "amqp":
+            # Both task queues together, not each, stay within the run slots.
+            channel.basic_qos(0, self.slots, True)
+        log.info("node %s consuming from %s", self.node_id, connection.as_uri())
+
+    def on_connection_error(self, exc, interval):
+        log.warning("broker unreachable (%s); retrying in %.1f s", exc, interval)
+
+    def on_decode_error(self, message, exc):
+        log.error("dropped a message that is not valid JSON (%s): %r", exc, message.body[:200])
+        message.ack()
+
+    def on_iteration(self):
+        while True:
+            try:
+                message = self.acks.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                message.ack()
+            except Exception as exc:  # the channel it came on is gone; the broker redelivers
+                log.warning("ack failed (%s); a redelivery will be dropped by the ledger", exc)
+
+    def on_task_message(self, body, message):
+        task_id = body.get("task_id") if isinstance(body, dict) else None
+        if not isinstance(task_id, str) or not TASK_ID_RE.match(task_id):
+            log.error("dropped a malformed task message: %r", body)
+            message.ack()
+            return
+        with self.runs_lock:
+            if task_id in self.runs:
+                message.ack()
+                return
+        try:
+            task = self.claim(task_id)
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("cannot reach the store to claim %s (%s); message requeued", task_id, exc)
+            time.sleep(1)
+            message.requeue()
+            return
+        if task is None:
+            message.ack()
+            return
+        self.start_run(task, message)
+
+    def on_control_message(self, body, message):
+        if not isinstance(body, dict) or body.get("op") != "cancel":
+            log.error("dropped a malformed control message: %r", body)
+            return
+        with self.runs_lock:
+            run = self.runs.get(body.get("task_id"))
+        if run is not None:
+            log.info("cancel requested for task %s", run.task_id)
+            run.cancel()
+
+    # -- the ledger ---------------------------------------------------------------
+    def claim(self, task_id):
+        """Take a pending task for this node, or explain in the log why not."""
+        task = self.store.tasks.find_one_and_update(
+            {"_id": task_id, "status": TaskStatus.PENDING.value,
+             "target": {"$in": ["any", self.node_id]}},
+            {"$set": {"status": TaskStatus.RUNNING.value, "node_id": self.node_id,
+                      "session": self.session, "started_at": now()}},
+            return_document=ReturnDocument.AFTER)
+        if task is not None:
+            if task.get("cancel_requested"):
+                self.store.tasks.update_one(
+                    {"_id": task_id, "session": self.session},
+                    {"$set": {"status": TaskStatus.CANCELLED.value, "finished_at": now(),
+                              "error": "cancelled before it started"}})
+                return None
+            return task
+        current = self.store.tasks.find_one({"_id": task_id}, {"status": 1, "node_id": 1})
+        if current is None:
+            log.warning("dropped a message for unknown task %s", task_id)
+        else:
+            log.info("dropped a message for task %s: it is %s (node %s)", task_id,
+                     current["status"], current.get("node_id"))
+        return None
+
+    def start_run(self, task, message):
+        run = TaskRun(task, store=self.store, config=self.config, cache=self.cache,
+                      node_id=self.node_id, session=self.session)
+        run.thread = threading.Thread(target=self._run_then_ack, args=(run, message),
+                                      name=f"task-{task['_id']}", daemon=True)
+        with self.runs_lock:
+            self.runs[task["_id"]] = run
+        log.info("task %s: running %s", task["_id"], task["spider"])
+        run.thread.start()
+
+    def _run_then_ack(self, run, message):
+        try:
+            status = run.run()
+            log.info("task %s: %s", run.task_id, status)
+        finally:
+            with self.runs_lock:
+                self.runs.pop(run.task_id, None)
+            self.acks.put(message)
+
+    # -- heartbeat and ledger watch ---------------------------------------------------
+    def _heartbeat_loop(self):
+        last_beat = 0.0
+        while not self.stopped.is_set():
+            try:
+                if time.monotonic() - last_beat >= self.config.heartbeat_interval:
+                    self._beat()
+                    last_beat = time.monotonic()
+                self._watch_running()
+            except pymongo.errors.PyMongoError as exc:
+                log.warning("store unreachable from the heartbeat: %s", exc)
+            self.stopped.wait(WATCH_INTERVAL)
+
+    def _beat(self):
+        with self.runs_lock:
+            running = list(self.runs)
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        self.store.nodes.update_one({"_id": self.node_id, "session": self.session}, {"$set": {
+            "heartbeat_at": now(), "status": "online", "running": running,
+            "busy": len(running), "free": max(0, self.slots - len(running)),
+            "load": load, "memory_percent": memory_percent(),
+        }})
+
+    def _watch_running(self):
+        """Stop runs the ledger says to stop: cancel asked, or the claim was lost."""
+        with self.runs_lock:
+            runs = dict(self.runs)
+        if not runs:
+            return
+        for doc in self.store.tasks.find({"_id": {"$in": list(runs)}},
+                                         {"status": 1, "session": 1, "cancel_requested": 1}):
+            run = runs[doc["_id"]]
+            if doc.get("cancel_requested"):
+                run.cancel()
+            elif doc.get("session") not in (None, self.session) or (
+                    doc.get("status") != TaskStatus.RUNNING.value and run.proc is not None):
+                run.shutdown_reason = f"the ledger gave this task up ({doc.get('status')})"
+                run.cancel()

@@ -1,0 +1,68 @@
+"""The environment and command line of a spider process.
+
+A spider gets crawlfleet's variables and Crawlab's names for the same facts,
+so spiders written for Crawlab's SDK run unchanged. Arguments and settings
+travel as list items of argv, never through a shell.
+"""
+
+import json
+import os
+import sys
+
+from pymongo.uri_parser import parse_uri
+
+from crawlfleet.models import SpiderKind
+
+# Secrets of the platform that a spider has no business reading.
+WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD")
+PYTHON_NAMES = ("python", "python3")
+
+
+def crawlab_variables(mongo_uri, mongo_db, collection, task_id):
+    parsed = parse_uri(mongo_uri, validate=False, warn=True)
+    host, port = (parsed["nodelist"] or [("127.0.0.1", 27017)])[0]
+    options = parsed.get("options") or {}
+    return {
+        "CRAWLAB_TASK_ID": task_id,
+        "CRAWLAB_COLLECTION": collection,
+        "CRAWLAB_MONGO_HOST": str(host),
+        "CRAWLAB_MONGO_PORT": str(port),
+        "CRAWLAB_MONGO_DB": mongo_db,
+        "CRAWLAB_MONGO_USERNAME": parsed.get("username") or "",
+        "CRAWLAB_MONGO_PASSWORD": parsed.get("password") or "",
+        "CRAWLAB_MONGO_AUTHSOURCE": options.get("authsource") or options.get("authSource") or "admin",
+    }
+
+
+def task_environment(task, config, node_id, base=None):
+    env = {k: v for k, v in (os.environ if base is None else base).items() if k not in WITHHELD}
+    env.update({
+        "CRAWLFLEET_TASK_ID": task["_id"],
+        "CRAWLFLEET_SPIDER": task["spider"],
+        "CRAWLFLEET_NODE_ID": node_id,
+        "CRAWLFLEET_MONGO_URI": config.mongo_uri,
+        "CRAWLFLEET_MONGO_DB": config.mongo_db,
+        "CRAWLFLEET_RESULTS_COLLECTION": task["results_collection"],
+        "CRAWLFLEET_ARGS": json.dumps(task.get("args") or {}),
+        "CRAWLFLEET_STATS_INTERVAL": str(config.stats_interval),
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(crawlab_variables(config.mongo_uri, config.mongo_db,
+                                 task["results_collection"], task["_id"]))
+    return env
+
+
+def task_command(task, spider):
+    """argv of the spider process (`spider` is the spider document)."""
+    args = task.get("args") or {}
+    if task["kind"] == SpiderKind.SCRAPY.value:
+        argv = [sys.executable, "-m", "crawlfleet.sdk.launch", task["spider"]]
+        for name, value in args.items():
+            argv += ["-a", f"{name}={value}"]
+        for name, value in (task.get("settings") or {}).items():
+            argv += ["-s", f"{name}={value}"]
+        return argv
+    command = list(spider["command"])
+    if command[0] in PYTHON_NAMES:
+        command[0] = sys.executable
+    return command + [f"--{name}={value}" for name, value in args.items()]

@@ -1,0 +1,112 @@
+"""Ship a spider's output to the task log while it runs.
+
+Lines are collected by a reader thread and written in batches, each a
+document ``{task_id, seq, start, end, lines}`` in ``task_logs``; the task's
+``log_lines`` says how many are stored. Over-long lines are cut and lines
+past the cap are counted and dropped, each with a marker, so a spider that
+floods its output cannot exhaust the node or the store. A failed write
+keeps the batch for the next flush.
+"""
+
+import logging
+import threading
+
+import pymongo.errors
+
+from crawlfleet.models import now
+
+log = logging.getLogger(__name__)
+
+PLATFORM_PREFIX = "[crawlfleet] "
+
+
+class LogShipper:
+    def __init__(self, store, task_id, config):
+        self.store = store
+        self.task_id = task_id
+        self.batch_lines = config.log_batch_lines
+        self.max_lines = config.log_max_lines
+        self.max_line_bytes = config.log_max_line_bytes
+        self.lock = threading.Lock()
+        self.pending = []
+        self.accepted = 0  # lines accepted so far (stored or pending)
+        self.stored = 0
+        self.seq = 0
+        self.dropped = 0
+        self.reader = None
+
+    def say(self, text):
+        """A line from the platform itself, marked as such."""
+        self._add(PLATFORM_PREFIX + text)
+
+    def follow(self, stream):
+        """Read `stream` (binary) on a thread until it closes."""
+        self.reader = threading.Thread(target=self._read, args=(stream,),
+                                       name=f"log-{self.task_id}", daemon=True)
+        self.reader.start()
+
+    def _read(self, stream):
+        limit = self.max_line_bytes
+        cutting = False
+        try:
+            while raw := stream.readline(limit):
+                complete = raw.endswith(b"\n")
+                if cutting:  # the rest of a line already cut
+                    cutting = not complete
+                    continue
+                line = raw.rstrip(b"\r\n").decode("utf-8", "replace").replace("\x00", "\\x00")
+                if not complete and len(raw) >= limit:
+                    line += f" {PLATFORM_PREFIX}(line cut at {limit} bytes)"
+                    cutting = True
+                self._add(line)
+        except (OSError, ValueError) as exc:
+            log.warning("task %s: output reader stopped: %s", self.task_id, exc)
+
+    def _add(self, line):
+        with self.lock:
+            if self.accepted >= self.max_lines:
+                self.dropped += 1
+                return
+            self.pending.append(line)
+            self.accepted += 1
+            full = len(self.pending) >= self.batch_lines
+        if full:
+            self.flush()
+
+    def flush(self):
+        with self.lock:
+            if not self.pending:
+                return True
+            lines = self.pending[: self.batch_lines * 5]
+            doc = {"task_id": self.task_id, "seq": self.seq, "start": self.stored,
+                   "end": self.stored + len(lines), "lines": lines, "at": now()}
+            try:
+                self.store.task_logs.insert_one(doc)
+            except pymongo.errors.DuplicateKeyError:
+                pass  # an earlier try landed although it reported an error
+            except pymongo.errors.PyMongoError as exc:
+                log.warning("task %s: log batch kept for later: %s", self.task_id, exc)
+                return False
+            del self.pending[: len(lines)]
+            self.seq += 1
+            self.stored += len(lines)
+            stored = self.stored
+        try:
+            self.store.tasks.update_one({"_id": self.task_id}, {"$set": {"log_lines": stored}})
+        except pymongo.errors.PyMongoError:
+            pass  # the next flush writes a newer count
+        return True
+
+    def close(self, timeout=10.0):
+        """Wait for the reader to reach the end of output, then write everything."""
+        if self.reader is not None:
+            self.reader.join(timeout)
+        if self.dropped:
+            with self.lock:
+                self.pending.append(
+                    f"{PLATFORM_PREFIX}{self.dropped} more lines dropped "
+                    f"(log_max_lines = {self.max_lines})")
+        while self.pending:
+            if not self.flush():
+                return False
+        return True

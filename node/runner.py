@@ -1,0 +1,168 @@
+"""Run one claimed task: fetch its version, start the spider in its own
+process group, ship its output, enforce its timeout, obey cancel, and
+record how it ended.
+
+Stopping (cancel or timeout) sends SIGINT to the whole process group (Scrapy
+then closes the spider cleanly), SIGTERM after ``cancel_grace`` seconds, and
+SIGKILL after as long again, so grandchildren die with the spider.
+"""
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+import traceback
+
+import pymongo.errors
+
+from crawlfleet.errors import CrawlfleetError
+from crawlfleet.models import TaskStatus, now
+from node.environ import task_command, task_environment
+from node.logship import LogShipper
+
+log = logging.getLogger(__name__)
+
+POLL = 0.1
+
+
+class TaskRun:
+    def __init__(self, task, *, store, config, cache, node_id, session):
+        self.task = task
+        self.task_id = task["_id"]
+        self.store = store
+        self.config = config
+        self.cache = cache
+        self.node_id = node_id
+        self.session = session
+        self.cancel_event = threading.Event()
+        self.shutdown_reason = None  # set when the node, not a user, stops the task
+        self.thread = None
+        self.proc = None
+        self.log = LogShipper(store, self.task_id, config)
+
+    def cancel(self):
+        self.cancel_event.set()
+
+    def run(self):
+        """Run to the end; returns the final status. Never raises."""
+        try:
+            result = self._run()
+        except Exception as exc:  # the platform failed, not the spider
+            log.exception("task %s failed inside the node", self.task_id)
+            self.log.say("the node could not run this task:")
+            for line in traceback.format_exc().rstrip().splitlines():
+                self.log.say(line)
+            result = {"status": TaskStatus.ERROR.value, "error": f"node error: {exc}"}
+        finally:
+            if self.proc is not None and self.proc.poll() is None:
+                self._signal(signal.SIGKILL)
+        self.log.close()
+        self._record(result)
+        return result["status"]
+
+    def _run(self):
+        spider = self.store.spiders.find_one({"_id": self.task["spider"]}) or {}
+        if self.task["kind"] != "scrapy" and not spider.get("command"):
+            return {"status": TaskStatus.ERROR.value,
+                    "error": f"spider {self.task['spider']} no longer exists"}
+        if spider.get("version") != self.task["version"]:
+            # the task runs the version it recorded, whatever is current now
+            version = self.store.versions.find_one({"_id": self.task["version"]}) or {}
+            spider = dict(spider, command=self._command_of(version, spider))
+        self.log.say(f"task {self.task_id} on node {self.node_id}: "
+                     f"{self.task['spider']} version {self.task['version']}")
+        try:
+            workdir = self.cache.ensure(self.task["version"])
+        except CrawlfleetError as exc:
+            return {"status": TaskStatus.ERROR.value, "error": str(exc)}
+        argv = task_command(self.task, spider)
+        env = task_environment(self.task, self.config, self.node_id)
+        self.log.say("command: " + " ".join(argv[1:] if argv[0].endswith("python") else argv))
+        started = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(
+                argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        except OSError as exc:
+            return {"status": TaskStatus.ERROR.value, "error": f"cannot start the spider: {exc}"}
+        self.store.tasks.update_one({"_id": self.task_id},
+                                    {"$set": {"pid": self.proc.pid, "spider_started_at": now()}})
+        self.log.follow(self.proc.stdout)
+        ending = self._wait(started)
+        code = self.proc.returncode
+        self.proc.stdout.close()
+        if ending is not None:
+            status, error = ending
+        elif code == 0:
+            status, error = TaskStatus.FINISHED.value, None
+        else:
+            status = TaskStatus.ERROR.value
+            error = (f"killed by signal {-code}" if code < 0 else f"exit code {code}")
+        self.log.say(f"spider exited with code {code}; status {status}")
+        return {"status": status, "error": error, "exit_code": code}
+
+    @staticmethod
+    def _command_of(version, spider):
+        for entry in version.get("spiders") or []:
+            if isinstance(entry, dict) and entry.get("name") == spider.get("_id"):
+                return entry.get("command")
+        return spider.get("command")
+
+    def _wait(self, started):
+        """Wait for exit; returns (status, error) when the platform ended it."""
+        timeout = self.task.get("timeout")
+        last_flush = time.monotonic()
+        ending = None
+        while self.proc.poll() is None:
+            if ending is None:
+                if self.cancel_event.is_set() and self.shutdown_reason:
+                    ending = (TaskStatus.ABNORMAL.value, self.shutdown_reason)
+                elif self.cancel_event.is_set():
+                    ending = (TaskStatus.CANCELLED.value, "cancelled by request")
+                elif timeout and time.monotonic() - started > timeout:
+                    ending = (TaskStatus.TIMEOUT.value, f"timed out after {timeout:g} s")
+                if ending is not None:
+                    self.log.say(f"{ending[1]}: stopping the spider")
+                    threading.Thread(target=self._stop, daemon=True).start()
+            if time.monotonic() - last_flush >= self.config.log_flush_interval:
+                self.log.flush()
+                last_flush = time.monotonic()
+            time.sleep(POLL)
+        return ending
+
+    def _stop(self):
+        grace = self.config.cancel_grace
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            if self.proc.poll() is not None:
+                return
+            self._signal(sig)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.log.say(f"spider still running {grace:g} s after {sig.name}")
+
+    def _signal(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _record(self, result):
+        """Write the final status; retried, because the ack waits for it."""
+        fields = {"status": result["status"], "finished_at": now(),
+                  "exit_code": result.get("exit_code"), "error": result.get("error"),
+                  "log_lines": self.log.stored}
+        for attempt in range(30):
+            try:
+                self.store.tasks.update_one(
+                    {"_id": self.task_id, "status": TaskStatus.RUNNING.value,
+                     "session": self.session},
+                    {"$set": fields})
+                return
+            except pymongo.errors.PyMongoError as exc:
+                log.warning("task %s: final status not written yet (%s)", self.task_id, exc)
+                time.sleep(min(2 ** attempt * 0.5, 10))
+        log.error("task %s: giving up writing its final status", self.task_id)
