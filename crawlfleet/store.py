@@ -26,8 +26,10 @@ INDEXES = {
     "spiders": [IndexModel([("project", ASCENDING)])],
     "versions": [IndexModel([("project", ASCENDING), ("created_at", DESCENDING)])],
     "tasks": [
-        IndexModel([("status", ASCENDING), ("_id", DESCENDING)]),
-        IndexModel([("spider", ASCENDING), ("_id", DESCENDING)]),
+        # nx-27017 0.8 cannot index `_id` inside a compound index (it fails every
+        # insert with "JSON path error near '_id'"), so creation time stands in.
+        IndexModel([("status", ASCENDING), ("created_at", DESCENDING)]),
+        IndexModel([("spider", ASCENDING), ("created_at", DESCENDING)]),
         IndexModel([("node_id", ASCENDING), ("status", ASCENDING)]),
     ],
     "task_logs": [
@@ -37,7 +39,7 @@ INDEXES = {
     "tokens": [IndexModel([("name", ASCENDING)])],
 }
 
-RESULTS_INDEXES = [IndexModel([("_tid", ASCENDING), ("_id", ASCENDING)])]
+RESULTS_INDEXES = [IndexModel([("_tid", ASCENDING)])]
 
 
 class Store:
