@@ -106,12 +106,12 @@ def unpack(zip_source, dest, *, max_files=MAX_FILES, max_total=MAX_TOTAL_BYTES,
             if stat.S_ISLNK(mode):
                 raise ProjectError(f"symbolic links are not allowed in a project: {info.filename!r}")
             target = _safe_target(dest, info.filename)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
             written = 0
             try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(target, "wb") as out:
                     while chunk := src.read(1 << 16):
                         written += len(chunk)
@@ -126,6 +126,11 @@ def unpack(zip_source, dest, *, max_files=MAX_FILES, max_total=MAX_TOTAL_BYTES,
                         out.write(chunk)
             except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
                 raise ProjectError(f"corrupt zip entry {info.filename!r}: {exc}") from None
+            except (RuntimeError, NotImplementedError) as exc:  # encrypted, unknown method
+                raise ProjectError(f"cannot read zip entry {info.filename!r}: {exc}") from None
+            except OSError as exc:  # entries clashing: a file where a folder goes, or back
+                raise ProjectError(
+                    f"cannot write zip entry {info.filename!r}: {exc.strerror or exc}") from None
             if mode & 0o111:
                 target.chmod(0o755)
     return dest
