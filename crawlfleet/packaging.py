@@ -46,11 +46,17 @@ def project_files(folder):
     return sorted(out)
 
 
+def _is_executable(path):
+    # The mode bits, not os.access(): the same tree must pack the same for every user.
+    return bool(path.stat().st_mode & 0o111)
+
+
 def content_hash(project, folder, files=None):
     folder = Path(folder)
     digest = hashlib.sha256(project.encode() + b"\0")
     for rel in files if files is not None else project_files(folder):
-        digest.update(rel.encode() + b"\0")
+        # The exec bit is in the zip, so it is part of the version too.
+        digest.update(rel.encode() + (b"\0x" if _is_executable(folder / rel) else b"\0-"))
         digest.update(hashlib.sha256((folder / rel).read_bytes()).digest())
     return digest.hexdigest()
 
@@ -67,7 +73,7 @@ def pack(project, folder):
         for rel in files:
             src = folder / rel
             info = zipfile.ZipInfo(rel, FIXED_DATE)
-            mode = 0o755 if os.access(src, os.X_OK) else 0o644
+            mode = 0o755 if _is_executable(src) else 0o644
             info.external_attr = (stat.S_IFREG | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, src.read_bytes())
