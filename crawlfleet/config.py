@@ -6,6 +6,7 @@ setting stops a process with one clear line instead of a traceback later.
 """
 
 import json
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -18,16 +19,24 @@ UP_STATE_FILE = "run/up.json"
 
 
 def _coerce(setting, raw, source):
-    if isinstance(raw, setting.kind):
-        return raw
+    def bad():
+        return ConfigError(
+            f"{source}: expected {setting.kind.__name__} for {setting.name}, got {raw!r}")
+
+    # bool is an int to Python, and a TOML list would become its repr: neither is meant.
+    if (isinstance(raw, bool) and setting.kind is not bool) or isinstance(raw, (list, dict, tuple)):
+        raise bad()
     if setting.kind is str:
-        return str(raw)
+        return raw if isinstance(raw, str) else str(raw)
+    if setting.kind is int and isinstance(raw, float) and not raw.is_integer():
+        raise bad()  # int(2.5) would quietly be 2
     try:
-        return setting.kind(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"{source}: expected {setting.kind.__name__} for {setting.name}, got {raw!r}"
-        ) from None
+        value = setting.kind(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise bad() from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise bad()  # nan passes every `<=` check, inf never elapses
+    return value
 
 
 class Config:
