@@ -101,7 +101,8 @@ class Config:
     def _resolve(self):
         v = self._values
         v["home"] = str(Path(v["home"]).expanduser().resolve())
-        state = self.up_state()
+        # only text values: a hand-edited file must not turn into an AttributeError
+        state = {k: val for k, val in self.up_state().items() if isinstance(val, str)}
         if not v["mongo_uri"]:
             v["mongo_uri"] = state.get("mongo_uri") or "mongodb://127.0.0.1:27017"
         if not v["broker_url"]:
@@ -139,9 +140,10 @@ class Config:
     def up_state(self):
         """What a running `crawlfleet up` recorded about itself, or {}."""
         try:
-            return json.loads((Path(self._values["home"]) / UP_STATE_FILE).read_text())
+            state = json.loads((Path(self._values["home"]) / UP_STATE_FILE).read_text())
         except (OSError, ValueError):
             return {}
+        return state if isinstance(state, dict) else {}
 
     @property
     def spider_folders(self):
