@@ -1,0 +1,164 @@
+"""Serialising store documents for HTTP: JSON that never fails on BSON types
+or non-finite floats, and streaming exports (JSON lines, CSV, plain-text
+logs) that read a cursor batch by batch, so a million items cost one batch
+of memory.
+
+CSV cells are written as scraped: a value starting with ``=`` is not
+escaped against spreadsheet formula injection, because the export is data
+for programs first; open untrusted exports in a spreadsheet with care.
+"""
+
+import base64
+import csv
+import datetime
+import decimal
+import io
+import itertools
+import json
+import math
+import uuid
+
+from bson import ObjectId
+from bson.binary import Binary
+from bson.decimal128 import Decimal128
+
+BATCH_SIZE = 500       # documents fetched per round trip while streaming
+CSV_SAMPLE = 1000      # items whose keys make the CSV columns
+CSV_FLUSH_ROWS = 200   # rows per chunk handed to the HTTP server
+
+
+def json_default(value):
+    """What `json.dumps` cannot encode by itself, as plain JSON values."""
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, (bytes, Binary)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, Decimal128):
+        return str(value.to_decimal())
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _finite(value):
+    """`value` with NaN and ±Infinity (not valid JSON) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(obj, **kwargs):
+    """JSON text of `obj`; the slow path only runs when a float is not finite."""
+    kwargs.setdefault("default", json_default)
+    kwargs["allow_nan"] = False
+    try:
+        return json.dumps(obj, **kwargs)
+    except ValueError:
+        # `default` may itself return a non-finite float, so convert first.
+        return json.dumps(_finite(json.loads(json.dumps(obj, default=kwargs["default"]))),
+                          **kwargs)
+
+
+# -- results -------------------------------------------------------------------
+
+def items_cursor(collection, task_id, after=None, limit=0):
+    """A task's items in `_id` order, optionally after a keyset cursor."""
+    query = {"_tid": task_id}
+    if after is not None:
+        query["_id"] = {"$gt": after}
+    return collection.find(query).sort("_id", 1).batch_size(BATCH_SIZE).limit(limit)
+
+
+def jsonl_lines(docs):
+    for doc in docs:
+        yield dumps(doc, ensure_ascii=False) + "\n"
+
+
+def csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (dict, list, tuple)):
+        return dumps(value, ensure_ascii=False)
+    encoded = json_default(value)
+    return encoded if isinstance(encoded, str) else dumps(encoded, ensure_ascii=False)
+
+
+def csv_columns(docs):
+    """Keys of `docs` in order of first appearance, without `_id`."""
+    columns = {}
+    for doc in docs:
+        for key in doc:
+            if key != "_id":
+                columns.setdefault(key, None)
+    return list(columns)
+
+
+def csv_chunks(docs, sample=CSV_SAMPLE):
+    """CSV text in chunks; columns are the keys of the first `sample` items
+    (later items' other keys are left out)."""
+    docs = iter(docs)
+    head = list(itertools.islice(docs, sample))
+    columns = csv_columns(head)
+    if not columns:
+        return
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    for n, doc in enumerate(itertools.chain(head, docs), 1):
+        writer.writerow([csv_cell(doc.get(c)) for c in columns])
+        if n % CSV_FLUSH_ROWS == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    if buf.tell():
+        yield buf.getvalue()
+
+
+# -- logs ----------------------------------------------------------------------
+
+def log_chunks(task_logs, task_id, offset=0):
+    """Stored log chunks of a task from line `offset` on, in order."""
+    return (task_logs.find({"task_id": task_id, "end": {"$gt": offset}})
+            .sort("seq", 1).batch_size(50))
+
+
+def log_page(task_logs, task_id, offset, limit):
+    """(lines, next_offset): up to `limit` lines from line `offset`.
+
+    `next_offset` is one past the last line returned, so a gap in the stored
+    chunks (lines the node dropped) is skipped rather than re-read forever.
+    """
+    lines, next_offset = [], offset
+    for chunk in log_chunks(task_logs, task_id, offset):
+        start = chunk.get("start", 0)
+        skip = max(0, offset - start)
+        part = chunk.get("lines", [])[skip:skip + limit - len(lines)]
+        lines.extend(part)
+        next_offset = max(offset, start) + len(part)
+        if len(lines) >= limit:
+            break
+    return lines, next_offset
+
+
+def log_text(task_logs, task_id):
+    """The whole log as text, one chunk per stored batch."""
+    for chunk in log_chunks(task_logs, task_id):
+        lines = chunk.get("lines", [])
+        if lines:
+            yield "".join(line + "\n" for line in lines)
