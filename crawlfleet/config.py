@@ -117,8 +117,9 @@ class Config:
         v = self._values
         if not v["mongo_uri"].startswith(("mongodb://", "mongodb+srv://")):
             raise ConfigError(f"mongo_uri must start with mongodb://, got {v['mongo_uri']!r}")
-        scheme = v["broker_url"].split("://", 1)[0]
-        if scheme not in ("redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory"):
+        scheme, sep, _ = v["broker_url"].partition("://")  # "redis" alone is not a URL
+        if not sep or scheme not in ("redis", "rediss", "amqp", "amqps", "pyamqp",
+                                     "filesystem", "memory"):
             raise ConfigError(
                 f"broker_url must be redis://, amqp:// or filesystem://, got {v['broker_url']!r}"
             )
