@@ -15,7 +15,7 @@ import logging
 import uuid
 
 from kombu import Connection, Exchange, Queue
-from kombu.pools import producers
+from kombu.pools import ProducerPool
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,9 @@ class Broker:
         self.config = config
         self.topology = Topology(config.queue_prefix)
         self.connection = connect(config)
+        # A pool of its own: kombu's global pools are shared by every Connection
+        # to the same URL, so closing one would close them for all.
+        self.producers = ProducerPool(self.connection.Pool(limit=16), limit=16)
 
     def publish_task(self, task_id, target="any", priority=0):
         queue = self.topology.queue_for(target)
@@ -106,7 +109,7 @@ class Broker:
                       declare=[self.topology.control_exchange])
 
     def _publish(self, body, **kwargs):
-        with producers[self.connection].acquire(block=True, timeout=30) as producer:
+        with self.producers.acquire(block=True, timeout=30) as producer:
             producer.publish(
                 body,
                 serializer="json",
@@ -127,5 +130,5 @@ class Broker:
                 return 0
 
     def close(self):
-        producers[self.connection].force_close_all()
+        self.producers.force_close_all()
         self.connection.release()

@@ -137,3 +137,134 @@ def store(config):
     yield store
     store.client.drop_database(config.mongo_db)
     store.close()
+
+
+FINAL = {"finished", "error", "cancelled", "timeout", "abnormal"}
+
+
+def wait_task(store, task_id, timeout=60.0, statuses=FINAL):
+    """Poll the ledger until the task reaches one of `statuses`; returns its document."""
+    deadline = time.monotonic() + timeout
+    doc = None
+    while time.monotonic() < deadline:
+        doc = store.tasks.find_one({"_id": task_id})
+        if doc and doc["status"] in statuses:
+            return doc
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} still {doc and doc['status']} after {timeout} s: {doc}")
+
+
+def wait_for(predicate, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not reached after {timeout} s")
+
+
+def task_log(store, task_id):
+    lines = []
+    for doc in store.task_logs.find({"task_id": task_id}).sort("seq", 1):
+        lines.extend(doc["lines"])
+    return lines
+
+
+@pytest.fixture(scope="session")
+def demo_site():
+    """The bundled demo site, served on a free port for the whole session."""
+    from spiders.demosite.server import start_in_thread
+
+    server = start_in_thread("127.0.0.1", 0)
+    yield server.url
+    server.stop()
+
+
+def process_env(config, **extra):
+    env = dict(os.environ)
+    env.update(config.as_environ())
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Processes:
+    """crawlfleet processes started by one test, each in its own process group."""
+
+    def __init__(self, config, demo_url, tmp_path):
+        self.config = config
+        self.demo_url = demo_url
+        self.tmp_path = tmp_path
+        self.procs = []
+        self.node_ids = []
+
+    def start(self, *args, env=None, name="proc"):
+        log = open(self.tmp_path / f"{name}-{len(self.procs)}.log", "wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawlfleet", *args],
+            env=env or process_env(self.config, CRAWLFLEET_DEMO_URL=self.demo_url),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        proc.log_path = log.name
+        self.procs.append(proc)
+        return proc
+
+    def node(self, store, node_id=None, max_runners=2, **extra_env):
+        node_id = node_id or "n" + uuid.uuid4().hex[:6]
+        env = process_env(self.config, CRAWLFLEET_DEMO_URL=self.demo_url,
+                          CRAWLFLEET_NODE_ID=node_id, CRAWLFLEET_MAX_RUNNERS=max_runners,
+                          **extra_env)
+        proc = self.start("node", env=env, name=f"node-{node_id}")
+        proc.node_id = node_id
+        self.node_ids.append(node_id)
+        wait_for(lambda: (store.nodes.find_one({"_id": node_id, "status": "online"})
+                          or proc.poll() is not None),
+                 what=f"node {node_id} registered")
+        assert proc.poll() is None, open(proc.log_path).read()
+        return proc
+
+    def master(self):
+        return self.start("master", name="master")
+
+    def stop_all(self):
+        for proc in reversed(self.procs):
+            stop_group(proc)
+
+
+def purge_broker(config, node_ids=()):
+    """Delete what a test declared on a shared Redis or RabbitMQ."""
+    from kombu import Connection
+
+    if config.broker_url.startswith("redis"):
+        import redis
+
+        client = redis.Redis.from_url(config.broker_url)
+        for key in client.scan_iter(f"*{config.queue_prefix}*"):
+            client.delete(key)
+        client.close()
+    elif config.broker_url.startswith("amqp"):
+        with Connection(config.broker_url) as conn:
+            channel = conn.channel()
+            from crawlfleet.broker import Topology
+
+            topology = Topology(config.queue_prefix)
+            names = [topology.shared_queue.name]
+            names += [topology.node_queue(n).name for n in node_ids]
+            for name in names:
+                try:
+                    channel.queue_delete(name)
+                except Exception:
+                    channel = conn.channel()
+            for exchange in (topology.task_exchange, topology.control_exchange):
+                try:
+                    channel.exchange_delete(exchange.name)
+                except Exception:
+                    channel = conn.channel()
+
+
+@pytest.fixture
+def processes(config, demo_site, tmp_path):
+    procs = Processes(config, demo_site, tmp_path)
+    yield procs
+    procs.stop_all()
