@@ -99,9 +99,13 @@ def inspect(folder, config):
         raise ProjectError(f"neither {SCRAPY_CFG} nor {MANIFEST} found")
     if not spiders:
         raise ProjectError("the project defines no spiders")
+    seen = set()
     for spider in spiders:
         if not isinstance(spider["name"], str) or not SPIDER_NAME_RE.match(spider["name"]):
             raise ProjectError(f"invalid spider name {spider['name']!r}")
+        if spider["name"] in seen:
+            raise ProjectError(f"spider name {spider['name']!r} is defined more than once")
+        seen.add(spider["name"])
     return kind, spiders
 
 
