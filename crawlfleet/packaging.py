@@ -42,7 +42,12 @@ def project_files(folder):
             path = Path(root) / name
             if path.is_symlink() or not path.is_file():
                 continue
-            out.append(path.relative_to(folder).as_posix())
+            rel = path.relative_to(folder).as_posix()
+            try:
+                rel.encode()
+            except UnicodeEncodeError:  # a name os.walk could only decode with surrogates
+                raise ProjectError(f"file name is not valid UTF-8: {rel!r}") from None
+            out.append(rel)
     return sorted(out)
 
 
