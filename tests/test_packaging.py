@@ -157,6 +157,15 @@ def test_pack_empty_folder_is_refused(tmp_path):
         packaging.pack("empty", folder)
 
 
+def test_pack_non_utf8_file_name_is_a_project_error(tmp_path):
+    """A file whose name is not UTF-8 is refused with ProjectError, not UnicodeEncodeError."""
+    folder = make_project(tmp_path / "p")
+    with open(os.path.join(os.fsencode(folder), b"bad\xff.txt"), "wb") as f:
+        f.write(b"x")
+    with pytest.raises(ProjectError, match="not valid UTF-8"):
+        packaging.pack("demo", folder)
+
+
 # -- unpack: round trip -------------------------------------------------------
 
 
