@@ -98,9 +98,16 @@ class LogShipper:
         return True
 
     def close(self, timeout=10.0):
-        """Wait for the reader to reach the end of output, then write everything."""
+        """Wait for the reader to reach the end of output, then write everything.
+
+        Returns False when the output did not end (a process that left the
+        spider's group still holds it open) or could not all be written."""
+        ended = True
         if self.reader is not None:
             self.reader.join(timeout)
+            ended = not self.reader.is_alive()
+            if not ended:
+                self.say("output still open after the spider ended; no longer read")
         if self.dropped:
             with self.lock:
                 self.pending.append(
@@ -109,4 +116,4 @@ class LogShipper:
         while self.pending:
             if not self.flush():
                 return False
-        return True
+        return ended

@@ -58,7 +58,8 @@ class TaskRun:
         finally:
             if self.proc is not None and self.proc.poll() is None:
                 self._signal(signal.SIGKILL)
-        self.log.close()
+        if self.log.close() and self.proc is not None:
+            self.proc.stdout.close()
         self._record(result)
         return result["status"]
 
@@ -93,7 +94,9 @@ class TaskRun:
         self.log.follow(self.proc.stdout)
         ending = self._wait(started)
         code = self.proc.returncode
-        self.proc.stdout.close()
+        # Whatever the spider started in its group must not outlive it (and
+        # would keep its output pipe open).
+        self._signal(signal.SIGKILL)
         if ending is not None:
             status, error = ending
         elif code == 0:

@@ -22,12 +22,11 @@ def available(broker):
     return {"embedded": True, "redis": redis_available(), "rabbitmq": rabbitmq_available()}[broker]
 
 
-@pytest.fixture(params=list(BROKERS))
-def env(request, tmp_path, mongo_server, demo_site):
+def platform(broker, tmp_path, mongo_server, demo_site):
     """Store, broker and discovered spiders (bundled + fixtures) on one broker kind."""
-    if not available(request.param):
-        pytest.fail(f"{request.param} is not running on this machine (.ci/run starts it)")
-    config = make_config(tmp_path, mongo_server, broker=request.param,
+    if not available(broker):
+        pytest.fail(f"{broker} is not running on this machine (.ci/run starts it)")
+    config = make_config(tmp_path, mongo_server, broker=broker,
                          spiders_path=f"{BUNDLED}:{FIXTURES}")
     store = Store(config)
     store.ensure_indexes()
@@ -41,6 +40,17 @@ def env(request, tmp_path, mongo_server, demo_site):
     purge_broker(config, procs.node_ids)
     store.client.drop_database(config.mongo_db)
     store.close()
+
+
+@pytest.fixture(params=list(BROKERS))
+def env(request, tmp_path, mongo_server, demo_site):
+    yield from platform(request.param, tmp_path, mongo_server, demo_site)
+
+
+@pytest.fixture
+def emb(tmp_path, mongo_server, demo_site):
+    """The platform on the embedded broker, for behaviour that does not depend on it."""
+    yield from platform("embedded", tmp_path, mongo_server, demo_site)
 
 
 def run(config, store, broker, spider, **kwargs):
@@ -86,3 +96,180 @@ def test_to_all_nodes_runs_one_task_per_online_node(env):
         done = wait_task(store, task["_id"])
         assert done["status"] == "finished"
         assert done["node_id"] == task["target"]
+
+
+def test_crashing_spider_is_error_with_exit_code_and_traceback(emb):
+    """A spider that raises ends `error` with its exit code; its traceback is in the log."""
+    config, store, broker, procs = emb
+    procs.node(store)
+    task_id = run(config, store, broker, "crasher")
+    task = wait_task(store, task_id)
+    assert task["status"] == "error"
+    assert task["exit_code"] == 1
+    assert task["error"] == "exit code 1"
+    log = "\n".join(task_log(store, task_id))
+    assert "Traceback (most recent call last)" in log
+    assert "ValueError: this spider crashes on purpose" in log
+    # what it saved before crashing is kept, tagged with the task
+    assert store.results("results_crasher").count_documents({"_tid": task_id}) == 1
+
+
+def test_spider_that_never_ends_times_out(emb):
+    """A task past its timeout is stopped (SIGINT, then harder) and marked `timeout`."""
+    config, store, broker, procs = emb
+    procs.node(store)
+    task_id = run(config, store, broker, "sleeper", timeout=1.5)
+    task = wait_task(store, task_id, timeout=30)
+    assert task["status"] == "timeout"
+    assert "timed out after 1.5 s" in task["error"]
+    assert task["finished_at"] - task["started_at"] < 15
+
+
+def test_cancel_escalates_and_kills_grandchildren(emb):
+    """Cancel ends a spider that ignores SIGINT, and the children it started, via its group."""
+    config, store, broker, procs = emb
+    procs.node(store)
+    task_id = run(config, store, broker, "forker")
+    wait_for(lambda: any("grandchild pid" in line for line in task_log(store, task_id)),
+             what="grandchild started")
+    line = next(line for line in task_log(store, task_id) if "grandchild pid" in line)
+    grandchild = int(line.rsplit(" ", 1)[1])
+    started = time.monotonic()
+    task = dispatch.request_cancel(store, broker, task_id)
+    assert task["cancel_requested"]
+    task = wait_task(store, task_id, timeout=30)
+    assert task["status"] == "cancelled"
+    assert time.monotonic() - started < 4 * config.cancel_grace
+    wait_for(lambda: not _alive(grandchild), timeout=10, what="grandchild gone")
+
+
+def test_cancel_of_a_spider_that_ignores_sigint_escalates_to_sigterm(emb):
+    """A spider deaf to SIGINT is ended by SIGTERM after the grace period."""
+    config, store, broker, procs = emb
+    procs.node(store)
+    task_id = run(config, store, broker, "sleeper", args={"ignore_int": "1"})
+    wait_task(store, task_id, statuses={"running"})
+    wait_for(lambda: store.tasks.find_one({"_id": task_id}).get("pid"), what="spider started")
+    time.sleep(0.5)
+    dispatch.request_cancel(store, broker, task_id)
+    task = wait_task(store, task_id, timeout=30)
+    assert task["status"] == "cancelled"
+    assert task["exit_code"] == -signal.SIGTERM
+    assert any("after SIGINT" in line for line in task_log(store, task_id))
+
+
+def test_arguments_with_shell_metacharacters_arrive_as_plain_strings(emb, tmp_path):
+    """Arguments go into argv as list items: nothing is interpreted by a shell."""
+    config, store, broker, procs = emb
+    procs.node(store)
+    marker = tmp_path / "pwned"
+    evil = f"$(touch {marker}); `touch {marker}` | rm -rf ~ && echo '\"; *"
+    task_id = run(config, store, broker, "echo_args", args={"q": evil, "n": 3})
+    task = wait_task(store, task_id)
+    assert task["status"] == "finished", task_log(store, task_id)
+    item = store.results("results_echo_args").find_one({"_tid": task_id})
+    assert item["argv"] == [f"--q={evil}", "--n=3"]
+    assert not marker.exists()
+
+
+def test_spider_environment_has_crawlfleet_and_crawlab_variables(emb):
+    """The spider process gets the task's facts under crawlfleet's and Crawlab's names."""
+    config, store, broker, procs = emb
+    node = procs.node(store)
+    task_id = run(config, store, broker, "echo_args")
+    wait_task(store, task_id)
+    env = store.results("results_echo_args").find_one({"_tid": task_id})["env"]
+    port = config.mongo_uri.rsplit(":", 1)[1]
+    assert env["CRAWLFLEET_TASK_ID"] == task_id == env["CRAWLAB_TASK_ID"]
+    assert env["CRAWLFLEET_SPIDER"] == "echo_args"
+    assert env["CRAWLFLEET_NODE_ID"] == node.node_id
+    assert env["CRAWLFLEET_MONGO_URI"] == config.mongo_uri
+    assert env["CRAWLFLEET_MONGO_DB"] == config.mongo_db == env["CRAWLAB_MONGO_DB"]
+    assert env["CRAWLFLEET_RESULTS_COLLECTION"] == "results_echo_args" == env["CRAWLAB_COLLECTION"]
+    assert env["CRAWLAB_MONGO_HOST"] == "127.0.0.1" and env["CRAWLAB_MONGO_PORT"] == port
+    assert "CRAWLFLEET_TOKEN" not in env
+
+
+def test_invalid_settings_are_rejected_before_anything_is_written(emb):
+    """Bad args or settings are a 400-class error and leave the ledger untouched."""
+    from crawlfleet.errors import BadRequest, NotFound
+
+    config, store, broker, procs = emb
+    for kwargs in ({"settings": {"lower_case": "1"}}, {"args": {"bad name": "x"}},
+                   {"args": ["not", "a", "dict"]}, {"settings": {"X": {"nested": 1}}},
+                   {"priority": 42}, {"timeout": -1}):
+        with pytest.raises(BadRequest):
+            dispatch.run_spider(store, broker, config, "books", **kwargs)
+    with pytest.raises(NotFound, match="known spiders: .*books"):
+        dispatch.run_spider(store, broker, config, "nope")
+    assert store.tasks.count_documents({}) == 0
+
+
+def test_malformed_messages_are_dropped_and_the_node_keeps_consuming(emb):
+    """Garbage on the task queue is logged and dropped; the next real task still runs."""
+    config, store, broker, procs = emb
+    node = procs.node(store)
+    topology = Topology(config.queue_prefix)
+    with broker.connection.clone() as conn:
+        producer = conn.Producer()
+        queue = topology.shared_queue
+        for body, kwargs in ((b"\xff\xfe not json", {"content_type": "application/json",
+                                                       "content_encoding": "binary"}),
+                             ({"task_id": "../../etc/passwd"}, {"serializer": "json"}),
+                             (["a", "list"], {"serializer": "json"}),
+                             ({"task_id": "doesnotexist"}, {"serializer": "json"}),
+                             ("plain text", {"serializer": "pickle"})):
+            producer.publish(body, exchange=topology.task_exchange, routing_key="any",
+                             declare=[queue], **kwargs)
+    task_id = run(config, store, broker, "plain_catalogue", args={"max_pages": "1"})
+    assert wait_task(store, task_id)["status"] == "finished"
+    assert node.poll() is None
+    log = open(node.log_path).read()
+    assert "malformed task message" in log
+
+
+def test_a_killed_node_leaves_its_task_abnormal_not_running(emb):
+    """kill -9 of a node: the master sees the heartbeat lapse and marks its task abnormal."""
+    config, store, broker, procs = emb
+    procs.master()
+    node = procs.node(store)
+    task_id = run(config, store, broker, "sleeper")
+    wait_task(store, task_id, statuses={"running"})
+    spider_pid = wait_for(lambda: store.tasks.find_one({"_id": task_id}).get("pid"),
+                          what="spider started")
+    try:
+        os.killpg(node.pid, signal.SIGKILL)
+        task = wait_task(store, task_id, timeout=config.node_timeout + 20)
+        assert task["status"] == "abnormal"
+        assert "stopped heartbeating" in task["error"]
+        assert store.nodes.find_one({"_id": node.node_id})["status"] == "offline"
+    finally:
+        try:
+            os.killpg(spider_pid, signal.SIGKILL)  # the orphaned spider's own group
+        except ProcessLookupError:
+            pass
+
+
+def test_redelivered_message_for_a_finished_task_is_dropped(emb):
+    """Publishing a finished task again does not run it a second time."""
+    config, store, broker, procs = emb
+    procs.node(store)
+    task_id = run(config, store, broker, "echo_args")
+    first = wait_task(store, task_id)
+    broker.publish_task(task_id)
+    time.sleep(2)
+    again = store.tasks.find_one({"_id": task_id})
+    assert again["started_at"] == first["started_at"]
+    assert store.results("results_echo_args").count_documents({"_tid": task_id}) == 1
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie waiting for its reaper is dead for our purpose
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
