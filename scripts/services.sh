@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Start Redis and RabbitMQ on this machine if they are not answering, with the
+# same commands the machine uses at boot. The tests use both; nothing else does.
+set -u
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  for _ in $(seq 1 60); do port_open "$1" && return 0; sleep 1; done
+  echo "services: nothing answers on port $1" >&2; return 1
+}
+
+if ! port_open 6379; then
+  if command -v redis-server >/dev/null; then
+    echo "services: starting Redis"
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    wait_port 6379
+  else
+    echo "services: redis-server is not installed (apt-get install redis-server)" >&2
+  fi
+fi
+
+if ! port_open 5672; then
+  if command -v rabbitmq-server >/dev/null; then
+    echo "services: starting RabbitMQ"
+    rabbitmq-server -detached
+    wait_port 5672
+  else
+    echo "services: rabbitmq-server is not installed (apt-get install rabbitmq-server)" >&2
+  fi
+fi
+exit 0
