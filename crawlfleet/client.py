@@ -1,0 +1,180 @@
+"""A small client of the JSON API, used by the CLI's client verbs.
+
+One method per route; every error the server answers becomes a
+`ClientError` carrying the server's own message and status code.
+"""
+
+import time
+
+import requests
+
+from crawlfleet.errors import CrawlfleetError
+from crawlfleet.models import TaskStatus
+from crawlfleet.tokens import read_admin_token
+
+API_PREFIX = "/api/v1"
+FOLLOW_INTERVAL = 0.3  # seconds between polls while following a task
+STREAM_CHUNK = 64 * 1024
+
+
+class ClientError(CrawlfleetError):
+    """The API answered with an error, or could not be reached."""
+
+    def __init__(self, message, status_code=None):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ApiUnreachable(ClientError):
+    """No HTTP answer at all: nothing listens at the API URL, or it timed out."""
+
+
+def is_final(task):
+    return TaskStatus(task["status"]).is_final
+
+
+class ApiClient:
+    def __init__(self, base_url, token, *, timeout=30.0, session=None):
+        base_url = base_url.rstrip("/")
+        if base_url.endswith(API_PREFIX):
+            base_url = base_url[: -len(API_PREFIX)]
+        self.base_url = base_url
+        self.token = token
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        self.session.headers["User-Agent"] = "crawlfleet-client"
+
+    @classmethod
+    def from_config(cls, config):
+        """The API and token of this machine's config (or of a running `crawlfleet up`)."""
+        return cls(config.api_url, config.token or read_admin_token(config))
+
+    def close(self):
+        self.session.close()
+
+    # -- transport -------------------------------------------------------------
+    def request(self, method, path, *, params=None, json=None, stream=False):
+        url = self.base_url + API_PREFIX + path
+        if params:
+            params = {k: v for k, v in params.items() if v is not None}
+        try:
+            response = self.session.request(method, url, params=params, json=json,
+                                            stream=stream, timeout=self.timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ApiUnreachable(
+                f"cannot reach the crawlfleet API at {self.base_url} — "
+                "is `crawlfleet up` or `crawlfleet web` running?") from exc
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    def _error(self, response):
+        try:
+            message = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {response.status_code} {response.reason} from {response.url}"
+        if response.status_code == 401:
+            hint = ("set CRAWLFLEET_TOKEN" if not self.token else "check CRAWLFLEET_TOKEN")
+            message += f" ({hint}; an admin makes one with `crawlfleet token create`)"
+        response.close()
+        return ClientError(message, response.status_code)
+
+    def get(self, path, **params):
+        return self.request("GET", path, params=params).json()
+
+    def post(self, path, body=None):
+        return self.request("POST", path, json=body).json()
+
+    def stream(self, path, **params):
+        """The body of a streamed answer, in byte chunks."""
+        response = self.request("GET", path, params=params, stream=True)
+        with response:
+            yield from response.iter_content(STREAM_CHUNK)
+
+    # -- routes ----------------------------------------------------------------
+    def nodes(self):
+        return self.get("/nodes")["nodes"]
+
+    def spiders(self):
+        return self.get("/spiders")["spiders"]
+
+    def spider(self, name):
+        return self.get(f"/spiders/{_segment(name)}")
+
+    def rescan(self):
+        return self.post("/spiders/rescan")
+
+    def run(self, spider, *, args=None, settings=None, nodes="any", timeout=None,
+            priority=None):
+        """{"task_ids": [...], "tasks": [...]} of a new run."""
+        body = {"nodes": nodes}
+        for key, value in (("args", args), ("settings", settings), ("timeout", timeout),
+                           ("priority", priority)):
+            if value is not None:
+                body[key] = value
+        return self.post(f"/spiders/{_segment(spider)}/run", body)
+
+    def tasks(self, *, status=None, spider=None, node=None, limit=None, before=None):
+        """{"tasks": [...], "next": cursor}; `status` may be a list."""
+        if isinstance(status, (list, tuple)):
+            status = ",".join(status) or None
+        return self.get("/tasks", status=status, spider=spider, node=node, limit=limit,
+                        before=before)
+
+    def task(self, task_id):
+        return self.get(f"/tasks/{_segment(task_id)}")
+
+    def cancel(self, task_id):
+        return self.post(f"/tasks/{_segment(task_id)}/cancel")
+
+    def log(self, task_id, offset=0, limit=None):
+        return self.get(f"/tasks/{_segment(task_id)}/log", offset=offset, limit=limit)
+
+    def log_text(self, task_id):
+        return self.stream(f"/tasks/{_segment(task_id)}/log", format="text")
+
+    def results(self, task_id, *, limit=None, after=None):
+        return self.get(f"/tasks/{_segment(task_id)}/results", format="json", limit=limit,
+                        after=after)
+
+    def iter_results(self, task_id, page_size=1000):
+        """Every item of a task, page by page."""
+        after = None
+        while True:
+            page = self.results(task_id, limit=page_size, after=after)
+            yield from page["items"]
+            after = page["next"]
+            if not after:
+                return
+
+    def export(self, task_id, fmt="jsonl"):
+        """Every item of a task as JSON lines or CSV, in byte chunks."""
+        return self.stream(f"/tasks/{_segment(task_id)}/results", format=fmt)
+
+    # -- following a task ----------------------------------------------------------
+    def follow_log(self, task_id, offset=0, interval=FOLLOW_INTERVAL, sleep=time.sleep):
+        """Yield log lines as they are stored, until the task is final and its
+        log read to the end; returns the next offset."""
+        while True:
+            page = self.log(task_id, offset)
+            yield from page["lines"]
+            offset = page["next_offset"]
+            if page["lines"]:
+                continue
+            if page["finished"]:
+                return offset
+            sleep(interval)
+
+    def wait(self, task_id, interval=FOLLOW_INTERVAL, sleep=time.sleep):
+        """The task document once its status is final."""
+        while True:
+            task = self.task(task_id)
+            if is_final(task):
+                return task
+            sleep(interval)
+
+
+def _segment(value):
+    return requests.utils.quote(str(value), safe="")
