@@ -12,6 +12,8 @@ embedded (filesystem) transport keeps the queue name in file names.
 """
 
 import logging
+import os
+import time
 import uuid
 
 from kombu import Connection, Exchange, Queue
@@ -74,6 +76,7 @@ def connect(config):
             "processed_folder": str(root / "processed"),
             "polling_interval": 0.02,
         }
+        url = "filesystem://localhost/"  # kombu warns when no host is named
     elif url.startswith(("amqp", "pyamqp")):
         options = {"confirm_publish": True}
     elif url.startswith("redis"):
@@ -81,6 +84,24 @@ def connect(config):
                    "health_check_interval": 10}
     return Connection(url, transport_options=options, heartbeat=0,
                       connect_timeout=5)
+
+
+def prune_processed(config, older_than=600.0):
+    """Delete messages the embedded broker has delivered (it keeps them to move
+    them atomically). Returns how many were removed."""
+    folder = config.home_path / "broker" / "processed"
+    if not config.uses_embedded_broker or not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than
+    removed = 0
+    for entry in os.scandir(folder):
+        try:
+            if entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 class Broker:

@@ -14,6 +14,7 @@ One pass, run every ``reconcile_interval`` seconds by the master:
 
 import logging
 
+from crawlfleet.broker import prune_processed
 from crawlfleet.models import TaskStatus, now
 from master.dispatch import publish
 
@@ -33,6 +34,7 @@ class Reconciler:
             "offline_nodes": self.mark_offline_nodes(),
             "abnormal_tasks": self.mark_orphaned_tasks(),
             "published": self.publish_stranded_tasks(),
+            "pruned_messages": prune_processed(self.config),
         }
 
     def mark_offline_nodes(self):

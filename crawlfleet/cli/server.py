@@ -76,6 +76,9 @@ def _gunicorn_app(config, bind):
             self.cfg.set("timeout", 120)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)
+            if "control_socket_disable" in self.cfg.settings:
+                # One shared socket path per user: a second gunicorn would take it over.
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             from web import create_app
