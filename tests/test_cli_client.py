@@ -63,6 +63,16 @@ def test_spiders_table_and_json(api):
     assert {s["name"] for s in json.loads(result.output)} >= {"books", "plain_catalogue"}
 
 
+def test_nodes_and_rescan(api, store):
+    store.nodes.insert_one({"_id": "n1", "hostname": "box", "heartbeat_at": time.time(),
+                            "max_runners": 4, "running": ["t1"], "status": "online"})
+    table = cli("nodes").output.splitlines()
+    assert table[1].split()[:4] == ["n1", "box", "online", "1/4"]
+    assert json.loads(cli("nodes", "--json").output)[0]["online"] is True
+    result = cli("rescan")
+    assert result.exit_code == 0 and "books: version" in result.output
+
+
 def test_run_json_then_tasks_task_and_cancel(api, store):
     """run --json makes a pending task that tasks/task show and cancel ends."""
     result = cli("run", "books", "-a", "max_pages=2", "-s", "DOWNLOAD_DELAY=0",

@@ -7,7 +7,9 @@ else from what a running `crawlfleet up` recorded in CRAWLFLEET_HOME.
 
 import functools
 import getpass
+import io
 import json
+import os
 import socket
 import sys
 import time
@@ -34,6 +36,15 @@ def api_command(func):
             return func(*args, **kwargs)
         except CrawlfleetError as exc:
             raise ApiError(str(exc)) from None
+        except BrokenPipeError:
+            # The reader went away (`crawlfleet results T | head`): stop quietly,
+            # and keep Python from complaining again when it flushes stdout at exit.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError, io.UnsupportedOperation):
+                pass
+            sys.exit(1)
 
     return wrapper
 
