@@ -10,6 +10,7 @@ Collections:
 - ``tasks``         the ledger: one document per task attempt
 - ``task_logs``     a task's output, in batches of lines
 - ``nodes``         registered nodes and their heartbeats
+- ``masters``       running masters, their heartbeats and last discovery
 - ``tokens``        API tokens (only their SHA-256 is kept)
 - ``results_<spider>``  scraped items, each with ``_tid`` and ``task_id``
 """
@@ -80,6 +81,10 @@ class Store:
     @property
     def nodes(self):
         return self.db.nodes
+
+    @property
+    def masters(self):
+        return self.db.masters
 
     @property
     def tokens(self):

@@ -38,7 +38,10 @@ def master():
     service = Master(config, Store(config))
     _on_stop_signals(service.stop)
     service.start()
-    service.serve_forever()
+    try:
+        service.serve_forever()
+    finally:
+        service.close()
 
 
 @click.command()
@@ -158,6 +161,7 @@ def up(port, host, demo_port):
     (home / "run").mkdir(parents=True, exist_ok=True)
     children = []
     stopping = []
+    started = time.time()
     _on_stop_signals(lambda: stopping.append(True))
     try:
         with open(home / "run" / "nx-27017.out", "ab") as mongo_log:
@@ -190,6 +194,7 @@ def up(port, host, demo_port):
         children.append(Child("web", me + ["web", "--bind", f"{host}:{port}"], env))
         if not wait_for_port(host, port, 60, children[-1].proc):
             raise click.ClickException(f"the web server did not start on {host}:{port}")
+        _wait_for_discovery(Store(config), started, children)
         state_path.write_text(json.dumps({
             "pid": os.getpid(), "mongo_uri": mongo_uri, "broker_url": config.broker_url,
             "api_url": api_url, "demo_url": demo_url, "started_at": time.time(),
@@ -222,6 +227,24 @@ def up(port, host, demo_port):
                     state_path.unlink()
             except (OSError, ValueError):
                 pass
+
+
+def _wait_for_discovery(store, since, children, timeout=120):
+    """Block until the master has listed the spiders, so `crawlfleet spiders` right
+    after the banner shows them."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if store.masters.find_one({"discovered_at": {"$gte": since}}):
+                return
+            for child in children:
+                if child.proc.poll() is not None:
+                    raise click.ClickException(
+                        f"{child.name} exited with code {child.proc.returncode} during start-up")
+            time.sleep(0.1)
+        raise click.ClickException("the master did not finish discovering spiders in time")
+    finally:
+        store.close()
 
 
 STOP_ORDER = {"web": 0, "node": 1, "master": 2, "demo": 3, "mongo": 9}
