@@ -5,7 +5,7 @@ import logging
 
 import click
 
-from crawlfleet.cli import client, server
+from crawlfleet.cli import client, server, settings
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
 
@@ -33,3 +33,4 @@ def setup_logging(config, name):
 
 server.register(main)
 client.register(main)
+settings.register(main)

@@ -3,6 +3,7 @@ and the two writes it makes: items into the results collection, counts and
 stats into the task document."""
 
 import logging
+import math
 import time
 
 import pymongo
@@ -41,6 +42,7 @@ class TaskContext:
 
     def insert_items(self, items):
         """Insert items tagged with the task id, retrying; returns the count stored."""
+        items = [_clean(item) for item in items]
         for item in items:
             item["_tid"] = self.task_id
             item["task_id"] = self.task_id
@@ -82,3 +84,15 @@ class TaskContext:
 
     def close(self):
         self.client.close()
+
+
+def _clean(value):
+    """NaN and infinities become None: JSON-backed stores (nx-27017) refuse them,
+    and no export format can carry them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_clean(v) for v in value]
+    return value
