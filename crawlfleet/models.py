@@ -58,10 +58,14 @@ def results_collection_for(spider_name):
 
 
 def new_task(spider, *, target, args=None, settings=None, timeout=None, priority=0,
-             trigger="api", retry_of=None, attempt=1):
-    """The ledger document of a task that has been asked for but not yet run."""
+             trigger="api", retry=None, retry_of=None, attempt=1, extra=None):
+    """The ledger document of a task that has been asked for but not yet run.
+
+    `retry` is the task's retry policy ``{"max_attempts": n, "backoff": s}``;
+    `extra` adds fields a caller owns (e.g. the schedule that fired it).
+    """
     created = now()
-    return {
+    doc = {
         "_id": new_task_id(),
         "spider": spider["_id"],
         "project": spider["project"],
@@ -87,7 +91,10 @@ def new_task(spider, *, target, args=None, settings=None, timeout=None, priority
         "cancel_requested": False,
         "stats": {"items": 0, "pages": 0, "errors": 0},
         "log_lines": 0,
+        "retry": retry,
     }
+    doc.update(extra or {})
+    return doc
 
 
 def public_task(doc):

@@ -97,18 +97,38 @@ def get_spider(store, name):
     return spider
 
 
+def validate_retry(retry):
+    """A retry policy: {"max_attempts": 1-20, "backoff": seconds ≥ 0}, or None."""
+    if retry is None:
+        return None
+    if not isinstance(retry, dict) or set(retry) - {"max_attempts", "backoff"}:
+        raise BadRequest('retry must be {"max_attempts": n, "backoff": seconds}')
+    attempts = retry.get("max_attempts", 1)
+    backoff = retry.get("backoff", 0)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
+        raise BadRequest("retry.max_attempts must be an integer from 1 to 20")
+    if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or backoff < 0:
+        raise BadRequest("retry.backoff must be a number of seconds ≥ 0")
+    return {"max_attempts": attempts, "backoff": float(backoff)}
+
+
 def run_spider(store, broker, config, name, *, args=None, settings=None, nodes="any",
-               timeout=None, priority=0, trigger="api"):
-    """Create and announce the tasks of one run request; returns the task documents."""
+               timeout=None, priority=0, trigger="api", retry=None, extra=None):
+    """Create and announce the tasks of one run request; returns the task documents.
+
+    `extra` adds caller-owned fields to each task (e.g. schedule id, fire time).
+    """
     spider = get_spider(store, name)
     args = validate_args(args)
     settings = validate_settings(settings)
     timeout, priority = validate_options(timeout, priority)
+    retry = validate_retry(retry)
     if timeout is None and config.task_timeout:
         timeout = config.task_timeout
     targets = resolve_targets(store, config, nodes)
     tasks = [new_task(spider, target=t, args=args, settings=settings, timeout=timeout,
-                      priority=priority, trigger=trigger) for t in targets]
+                      priority=priority, trigger=trigger, retry=retry, extra=extra)
+             for t in targets]
     store.tasks.insert_many(tasks)
     for task in tasks:
         publish(store, broker, task)
