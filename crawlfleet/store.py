@@ -12,6 +12,7 @@ Collections:
 - ``nodes``         registered nodes and their heartbeats
 - ``masters``       running masters, their heartbeats and last discovery
 - ``tokens``        API tokens (only their SHA-256 is kept)
+- ``users``         web UI users (``_id`` = name), roles and password hashes
 - ``results_<spider>``  scraped items, each with ``_tid`` and ``task_id``
 """
 
@@ -89,6 +90,10 @@ class Store:
     @property
     def tokens(self):
         return self.db.tokens
+
+    @property
+    def users(self):
+        return self.db.users
 
     @property
     def files(self):
