@@ -132,6 +132,10 @@ class Config:
             raise ConfigError("node_timeout must be longer than heartbeat_interval")
         if v["max_runners"] < 1:
             raise ConfigError("max_runners must be at least 1")
+        for name in ("max_upload_bytes", "max_project_files", "max_project_bytes",
+                     "max_zip_ratio", "git_timeout"):
+            if v[name] <= 0:
+                raise ConfigError(f"{name} must be positive")
 
     # -- paths ---------------------------------------------------------------
     @property

@@ -80,6 +80,22 @@ SETTINGS = [
             "re-published (the broker lost it)."),
     Setting("scrapy_list_timeout", 60.0, float,
             "Seconds `scrapy list` may take when a project is discovered."),
+    # -- deploying projects (upload, git, Scrapyd eggs) -----------------------
+    Setting("max_upload_bytes", 200 * 1024 * 1024, int,
+            "Largest request body of a project upload (zip or egg), in bytes; a "
+            "larger one is refused with 413 before it is read."),
+    Setting("max_project_files", 10000, int,
+            "Most files a deployed project may hold (zip entries, or files of a git checkout)."),
+    Setting("max_project_bytes", 512 * 1024 * 1024, int,
+            "Most bytes a deployed project may unpack to; checked while unpacking."),
+    Setting("max_zip_ratio", 200, int,
+            "A zip entry expanding more than this many times its compressed size "
+            "(past its first MiB) is refused as a zip bomb."),
+    Setting("git_timeout", 120.0, float, "Seconds a `git clone` of a project may take."),
+    Setting("git_local_roots", "", str,
+            "Folders on the machine serving the API that git imports may read local "
+            "repositories from, separated by ':'. Empty: only https://, ssh:// "
+            "and git@host:path URLs."),
     # -- misc ---------------------------------------------------------------
     Setting("log_level", "INFO", str, "Log level of crawlfleet's own processes."),
 ]
