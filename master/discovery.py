@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pymongo.errors
@@ -109,11 +110,22 @@ def inspect(folder, config):
     return kind, spiders
 
 
-def register(store, project, folder, kind, spiders, *, source):
-    """Store the folder as a version of `project` (if new) and make it current."""
+def default_label(stamp):
+    """A version's label when none is given: its creation time, UTC."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+
+
+def register(store, project, folder, kind, spiders, *, source, label=None):
+    """Store the folder as a version of `project` (if new) and make it current.
+
+    `label` names a new version for people (default: its creation time); the
+    same content uploaded again is the same version and keeps its first label.
+    """
     version_id, data, zip_sha256, files = packaging.pack(project, folder)
     created = now()
-    if store.versions.find_one({"_id": version_id}, {"_id": 1}) is None:
+    label = label or default_label(created)
+    known = store.versions.find_one({"_id": version_id}, {"label": 1})
+    if known is None:
         file_id = store.files.upload_from_stream(
             f"{project}-{version_id}.zip", data, metadata={"sha256": zip_sha256})
         try:
@@ -121,12 +133,18 @@ def register(store, project, folder, kind, spiders, *, source):
                 "_id": version_id, "project": project, "kind": kind.value,
                 "file_id": file_id, "sha256": zip_sha256, "size": len(data),
                 "files": len(files),
-                "spiders": [{"name": s["name"], "command": s["command"]} for s in spiders],
-                "source": source, "created_at": created,
+                # whole entries, so rolling back restores each spider as it was
+                "spiders": [{"name": s["name"], "command": s["command"],
+                             "description": s["description"],
+                             "results_collection": s["results_collection"]}
+                            for s in spiders],
+                "source": source, "label": label, "created_at": created,
             })
         except pymongo.errors.DuplicateKeyError:
             # Another master registered the same content a moment ago.
             store.files.delete(file_id)
+    else:
+        label = known.get("label") or label
     store.projects.update_one(
         {"_id": project},
         {"$set": {"current_version": version_id, "kind": kind.value, "source": source,
@@ -155,7 +173,8 @@ def register(store, project, folder, kind, spiders, *, source):
         registered.append(spider["name"])
     # Spiders the project no longer defines stop being runnable.
     store.spiders.delete_many({"project": project, "_id": {"$nin": [s["name"] for s in spiders]}})
-    return {"project": project, "version": version_id, "spiders": registered, "errors": errors}
+    return {"project": project, "version": version_id, "label": label,
+            "spiders": registered, "errors": errors}
 
 
 def scan(store, config):
@@ -167,6 +186,13 @@ def scan(store, config):
             continue
         for folder in sorted(p for p in base.iterdir() if p.is_dir()):
             if project_kind(folder) is None:
+                continue
+            deployed = store.projects.find_one({"_id": folder.name}, {"source": 1}) or {}
+            if not str(deployed.get("source", "folder:")).startswith("folder:"):
+                # Deployed by upload, git or scrapyd: that version wins over the
+                # folder, or every restart would quietly undo the deploy.
+                log.info("project %s: deployed (%s); folder %s not used",
+                         folder.name, deployed["source"], folder)
                 continue
             try:
                 kind, spiders = inspect(folder, config)
