@@ -10,7 +10,7 @@ import logging
 import re
 
 from crawlfleet.errors import BadRequest, Conflict, NotFound
-from crawlfleet.models import NODE_ID_RE, TaskStatus, new_task, now
+from crawlfleet.models import NODE_ID_RE, TaskStatus, new_task, now, results_collection_for
 from master.nodes import online_node_ids
 
 log = logging.getLogger(__name__)
@@ -112,13 +112,33 @@ def validate_retry(retry):
     return {"max_attempts": attempts, "backoff": float(backoff)}
 
 
+def pin_version(store, spider, version_id):
+    """The spider as version `version_id` of its project defines it."""
+    version = (store.versions.find_one({"_id": version_id, "project": spider["project"]})
+               if isinstance(version_id, str) else None)
+    if version is None:
+        raise NotFound(f"unknown version {version_id!r} of project {spider['project']!r}")
+    entry = next((s for s in version.get("spiders") or []
+                  if isinstance(s, dict) and s.get("name") == spider["_id"]), None)
+    if entry is None:
+        raise NotFound(f"version {version_id} of project {spider['project']!r} "
+                       f"has no spider {spider['_id']!r}")
+    return dict(spider, version=version_id, kind=version["kind"],
+                results_collection=entry.get("results_collection")
+                or results_collection_for(spider["_id"]))
+
+
 def run_spider(store, broker, config, name, *, args=None, settings=None, nodes="any",
-               timeout=None, priority=0, trigger="api", retry=None, extra=None):
+               timeout=None, priority=0, trigger="api", retry=None, extra=None,
+               version=None):
     """Create and announce the tasks of one run request; returns the task documents.
 
-    `extra` adds caller-owned fields to each task (e.g. schedule id, fire time).
+    `extra` adds caller-owned fields to each task (e.g. schedule id, fire time);
+    `version` runs that version of the spider's project instead of the current one.
     """
     spider = get_spider(store, name)
+    if version is not None:
+        spider = pin_version(store, spider, version)
     args = validate_args(args)
     settings = validate_settings(settings)
     timeout, priority = validate_options(timeout, priority)
