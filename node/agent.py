@@ -29,6 +29,7 @@ from crawlfleet.errors import ConfigError
 from crawlfleet.models import TaskStatus, now
 from node.filecache import FileCache
 from node.runner import TaskRun
+from node.venvs import Virtualenvs
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class NodeAgent(ConsumerMixin):
         self.topology = Topology(config.queue_prefix)
         self.connection = connect(config)
         self.cache = FileCache(store, config.home_path / "cache")
+        self.venvs = Virtualenvs(config.home_path / "venvs")
         self.runs = {}
         self.runs_lock = threading.Lock()
         self.acks = queue.SimpleQueue()
@@ -211,7 +213,7 @@ class NodeAgent(ConsumerMixin):
 
     def start_run(self, task, message):
         run = TaskRun(task, store=self.store, config=self.config, cache=self.cache,
-                      node_id=self.node_id, session=self.session)
+                      venvs=self.venvs, node_id=self.node_id, session=self.session)
         run.thread = threading.Thread(target=self._run_then_ack, args=(run, message),
                                       name=f"task-{task['_id']}", daemon=True)
         with self.runs_lock:

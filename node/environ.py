@@ -52,11 +52,13 @@ def task_environment(task, config, node_id, base=None):
     return env
 
 
-def task_command(task, spider):
-    """argv of the spider process (`spider` is the spider document)."""
+def task_command(task, spider, python=None):
+    """argv of the spider process (`spider` is the spider document; `python` the
+    interpreter of the project's environment, by default the node's own)."""
+    python = python or sys.executable
     args = task.get("args") or {}
     if task["kind"] == SpiderKind.SCRAPY.value:
-        argv = [sys.executable, "-m", "crawlfleet.sdk.launch", task["spider"]]
+        argv = [python, "-m", "crawlfleet.sdk.launch", task["spider"]]
         for name, value in args.items():
             argv += ["-a", f"{name}={value}"]
         for name, value in (task.get("settings") or {}).items():
@@ -64,5 +66,5 @@ def task_command(task, spider):
         return argv
     command = list(spider["command"])
     if command[0] in PYTHON_NAMES:
-        command[0] = sys.executable
+        command[0] = python
     return command + [f"--{name}={value}" for name, value in args.items()]

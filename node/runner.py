@@ -9,6 +9,7 @@ SIGKILL after as long again, so grandchildren die with the spider.
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -20,6 +21,7 @@ import pymongo.errors
 from crawlfleet.errors import CrawlfleetError
 from crawlfleet.models import TaskStatus, now
 from node.environ import task_command, task_environment
+from node.itemspipe import ItemsPipe
 from node.logship import LogShipper
 
 log = logging.getLogger(__name__)
@@ -28,12 +30,15 @@ POLL = 0.1
 
 
 class TaskRun:
-    def __init__(self, task, *, store, config, cache, node_id, session):
+    def __init__(self, task, *, store, config, cache, venvs, node_id, session):
         self.task = task
         self.task_id = task["_id"]
         self.store = store
         self.config = config
         self.cache = cache
+        self.venvs = venvs
+        self.items = None
+        self.task_dir = config.home_path / "tasks" / task["_id"]
         self.node_id = node_id
         self.session = session
         self.cancel_event = threading.Event()
@@ -58,6 +63,9 @@ class TaskRun:
         finally:
             if self.proc is not None and self.proc.poll() is None:
                 self._signal(signal.SIGKILL)
+            if self.items is not None:
+                self.items.close()
+            shutil.rmtree(self.task_dir, ignore_errors=True)
         if self.log.close() and self.proc is not None:
             self.proc.stdout.close()
         self._record(result)
@@ -76,10 +84,15 @@ class TaskRun:
                      f"{self.task['spider']} version {self.task['version']}")
         try:
             workdir = self.cache.ensure(self.task["version"])
+            python = self.venvs.python_for(workdir, self.log.say)
         except CrawlfleetError as exc:
+            self.log.say(str(exc))
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
-        argv = task_command(self.task, spider)
+        argv = task_command(self.task, spider, python)
         env = task_environment(self.task, self.config, self.node_id)
+        self.task_dir.mkdir(parents=True, exist_ok=True)
+        self.items = ItemsPipe(self.store, self.task, self.task_dir, self.log.say)
+        env["CRAWLFLEET_ITEMS_PIPE"] = self.items.path
         self.log.say("command: " + " ".join(argv[1:] if argv[0].endswith("python") else argv))
         started = time.monotonic()
         try:

@@ -181,16 +181,16 @@ def test_single_spider_manifest_shape(cfg, tmp_path):
 
 
 def test_scan_registers_bundled_projects(store, config):
-    """The bundled folder registers books and plain_catalogue, each with a verified GridFS zip."""
+    """The bundled folder registers books, plain_catalogue and node_catalogue, each with a verified GridFS zip."""
     report = discovery.scan(store, config)
     assert report["errors"] == []
     by_project = {p["project"]: p for p in report["projects"]}
-    assert set(by_project) == {"books", "plain_catalogue"}
+    assert set(by_project) == {"books", "plain_catalogue", "node_catalogue"}
     assert by_project["books"]["spiders"] == ["books"]
     assert by_project["plain_catalogue"]["spiders"] == ["plain_catalogue"]
 
     spiders = {d["_id"]: d for d in store.spiders.find()}
-    assert set(spiders) == {"books", "plain_catalogue"}
+    assert set(spiders) == {"books", "plain_catalogue", "node_catalogue"}
     assert spiders["books"]["kind"] == "scrapy"
     assert spiders["plain_catalogue"]["kind"] == "command"
     assert spiders["plain_catalogue"]["command"] == ["python", "main.py"]
@@ -222,7 +222,7 @@ def test_scan_again_creates_no_new_version(store, config):
     assert [(p["project"], p["version"]) for p in second["projects"]] == \
         [(p["project"], p["version"]) for p in first["projects"]]
     assert sorted(d["_id"] for d in store.versions.find()) == versions
-    assert len(versions) == 2
+    assert len(versions) == 3  # books, plain_catalogue, node_catalogue
     assert store.db["files.files"].estimated_document_count() == files
 
 

@@ -273,3 +273,45 @@ def _alive(pid):
             return f.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
+
+
+def test_node_js_spider_writes_items_through_the_pipe(emb):
+    """A Node.js spider with no database driver writes JSON lines; the node stores them."""
+    config, store, broker, procs = emb
+    procs.node(store)
+    task_id = run(config, store, broker, "node_catalogue", args={"max_pages": "3"})
+    task = wait_task(store, task_id)
+    assert task["status"] == "finished", task_log(store, task_id)
+    items = list(store.results("results_node_catalogue").find({"_tid": task_id}))
+    assert len(items) == 60 and task["stats"]["items"] == 60
+    assert all(i["task_id"] == task_id and i["crawled_by"] == "node.js" for i in items)
+    assert any("items pipe: 60 items stored" in line for line in task_log(store, task_id))
+
+
+def test_requirements_install_into_a_shared_environment(emb):
+    """requirements.txt is installed once per node into an environment reused by later tasks."""
+    config, store, broker, procs = emb
+    procs.node(store)
+    first = wait_task(store, run(config, store, broker, "with_deps"), timeout=240)
+    assert first["status"] == "finished", task_log(store, first["_id"])
+    log = task_log(store, first["_id"])
+    assert any("making environment" in line for line in log)
+    assert any("pip: " in line and "tomli" in line for line in log)
+    item = store.results("results_with_deps").find_one({"_tid": first["_id"]})
+    assert item["toml"] == "ok = true\n"
+    assert str(config.home_path / "venvs") in item["module"]
+    second = wait_task(store, run(config, store, broker, "with_deps"), timeout=60)
+    assert second["status"] == "finished"
+    assert any("reusing environment" in line for line in task_log(store, second["_id"]))
+
+
+def test_failing_requirements_fail_the_task_with_pip_output(emb):
+    """A requirements file naming a package that does not exist: error, pip's words in the log."""
+    config, store, broker, procs = emb
+    procs.node(store)
+    task = wait_task(store, run(config, store, broker, "bad_deps"), timeout=240)
+    assert task["status"] == "error"
+    assert "dependency install failed" in task["error"]
+    log = "\n".join(task_log(store, task["_id"]))
+    assert "crawlfleet-no-such-package-4c1d" in log
+    assert "never runs" not in log

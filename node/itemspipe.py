@@ -1,0 +1,89 @@
+"""Items from spiders that have no database driver: the node gives each task a
+named pipe (``CRAWLFLEET_ITEMS_PIPE``); the spider writes one JSON object per
+line to it, in any language, and the node stores them in batches exactly like
+SDK items (``_tid`` and ``task_id`` added, ``stats.items`` counted).
+
+The node holds a write end of its own while the spider runs, so the reader
+does not see end-of-file each time a spider closes and reopens the pipe.
+"""
+
+import json
+import logging
+import os
+import threading
+import time
+
+import pymongo.errors
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+FLUSH_SECONDS = 1.0
+
+
+class ItemsPipe:
+    def __init__(self, store, task, folder, say):
+        self.store = store
+        self.task_id = task["_id"]
+        self.collection = task["results_collection"]
+        self.say = say
+        self.path = os.path.join(folder, "items.jsonl")
+        os.mkfifo(self.path, 0o600)
+        self.read_fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        self.hold_fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+        os.set_blocking(self.read_fd, True)
+        self.stored = 0
+        self.rejected = 0
+        self.thread = threading.Thread(target=self._read, name=f"items-{self.task_id}",
+                                       daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        batch, last = [], time.monotonic()
+        with os.fdopen(self.read_fd, "rb") as stream:
+            for number, raw in enumerate(stream, 1):
+                try:
+                    item = json.loads(raw)
+                    if not isinstance(item, dict):
+                        raise ValueError("not a JSON object")
+                except ValueError as exc:
+                    self.rejected += 1
+                    if self.rejected <= 10:
+                        self.say(f"items pipe: line {number} skipped ({exc})")
+                    continue
+                batch.append(item)
+                if len(batch) >= BATCH or time.monotonic() - last > FLUSH_SECONDS:
+                    self._store(batch)
+                    batch, last = [], time.monotonic()
+        self._store(batch)
+
+    def _store(self, batch):
+        if not batch:
+            return
+        for item in batch:
+            item["_tid"] = item["task_id"] = self.task_id
+        for attempt in range(10):
+            try:
+                self.store.results(self.collection).insert_many(batch, ordered=False)
+                break
+            except pymongo.errors.BulkWriteError as exc:
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
+                break
+            except pymongo.errors.PyMongoError as exc:
+                log.warning("task %s: items not stored yet (%s)", self.task_id, exc)
+                time.sleep(min(2 ** attempt * 0.5, 10))
+        self.store.tasks.update_one({"_id": self.task_id}, {"$inc": {"stats.items": len(batch)}})
+        self.stored += len(batch)
+
+    def close(self, timeout=30.0):
+        """After the spider ended: read what is left, then remove the pipe."""
+        os.close(self.hold_fd)
+        self.thread.join(timeout)
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        if self.stored or self.rejected:
+            self.say(f"items pipe: {self.stored} items stored"
+                     + (f", {self.rejected} lines skipped" if self.rejected else ""))
