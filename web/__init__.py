@@ -92,12 +92,30 @@ def create_app(config=None):
     store.ensure_indexes()
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
-    from web import api
+    from web import admin, api, auth, results, ui
 
+    auth.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(ui.bp)
+    app.register_blueprint(results.bp)
+    app.register_blueprint(admin.bp)
+    ui.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
-    app.register_error_handler(HTTPException, api.http_error)
+    app.register_error_handler(HTTPException, ui.http_error)
+    first_admin(store)
     return app
+
+
+def first_admin(store):
+    """The first web user, when there is none (`crawlfleet up` makes it first and
+    prints its password in its banner; a bare `crawlfleet web` logs it once)."""
+    from crawlfleet.users import ensure_first_admin
+
+    made = ensure_first_admin(store)
+    if made and made[1]:
+        log.warning("created the first web user %r with password %s (shown once; change it "
+                    "under Account, or with `crawlfleet user passwd %s`)", made[0], made[1],
+                    made[0])
 
 
 def healthz():

@@ -1,0 +1,201 @@
+"""Sessions of the web UI: login and logout, the signed-in user, roles, CSRF
+and the security headers of every response.
+
+The session is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure when
+the request came over https), holding the user's name, a stamp of their
+password hash (so a password change or a deleted user ends every session at
+the next request) and a per-session CSRF token. Every state-changing request
+that relies on the cookie must carry that token, in the form field
+``csrf_token`` or the header ``X-CSRF-Token``; API requests with a bearer
+token are not cookie-authenticated and need none.
+"""
+
+import functools
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, abort, flash, g, redirect, render_template, request, session,
+                   url_for)
+from flask.sessions import SecureCookieSessionInterface
+
+from crawlfleet import users
+from crawlfleet.errors import CrawlfleetError
+from web import services
+
+bp = Blueprint("auth", __name__)
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
+SESSION_HOURS = 12
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+       "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's cookie session, marked Secure whenever the request is https."""
+
+    def get_cookie_secure(self, app):
+        return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
+
+
+def init_app(app):
+    import datetime
+
+    app.session_interface = SessionInterface()
+    app.config.update(
+        SESSION_COOKIE_NAME="crawlfleet_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=SESSION_HOURS),
+    )
+    app.before_request(load_user)
+    app.before_request(check_csrf)
+    app.after_request(security_headers)
+    app.jinja_env.globals.update(csrf_token=csrf_token, can=can, CSRF_FIELD=CSRF_FIELD)
+    app.register_blueprint(bp)
+
+
+# -- the signed-in user ----------------------------------------------------------
+
+def load_user():
+    g.user = None
+    if request.endpoint == "static" or "user" not in session:
+        return
+    user = users.get_user(services().store, session.get("user"))
+    if user is None or session.get("stamp") != users.session_stamp(user):
+        session.clear()
+        return
+    g.user = user
+
+
+def can(role):
+    """Whether the signed-in user has `role` or a stronger one."""
+    user = g.get("user")
+    return bool(user) and ROLE_RANK.get(user["role"], -1) >= ROLE_RANK[role]
+
+
+def login_required_for_blueprint():
+    """A blueprint's before_request: anonymous users go to the login page."""
+    if g.get("user") is None:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def require(role):
+    """Route decorator: 403 unless the user has `role` (or stronger)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if g.get("user") is None:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if not can(role):
+                abort(403, f"this needs the {role} role; you are {g.user['role']}")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+# -- CSRF ------------------------------------------------------------------------
+
+def csrf_token():
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_csrf():
+    if request.method in SAFE_METHODS or request.endpoint == "static":
+        return
+    if request.headers.get("Authorization"):
+        return  # a bearer token, not the cookie: the API checks it
+    if request.path.startswith("/api/") and g.get("user") is None:
+        return  # no session either: the API answers 401
+    expected = session.get("csrf")
+    given = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
+    if not expected or not hmac.compare_digest(str(given).encode(), expected.encode()):
+        abort(403, "missing or wrong CSRF token; reload the page and try again")
+
+
+def security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# -- login and logout ------------------------------------------------------------
+
+def safe_next(target):
+    """Only a path on this site: never an absolute URL somewhere else."""
+    if not target or not isinstance(target, str):
+        return url_for("ui.dashboard")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return url_for("ui.dashboard")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        if g.get("user"):
+            return redirect(safe_next(request.args.get("next")))
+        return render_template("login.html", next=request.args.get("next", ""))
+    name = request.form.get("username", "").strip()
+    user = users.authenticate(services().store, name, request.form.get("password", ""))
+    if user is None:
+        flash("Wrong user name or password.", "error")
+        return render_template("login.html", next=request.form.get("next", ""),
+                               username=name), 401
+    session.clear()
+    session.permanent = True
+    session["user"] = user["_id"]
+    session["stamp"] = users.session_stamp(user)
+    csrf_token()
+    return redirect(safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    flash("Signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+def account():
+    if g.get("user") is None:
+        return redirect(url_for("auth.login", next=request.path))
+    if request.method == "POST":
+        store = services().store
+        current = request.form.get("current", "")
+        new, again = request.form.get("password", ""), request.form.get("again", "")
+        try:
+            if users.authenticate(store, g.user["_id"], current) is None:
+                raise CrawlfleetError("the current password is wrong")
+            if new != again:
+                raise CrawlfleetError("the two new passwords differ")
+            users.set_password(store, g.user["_id"], new)
+        except CrawlfleetError as exc:
+            flash(str(exc), "error")
+            return render_template("account.html"), 400
+        session["stamp"] = users.session_stamp(users.get_user(store, g.user["_id"]))
+        flash("Password changed.", "ok")
+        return redirect(url_for("auth.account"))
+    return render_template("account.html")

@@ -1,0 +1,182 @@
+"""The results browser: any spider's results collection as a table, with
+filters (the safe language of `web.filters`), sorting, keyset pagination and
+streamed exports of the filtered set.
+
+Pages never skip and never count: the next page starts after the last row's
+sort key (and ``_id`` to break ties), so page 20,000 costs what page 1 does
+when the sort is index-backed. Sorting is offered on ``_id``, on indexed
+fields, and on any field of a collection small enough to sort in full.
+Documents whose sort field is missing or of another type than the cursor's
+value are left out of later pages when sorting by that field (MongoDB
+compares within one type); sort by ``_id`` to see every row.
+"""
+
+import base64
+import datetime
+import itertools
+
+from bson import ObjectId, json_util
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
+
+from crawlfleet.errors import BadRequest
+from web import auth, export, filters, services
+
+bp = Blueprint("results", __name__, url_prefix="/results")
+bp.before_request(auth.login_required_for_blueprint)
+
+PAGE = 50
+COLUMN_SAMPLE = 100           # newest rows whose keys make the columns
+SORT_ANY_BELOW = 20_000       # rows under which any column may be sorted
+HIDDEN = ("_id",)
+SCALARS = (str, int, float, bool, type(None), ObjectId, datetime.datetime)
+
+
+def results_collections(store):
+    """{collection: [spiders writing to it]}: only results collections, never the ledger."""
+    out = {}
+    for doc in store.spiders.find({}, {"results_collection": 1}):
+        if doc.get("results_collection"):
+            out.setdefault(doc["results_collection"], []).append(doc["_id"])
+    for name in store.db.list_collection_names():
+        if name.startswith("results_"):
+            out.setdefault(name, [])
+    return dict(sorted(out.items()))
+
+
+def get_collection(name):
+    store = services().store
+    if name not in results_collections(store):
+        abort(404, f"no results collection named {name!r}")
+    return store.db[name]
+
+
+def sortable_fields(collection, size):
+    indexed = {info["key"][0][0] for info in collection.index_information().values()}
+    return indexed, size <= SORT_ANY_BELOW
+
+
+def encode_cursor(value, doc_id):
+    raw = json_util.dumps([value, doc_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text):
+    """(value, _id) of a cursor; only plain values, never a document (no operators)."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        value, doc_id = json_util.loads(raw)
+    except (ValueError, TypeError):
+        raise BadRequest("invalid page cursor") from None
+    if not isinstance(value, SCALARS) or not isinstance(doc_id, SCALARS):
+        raise BadRequest("invalid page cursor")
+    return value, doc_id
+
+
+def keyset(field, direction, cursor):
+    value, doc_id = cursor
+    op = "$gt" if direction > 0 else "$lt"
+    if field == "_id":
+        return {"_id": {op: doc_id}}
+    return {"$or": [{field: {op: value}}, {field: value, "_id": {op: doc_id}}]}
+
+
+def both(a, b):
+    if not a:
+        return b
+    if not b:
+        return a
+    return {"$and": [a, b]}
+
+
+def read_view(collection):
+    """Filters, query and sort of the request, checked."""
+    texts = [t for t in request.args.getlist("q") if t.strip()]
+    query = filters.parse(texts)
+    size = collection.estimated_document_count()
+    indexed, any_field = sortable_fields(collection, size)
+    field = request.args.get("sort") or "_id"
+    filters.check_field(field)
+    if field != "_id" and field not in indexed and not any_field:
+        raise BadRequest(f"sorting by {field!r} needs an index on it in a collection this big")
+    direction = -1 if request.args.get("dir", "desc") == "desc" else 1
+    sort = [("_id", direction)] if field == "_id" else [(field, direction), ("_id", direction)]
+    return texts, query, field, direction, sort, size, indexed, any_field
+
+
+@bp.get("/")
+def index():
+    store = services().store
+    rows = []
+    for name, spiders in results_collections(store).items():
+        rows.append({"name": name, "spiders": spiders,
+                     "count": store.db[name].estimated_document_count()})
+    return render_template("results_index.html", collections=rows)
+
+
+@bp.get("/<name>")
+def browse(name):
+    collection = get_collection(name)
+    error = None
+    try:
+        texts, query, field, direction, sort, size, indexed, any_field = read_view(collection)
+        page_query = query
+        if request.args.get("after"):
+            page_query = both(query, keyset(field, direction, decode_cursor(request.args["after"])))
+        docs = list(collection.find(page_query).sort(sort).limit(PAGE + 1))
+    except BadRequest as exc:
+        error = str(exc)
+        texts, field, direction = request.args.getlist("q"), "_id", -1
+        size, indexed, any_field, docs = collection.estimated_document_count(), set(), False, []
+    more = len(docs) > PAGE
+    docs = docs[:PAGE]
+    sample = list(collection.find().sort("_id", -1).limit(COLUMN_SAMPLE))
+    columns = [c for c in export.csv_columns(itertools.chain(sample, docs)) if c not in HIDDEN]
+    # the task id columns go last: they are the same on many rows
+    columns = [c for c in columns if c not in ("_tid", "task_id")] + \
+        [c for c in ("_tid", "task_id") if c in columns]
+    base = {"q": texts, "sort": field, "dir": "desc" if direction < 0 else "asc"}
+    next_url = None
+    if more:
+        last = docs[-1]
+        next_url = url_for("results.browse", name=name, **base,
+                           after=encode_cursor(last.get(field) if field != "_id" else None,
+                                               last["_id"]))
+    return render_template(
+        "results.html", name=name, docs=docs, columns=columns, texts=texts, error=error,
+        field=field, direction=direction, size=size, next_url=next_url,
+        first_url=url_for("results.browse", name=name, **base)
+        if request.args.get("after") else None,
+        sortable=lambda c: c == "_id" or c in indexed or any_field,
+        sort_url=lambda c: url_for("results.browse", name=name, q=texts, sort=c,
+                                   dir="asc" if (c == field and direction < 0) else "desc"),
+        export_url=lambda fmt: url_for("results.export_view", name=name, format=fmt, **base),
+        spiders=results_collections(services().store).get(name, []),
+    )
+
+
+def json_array(docs):
+    yield "["
+    for n, doc in enumerate(docs):
+        yield ("," if n else "") + "\n" + export.dumps(doc, ensure_ascii=False)
+    yield "\n]\n"
+
+
+@bp.get("/<name>/export")
+def export_view(name):
+    """The filtered set, streamed a batch at a time (constant memory)."""
+    collection = get_collection(name)
+    fmt = request.args.get("format", "csv")
+    if fmt not in ("csv", "json", "jsonl"):
+        abort(400, "format must be csv, json or jsonl")
+    try:
+        _, query, _, _, sort, *_ = read_view(collection)
+    except BadRequest as exc:
+        abort(400, str(exc))
+    docs = collection.find(query).sort(sort).batch_size(export.BATCH_SIZE)
+    body, mimetype = {
+        "csv": (export.csv_chunks, "text/csv"),
+        "json": (json_array, "application/json"),
+        "jsonl": (export.jsonl_lines, "application/x-ndjson"),
+    }[fmt]
+    return Response(stream_with_context(body(docs)), mimetype=mimetype, headers={
+        "Content-Disposition": f"attachment; filename={name}.{fmt}"})
