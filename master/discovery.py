@@ -25,6 +25,7 @@ from crawlfleet.models import SPIDER_NAME_RE, SpiderKind, now, results_collectio
 log = logging.getLogger(__name__)
 
 MANIFEST = "crawlfleet.json"
+WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD")
 SCRAPY_CFG = "scrapy.cfg"
 
 
@@ -39,7 +40,9 @@ def project_kind(folder):
 
 def list_scrapy_spiders(folder, timeout):
     """Names printed by `scrapy list` run in the project folder."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRAWLFLEET_TASK", "CRAWLAB_"))}
+    # Uploaded projects run here too: the platform's secrets stay out of reach.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CRAWLFLEET_TASK", "CRAWLAB_")) and k not in WITHHELD}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "scrapy", "list"], cwd=folder, env=env,
