@@ -80,6 +80,31 @@ SETTINGS = [
             "re-published (the broker lost it)."),
     Setting("scrapy_list_timeout", 60.0, float,
             "Seconds `scrapy list` may take when a project is discovered."),
+    # -- schedules and alerts (master/scheduler.py, master/leader.py, master/alerts.py)
+    Setting("schedule_lease_ttl", 4.0, float,
+            "Seconds the scheduler leader's lease lasts; the leader renews it every "
+            "quarter of that. A dead leader is replaced within about this long."),
+    Setting("schedule_catchup", 10.0, float,
+            "A fire time at most this many seconds late still fires (each one: it "
+            "covers a leader failover). Older ones are misfires; must exceed the lease."),
+    Setting("schedule_misfire_grace", 300.0, float,
+            "Misfires (the masters were down): the latest one fires once on recovery "
+            "if it is at most this many seconds old; the others are recorded as skipped."),
+    Setting("alert_on", "error,timeout,abnormal", str,
+            "Task outcomes that send the global alerts, comma-separated: error, timeout, "
+            "abnormal, finished, zero_items (finished with no item)."),
+    Setting("alert_webhook", "", str,
+            "URL that gets a JSON POST for each alert (retried). Empty: none."),
+    Setting("alert_email_to", "", str,
+            "Addresses that get an email for each alert, comma-separated. Empty: none."),
+    Setting("alert_email_from", "", str,
+            "Sender of alert emails. Empty: crawlfleet@<host name>."),
+    Setting("alert_smtp_host", "localhost", str, "SMTP server for alert emails."),
+    Setting("alert_smtp_port", 25, int, "Port of the SMTP server."),
+    Setting("alert_smtp_security", "none", str,
+            "none, starttls or ssl: how alert emails reach the SMTP server."),
+    Setting("alert_smtp_user", "", str, "SMTP login for alert emails. Empty: none."),
+    Setting("alert_smtp_password", "", str, "SMTP password (withheld from spiders)."),
     # -- deploying projects (upload, git, Scrapyd eggs) -----------------------
     Setting("max_upload_bytes", 200 * 1024 * 1024, int,
             "Largest request body of a project upload (zip or egg), in bytes; a "
