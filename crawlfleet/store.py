@@ -13,6 +13,10 @@ Collections:
 - ``masters``       running masters, their heartbeats and last discovery
 - ``tokens``        API tokens (only their SHA-256 is kept)
 - ``users``         web UI users (``_id`` = name), roles and password hashes
+- ``schedules``     cron schedules (crawlfleet/schedules.py), ordered by ``due_at``
+- ``schedule_fires``  one record per schedule and fire time: the task(s)
+                    it made or why it was skipped (unique key)
+- ``leases``        short leases, e.g. which master is the scheduler leader
 - ``results_<spider>``  scraped items, each with ``_tid`` and ``task_id``
 """
 
@@ -33,12 +37,23 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("created_at", DESCENDING)]),
         IndexModel([("spider", ASCENDING), ("created_at", DESCENDING)]),
         IndexModel([("node_id", ASCENDING), ("status", ASCENDING)]),
+        # a schedule's running tasks (overlap policy); tasks to alert on
+        IndexModel([("schedule_id", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("finished_at", DESCENDING)]),
     ],
     "task_logs": [
         IndexModel([("task_id", ASCENDING), ("seq", ASCENDING)], unique=True),
     ],
     "nodes": [IndexModel([("heartbeat_at", DESCENDING)])],
     "tokens": [IndexModel([("name", ASCENDING)])],
+    # the scheduler reads only the schedules that are due: no scan of them all
+    "schedules": [IndexModel([("due_at", ASCENDING)]),
+                  IndexModel([("spider", ASCENDING)])],
+    # the unique key that makes a second firing of one tick impossible
+    "schedule_fires": [
+        IndexModel([("schedule_id", ASCENDING), ("fire_time", ASCENDING)], unique=True),
+        IndexModel([("state", ASCENDING), ("claimed_at", ASCENDING)]),
+    ],
 }
 
 RESULTS_INDEXES = [IndexModel([("_tid", ASCENDING)])]
@@ -90,6 +105,18 @@ class Store:
     @property
     def tokens(self):
         return self.db.tokens
+
+    @property
+    def schedules(self):
+        return self.db.schedules
+
+    @property
+    def schedule_fires(self):
+        return self.db.schedule_fires
+
+    @property
+    def leases(self):
+        return self.db.leases
 
     @property
     def users(self):
