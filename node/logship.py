@@ -1,15 +1,18 @@
 """Ship a spider's output to the task log while it runs.
 
-Lines are collected by a reader thread and written in batches, each a
-document ``{task_id, seq, start, end, lines}`` in ``task_logs``; the task's
-``log_lines`` says how many are stored. Over-long lines are cut and lines
-past the cap are counted and dropped, each with a marker, so a spider that
-floods its output cannot exhaust the node or the store. A failed write
-keeps the batch for the next flush.
+A reader thread collects lines; a flusher thread writes them in batches, each
+a document ``{task_id, seq, start, end, lines}`` in ``task_logs``, and keeps
+the task's ``log_lines`` current. The two share only an in-memory list, so a
+store that stops answering delays the log but never blocks the spider: lines
+wait in memory (at most ``log_max_lines``) and are written on recovery.
+Over-long lines are cut and lines past the cap are counted and dropped, each
+with a marker, so a spider that floods its output cannot exhaust the node or
+the store.
 """
 
 import logging
 import threading
+import time
 
 import pymongo.errors
 
@@ -18,6 +21,7 @@ from crawlfleet.models import now
 log = logging.getLogger(__name__)
 
 PLATFORM_PREFIX = "[crawlfleet] "
+RETRY_PAUSE = 1.0
 
 
 class LogShipper:
@@ -27,13 +31,19 @@ class LogShipper:
         self.batch_lines = config.log_batch_lines
         self.max_lines = config.log_max_lines
         self.max_line_bytes = config.log_max_line_bytes
+        self.interval = config.log_flush_interval
         self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.closing = False
         self.pending = []
         self.accepted = 0  # lines accepted so far (stored or pending)
         self.stored = 0
         self.seq = 0
         self.dropped = 0
         self.reader = None
+        self.flusher = threading.Thread(target=self._flush_loop, name=f"logflush-{task_id}",
+                                        daemon=True)
+        self.flusher.start()
 
     def say(self, text):
         """A line from the platform itself, marked as such."""
@@ -69,24 +79,37 @@ class LogShipper:
                 return
             self.pending.append(line)
             self.accepted += 1
-            full = len(self.pending) >= self.batch_lines
-        if full:
-            self.flush()
+            if len(self.pending) >= self.batch_lines:
+                self.wake.set()
+
+    def _flush_loop(self):
+        while True:
+            self.wake.wait(self.interval)
+            self.wake.clear()
+            while self.pending:
+                if not self.flush():
+                    time.sleep(RETRY_PAUSE)
+                    if self.closing:
+                        break
+            if self.closing:
+                return
 
     def flush(self):
+        """Write one batch; False when the store did not take it (it stays pending)."""
         with self.lock:
             if not self.pending:
                 return True
             lines = self.pending[: self.batch_lines * 5]
             doc = {"task_id": self.task_id, "seq": self.seq, "start": self.stored,
                    "end": self.stored + len(lines), "lines": lines, "at": now()}
-            try:
-                self.store.task_logs.insert_one(doc)
-            except pymongo.errors.DuplicateKeyError:
-                pass  # an earlier try landed although it reported an error
-            except pymongo.errors.PyMongoError as exc:
-                log.warning("task %s: log batch kept for later: %s", self.task_id, exc)
-                return False
+        try:
+            self.store.task_logs.insert_one(doc)
+        except pymongo.errors.DuplicateKeyError:
+            pass  # an earlier try landed although it reported an error
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("task %s: log batch kept for later: %s", self.task_id, exc)
+            return False
+        with self.lock:
             del self.pending[: len(lines)]
             self.seq += 1
             self.stored += len(lines)
@@ -94,14 +117,14 @@ class LogShipper:
         try:
             self.store.tasks.update_one({"_id": self.task_id}, {"$set": {"log_lines": stored}})
         except pymongo.errors.PyMongoError:
-            pass  # the next flush writes a newer count
+            pass  # the next batch writes a newer count
         return True
 
-    def close(self, timeout=10.0):
+    def close(self, timeout=10.0, store_timeout=300.0):
         """Wait for the reader to reach the end of output, then write everything.
 
         Returns False when the output did not end (a process that left the
-        spider's group still holds it open) or could not all be written."""
+        spider's group still holds it open)."""
         ended = True
         if self.reader is not None:
             self.reader.join(timeout)
@@ -113,7 +136,13 @@ class LogShipper:
                 self.pending.append(
                     f"{PLATFORM_PREFIX}{self.dropped} more lines dropped "
                     f"(log_max_lines = {self.max_lines})")
-        while self.pending:
-            if not self.flush():
-                return False
+        self.wake.set()
+        deadline = time.monotonic() + store_timeout
+        while self.pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.closing = True
+        self.wake.set()
+        self.flusher.join(5)
+        if self.pending:
+            log.error("task %s: %d log lines could not be stored", self.task_id, len(self.pending))
         return ended

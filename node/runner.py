@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -27,6 +28,11 @@ from node.logship import LogShipper
 log = logging.getLogger(__name__)
 
 POLL = 0.1
+
+# The spider gets SIGKILL if the node dies (kill -9, OOM) instead of running on
+# unobserved: PR_SET_PDEATHSIG through util-linux's setpriv, where it exists.
+_SETPRIV = shutil.which("setpriv")
+PDEATHSIG = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
 
 class TaskRun:
@@ -72,18 +78,18 @@ class TaskRun:
         return result["status"]
 
     def _run(self):
-        spider = self.store.spiders.find_one({"_id": self.task["spider"]}) or {}
+        spider, version = self._with_store_retries(lambda: (
+            self.store.spiders.find_one({"_id": self.task["spider"]}) or {"_id": self.task["spider"]},
+            self.store.versions.find_one({"_id": self.task["version"]}) or {}))
+        # the task runs the version it recorded, whatever is current now
+        spider = dict(spider, command=self._command_of(version, spider))
         if self.task["kind"] != "scrapy" and not spider.get("command"):
             return {"status": TaskStatus.ERROR.value,
-                    "error": f"spider {self.task['spider']} no longer exists"}
-        if spider.get("version") != self.task["version"]:
-            # the task runs the version it recorded, whatever is current now
-            version = self.store.versions.find_one({"_id": self.task["version"]}) or {}
-            spider = dict(spider, command=self._command_of(version, spider))
+                    "error": f"spider {self.task['spider']} is not in version {self.task['version']}"}
         self.log.say(f"task {self.task_id} on node {self.node_id}: "
                      f"{self.task['spider']} version {self.task['version']}")
         try:
-            workdir = self.cache.ensure(self.task["version"])
+            workdir = self._with_store_retries(lambda: self.cache.ensure(self.task["version"]))
             python = self.venvs.python_for(workdir, self.log.say)
         except CrawlfleetError as exc:
             self.log.say(str(exc))
@@ -97,13 +103,13 @@ class TaskRun:
         started = time.monotonic()
         try:
             self.proc = subprocess.Popen(
-                argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                PDEATHSIG + argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             )
         except OSError as exc:
             return {"status": TaskStatus.ERROR.value, "error": f"cannot start the spider: {exc}"}
-        self.store.tasks.update_one({"_id": self.task_id},
-                                    {"$set": {"pid": self.proc.pid, "spider_started_at": now()}})
+        self._best_effort({"$set": {"pid": self.proc.pid, "spider_started_at": now(),
+                                    "hostname": socket.gethostname()}})
         self.log.follow(self.proc.stdout)
         ending = self._wait(started)
         code = self.proc.returncode
@@ -130,7 +136,6 @@ class TaskRun:
     def _wait(self, started):
         """Wait for exit; returns (status, error) when the platform ended it."""
         timeout = self.task.get("timeout")
-        last_flush = time.monotonic()
         ending = None
         while self.proc.poll() is None:
             if ending is None:
@@ -143,11 +148,26 @@ class TaskRun:
                 if ending is not None:
                     self.log.say(f"{ending[1]}: stopping the spider")
                     threading.Thread(target=self._stop, daemon=True).start()
-            if time.monotonic() - last_flush >= self.config.log_flush_interval:
-                self.log.flush()
-                last_flush = time.monotonic()
             time.sleep(POLL)
         return ending
+
+    def _best_effort(self, update):
+        """A ledger write the task does not depend on: skipped while the store is away."""
+        try:
+            self.store.tasks.update_one({"_id": self.task_id}, update)
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("task %s: ledger update skipped (%s)", self.task_id, exc)
+
+    def _with_store_retries(self, operation, attempts=6):
+        """Run a step that needs the store, waiting out a short outage."""
+        for attempt in range(attempts):
+            try:
+                return operation()
+            except pymongo.errors.PyMongoError as exc:
+                if attempt == attempts - 1:
+                    raise
+                self.log.say(f"store unreachable ({exc.__class__.__name__}); retrying")
+                time.sleep(min(2 ** attempt, 10))
 
     def _stop(self):
         grace = self.config.cancel_grace
