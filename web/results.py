@@ -110,7 +110,7 @@ def index():
     for name, spiders in results_collections(store).items():
         rows.append({"name": name, "spiders": spiders,
                      "count": store.db[name].estimated_document_count()})
-    return render_template("results_index.html", collections=rows)
+    return render_template("results_index.html", collections=rows, db_name=store.db.name)
 
 
 @bp.get("/<name>")

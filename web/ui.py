@@ -11,12 +11,12 @@ import calendar
 import json
 import time
 
-from flask import (Blueprint, Response, abort, flash, g, redirect, render_template, request,
-                   stream_with_context, url_for)
+from flask import (Blueprint, Response, abort, current_app, flash, g, redirect,
+                   render_template, request, stream_with_context, url_for)
 
 from crawlfleet.errors import CrawlfleetError, NotFound
 from crawlfleet.models import FINAL_VALUES, TaskStatus, now, public_task
-from master import dispatch
+from master import discovery, dispatch
 from master.nodes import list_nodes
 from web import auth, export, services
 
@@ -46,7 +46,19 @@ def http_error(exc):
     return render_template("error.html", error=exc), exc.code
 
 
+NAV = {"ui.dashboard": "Dashboard", "ui.nodes": "Nodes", "ui.spider": "Spiders",
+       "ui.task": "Tasks", "ui.log": "Tasks", "results.": "Results", "schedules_ui.": "Schedules",
+       "projects_ui.": "Spiders", "admin.users": "Users", "admin.tokens": "API tokens"}
+
+
+def page_context():
+    endpoint = request.endpoint or ""
+    active = next((label for prefix, label in NAV.items() if endpoint.startswith(prefix)), None)
+    return {"active_nav": active, "blueprints": current_app.blueprints}
+
+
 def register_filters(app):
+    app.context_processor(page_context)
     app.add_template_filter(when)
     app.add_template_filter(ago)
     app.add_template_filter(duration)
@@ -168,7 +180,8 @@ def nodes():
     running_ids = [t for n in nodes for t in (n.get("running") or [])]
     tasks = {t["_id"]: t for t in svc.store.tasks.find({"_id": {"$in": running_ids}},
                                                         {"spider": 1, "started_at": 1})}
-    return render_template("nodes.html", nodes=nodes, tasks=tasks)
+    return render_template("nodes.html", nodes=nodes, tasks=tasks,
+                           config_timeout=svc.config.node_timeout)
 
 
 # -- spiders ---------------------------------------------------------------------
@@ -218,6 +231,19 @@ def spider(name):
                            next_run=next_runs(store, [name]).get(name),
                            node_ids=[n["_id"] for n in list_nodes(store, svc.config)
                                      if n["online"]])
+
+
+@bp.post("/spiders/rescan")
+@auth.require("operator")
+def rescan():
+    svc = services()
+    report = discovery.scan(svc.store, svc.config)
+    errors = report.get("errors") or []
+    spiders = sum(len(p.get("spiders") or []) for p in report.get("projects") or [])
+    flash(f"Rescanned the spider folders: {len(report.get('projects') or [])} projects, "
+          f"{spiders} spiders." + "".join(f" {e['path']}: {e['error']}" for e in errors[:3]),
+          "error" if errors else "ok")
+    return redirect(url_for("ui.spiders"))
 
 
 def parse_pairs(text, what):

@@ -1,0 +1,215 @@
+/* crawlfleet web UI: the little JavaScript the pages need. No inline scripts
+   (the CSP allows only this origin's files); every page feature starts from an
+   element it finds, so one file serves every page. Text from the server is
+   always set with textContent, never as HTML. */
+(function () {
+  "use strict";
+
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var CSRF = csrfMeta ? csrfMeta.content : "";
+
+  /* fetch with the session cookie and the CSRF header; JSON in, JSON out */
+  function api(url, options) {
+    options = options || {};
+    var headers = options.headers || {};
+    headers["X-CSRF-Token"] = CSRF;
+    headers["Accept"] = "application/json";
+    if (options.json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(options.json);
+    }
+    options.headers = headers;
+    options.credentials = "same-origin";
+    return fetch(url, options).then(function (response) {
+      return response.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = { error: text }; }
+        if (!response.ok) {
+          var err = new Error((data && data.error) || response.statusText);
+          err.status = response.status;
+          throw err;
+        }
+        return data;
+      });
+    });
+  }
+  window.crawlfleet = { api: api, csrf: CSRF };
+
+  function on(selector, event, handler) {
+    document.addEventListener(event, function (e) {
+      var target = e.target.closest ? e.target.closest(selector) : null;
+      if (target) handler.call(target, e);
+    });
+  }
+
+  /* dialogs, confirmations, auto-submitting selects */
+  on(".open-dialog", "click", function (e) {
+    e.preventDefault();
+    var dialog = document.getElementById(this.dataset.dialog);
+    if (dialog && dialog.showModal) dialog.showModal();
+  });
+  on(".dialog-close", "click", function () { this.closest("dialog").close(); });
+  on(".target-select", "change", function () {
+    var box = this.closest("form").querySelector(".node-choice");
+    if (box) box.hidden = this.value !== "nodes";
+  });
+  on(".confirm", "click", function (e) {
+    if (!window.confirm(this.dataset.confirm || "Sure?")) e.preventDefault();
+  });
+  on(".auto-submit", "change", function () { this.form.submit(); });
+
+  /* a page that refreshes itself (nodes) */
+  var refresh = document.getElementById("auto-refresh");
+  if (refresh) {
+    setTimeout(function () { window.location.reload(); }, 1000 * (+refresh.dataset.seconds || 5));
+  }
+
+  /* results: one more filter line */
+  var addFilter = document.getElementById("add-filter");
+  if (addFilter) {
+    addFilter.addEventListener("click", function () {
+      var rows = document.getElementById("filter-rows");
+      var input = rows.querySelector("input").cloneNode();
+      input.value = "";
+      rows.appendChild(input);
+      input.focus();
+    });
+  }
+
+  /* dashboard chart */
+  var chartCanvas = document.getElementById("daily-chart");
+  if (chartCanvas && window.Chart) {
+    var series = JSON.parse(chartCanvas.dataset.series);
+    new window.Chart(chartCanvas, {
+      data: {
+        labels: series.labels,
+        datasets: [
+          { type: "bar", label: "tasks", data: series.tasks, backgroundColor: "#9dbcf0", yAxisID: "y", order: 2 },
+          { type: "bar", label: "failed", data: series.failures, backgroundColor: "#e69a90", yAxisID: "y", order: 1 },
+          { type: "line", label: "items", data: series.items, borderColor: "#1d8a4e", backgroundColor: "#1d8a4e",
+            yAxisID: "items", tension: 0.25, pointRadius: 2, order: 0 }
+        ]
+      },
+      options: {
+        maintainAspectRatio: false, animation: false,
+        interaction: { mode: "index", intersect: false },
+        plugins: { legend: { position: "bottom" } },
+        scales: {
+          x: { grid: { display: false } },
+          y: { beginAtZero: true, title: { display: true, text: "tasks" }, ticks: { precision: 0 } },
+          items: { position: "right", beginAtZero: true, grid: { display: false },
+                   title: { display: true, text: "items" } }
+        }
+      }
+    });
+  }
+
+  /* task page: live status and stats, and the log over server-sent events */
+  var taskPage = document.getElementById("task-page");
+  if (taskPage) { taskLive(taskPage); }
+
+  function taskLive(page) {
+    var logBox = document.getElementById("log");
+    var search = document.getElementById("log-search");
+    var follow = document.getElementById("log-follow");
+    var state = document.getElementById("log-state");
+    var live = document.getElementById("log-live");
+    var count = document.getElementById("log-count");
+    var MAX_LINES = 20000;
+    var total = 0;
+    var wasFinal = page.dataset.final === "true";
+
+    function matches(line) {
+      var q = search.value.trim().toLowerCase();
+      return !q || line.toLowerCase().indexOf(q) !== -1;
+    }
+    function showCount() {
+      var shown = logBox.querySelectorAll("div:not(.hidden)").length;
+      count.textContent = search.value.trim() ? shown + " of " + total + " lines" : total + " lines";
+    }
+    function addLines(lines) {
+      var fragment = document.createDocumentFragment();
+      lines.forEach(function (line) {
+        var div = document.createElement("div");
+        div.textContent = line;
+        if (line.indexOf("[crawlfleet]") === 0) div.className = "platform";
+        else if (/\b(ERROR|CRITICAL|Traceback)\b/.test(line)) div.className = "err";
+        if (!matches(line)) div.classList.add("hidden");
+        fragment.appendChild(div);
+      });
+      logBox.appendChild(fragment);
+      total += lines.length;
+      while (logBox.childNodes.length > MAX_LINES) logBox.removeChild(logBox.firstChild);
+      if (follow.checked) logBox.scrollTop = logBox.scrollHeight;
+      showCount();
+    }
+    search.addEventListener("input", function () {
+      Array.prototype.forEach.call(logBox.children, function (div) {
+        div.classList.toggle("hidden", !matches(div.textContent));
+      });
+      showCount();
+    });
+
+    var source = new EventSource(page.dataset.streamUrl);
+    source.onopen = function () {
+      if (!wasFinal) { state.textContent = "live"; live.classList.add("on"); }
+    };
+    source.onmessage = function (e) { addLines(JSON.parse(e.data)); };
+    source.addEventListener("end", function () {
+      source.close();
+      live.classList.remove("on");
+      state.textContent = "complete";
+      showCount();
+      if (!wasFinal) { pollStatus(true); }
+    });
+    source.onerror = function () {
+      if (source.readyState === EventSource.CONNECTING) state.textContent = "reconnecting…";
+    };
+
+    var stats = {};
+    document.querySelectorAll("[data-stat]").forEach(function (el) { stats[el.dataset.stat] = el; });
+    function setText(id, text) {
+      var el = document.getElementById(id);
+      if (el) el.textContent = text;
+    }
+    function fmtTime(stamp) {
+      if (!stamp) return "–";
+      return new Date(stamp * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+    }
+    function fmtDuration(s) {
+      if (s === undefined || s === null) return "–";
+      if (s < 60) return s.toFixed(1) + " s";
+      var m = Math.floor(s / 60);
+      return m < 60 ? m + " min " + String(Math.floor(s % 60)).padStart(2, "0") + " s"
+                    : Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
+    }
+    var reloaded = false;
+    function pollStatus(once) {
+      api(page.dataset.statusUrl).then(function (task) {
+        var st = task.stats || {};
+        ["items", "pages", "errors"].forEach(function (k) {
+          if (stats[k]) stats[k].textContent = st[k] || 0;
+        });
+        if (stats.rate) stats.rate.textContent = task.duration ? ((st.items || 0) / task.duration).toFixed(1) : "–";
+        var badge = document.querySelector("#task-status .badge");
+        badge.className = "badge " + task.status;
+        badge.textContent = task.status;
+        setText("task-node", task.node_id || "waiting");
+        setText("task-started", fmtTime(task.started_at));
+        setText("task-finished", fmtTime(task.finished_at));
+        setText("task-duration", fmtDuration(task.duration));
+        setText("task-exit", task.exit_code === null || task.exit_code === undefined ? "–" : task.exit_code);
+        setText("task-error", task.error || "–");
+        var final = ["finished", "error", "cancelled", "timeout", "abnormal"].indexOf(task.status) !== -1;
+        if (final && !wasFinal && !reloaded) {
+          reloaded = true;
+          // the results table and the buttons are rendered by the server: show them
+          setTimeout(function () { window.location.reload(); }, 1500);
+        } else if (!final && !once) {
+          setTimeout(pollStatus, 2000);
+        }
+      }).catch(function () { if (!once) setTimeout(pollStatus, 5000); });
+    }
+    if (!wasFinal) pollStatus(false);
+  }
+})();
