@@ -6,6 +6,7 @@ import datetime
 import io
 import json
 import math
+import re
 import stat
 
 import pymongo
@@ -450,7 +451,7 @@ def test_openapi_document_lists_every_route(app, client):
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     served = set()
     for rule in app.url_map.iter_rules():
-        path = rule.rule.replace("<", "{").replace(">", "}")
+        path = re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)  # <path:p> -> {p}
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             if path.startswith("/api/v1/"):
                 served.add((path[len("/api/v1"):], method.lower()))

@@ -92,10 +92,12 @@ def create_app(config=None):
     store.ensure_indexes()
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
-    from web import admin, api, auth, results, ui
+    from web import admin, api, auth, projects_api, results, scrapyd, ui
 
     auth.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(projects_api.bp)
+    app.register_blueprint(scrapyd.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(results.bp)
     app.register_blueprint(admin.bp)

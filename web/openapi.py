@@ -203,6 +203,8 @@ def _paths():
 
 
 def document():
+    from web import projects_openapi  # the /projects routes, described next to their module
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -213,13 +215,13 @@ def document():
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
-        "paths": _paths(),
+        "paths": _paths() | projects_openapi.paths(),
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
                 "description": "An API token (crawlfleet token create). viewer tokens "
                                "may only GET; operator and admin may also POST."}},
-            "schemas": _schemas(),
-            "responses": _responses(),
+            "schemas": _schemas() | projects_openapi.schemas(),
+            "responses": _responses() | projects_openapi.responses(),
         },
     }

@@ -1,0 +1,145 @@
+"""The JSON API of spider projects, under /api/v1/projects: deploy (zip upload
+or git import), versions and rollback, deletion, and the read-only file
+viewer.
+
+Same conventions as `web.api`, whose helpers it uses: a bearer token (or the
+UI's session) on every route, write routes for ``operator`` and ``admin``
+only, errors as ``{"error": message}`` with real status codes.
+
+An upload is never held in memory: the request body is parsed as it
+arrives, the zip streamed into a private temporary file under HOME/tmp, and
+a body larger than ``max_upload_bytes`` is refused with 413 — at once when
+its Content-Length says so, else as soon as the count passes the limit.
+"""
+
+import tempfile
+
+import pymongo.errors
+from flask import Blueprint, jsonify, request
+from werkzeug.formparser import FormDataParser
+
+from crawlfleet.errors import BadRequest, CrawlfleetError
+from master import browse, gitimport, uploads, versions
+from web import api, services
+
+bp = Blueprint("projects_api", __name__, url_prefix=api.PREFIX)
+bp.before_request(api.authenticate)
+bp.after_request(api.no_sniff)
+bp.register_error_handler(CrawlfleetError, api.crawlfleet_error)
+bp.register_error_handler(pymongo.errors.ConnectionFailure, api.store_unavailable)
+bp.register_error_handler(Exception, api.unexpected_error)
+
+UPLOAD_FIELDS = ("project", "label")
+GIT_FIELDS = ("git", "ref", "project", "label")
+MAX_FIELD_BYTES = 64 * 1024  # a text field of a multipart upload
+MAX_PARTS = 16
+
+
+def read_multipart(folder, limit):
+    """(form, files) of a multipart body, each file part streamed to a
+    temporary file in `folder`; 413 past `limit` bytes, checked while reading."""
+    request.max_content_length = limit
+    if request.mimetype != "multipart/form-data":
+        raise BadRequest("send the upload as multipart/form-data")
+
+    def stream_factory(total_content_length, content_type, filename, content_length=None):
+        return tempfile.TemporaryFile(dir=folder)
+
+    parser = FormDataParser(stream_factory=stream_factory, max_form_memory_size=MAX_FIELD_BYTES,
+                            max_content_length=limit, max_form_parts=MAX_PARTS, silent=False)
+    try:
+        _, form, files = parser.parse(request.stream, request.mimetype, request.content_length,
+                                      request.mimetype_params)
+    except ValueError as exc:
+        raise BadRequest(f"malformed multipart body: {exc}") from None
+    return form, files
+
+
+def deployed(result):
+    return jsonify(result), 201 if result.get("new") else 200
+
+
+# -- deploy ----------------------------------------------------------------------
+
+@bp.post("/projects")
+def deploy():
+    """A zip (multipart field `file`, optional `project` and `label`), or JSON
+    {"git": URL, "ref": branch-or-tag, "project": name, "label": label}."""
+    svc = services()
+    if request.mimetype == "application/json":
+        body = api.json_body(GIT_FIELDS)
+        if not body.get("git"):
+            raise BadRequest('send {"git": URL, "ref": ..., "project": ...}, '
+                             "or a zip as multipart/form-data in the field `file`")
+        return deployed(gitimport.import_git(svc.store, svc.config, body["git"],
+                                             ref=body.get("ref"), project=body.get("project"),
+                                             label=body.get("label")))
+    with uploads.scratch(svc.config, "body-") as tmp:
+        form, files = read_multipart(tmp, svc.config.max_upload_bytes)
+        unknown = sorted(set(form) - set(UPLOAD_FIELDS)) + sorted(set(files) - {"file"})
+        if unknown:
+            raise BadRequest(f"unknown field(s) {', '.join(unknown)}; expected file, "
+                             f"{', '.join(UPLOAD_FIELDS)}")
+        upload = files.get("file")
+        if upload is None:
+            raise BadRequest("no zip: send it in the multipart field `file`")
+        upload.stream.seek(0)
+        try:
+            result = uploads.deploy_zip(svc.store, svc.config, upload.stream,
+                                        project=form.get("project") or None,
+                                        label=form.get("label") or None)
+        finally:
+            upload.close()
+    return deployed(result)
+
+
+@bp.post("/projects/<name>/pull")
+def pull(name):
+    svc = services()
+    return jsonify(gitimport.pull(svc.store, svc.config, name))
+
+
+# -- projects and versions -------------------------------------------------------
+
+@bp.get("/projects")
+def projects():
+    return jsonify({"projects": versions.list_projects(services().store)})
+
+
+@bp.get("/projects/<name>")
+def project(name):
+    store = services().store
+    return jsonify(versions.public_project(store, versions.get_project(store, name),
+                                           with_versions=True))
+
+
+@bp.delete("/projects/<name>")
+def delete_project(name):
+    return jsonify(versions.delete_project(services().store, name))
+
+
+@bp.get("/projects/<name>/versions")
+def project_versions(name):
+    return jsonify(versions.list_versions(services().store, name))
+
+
+@bp.post("/projects/<name>/versions/<version>/activate")
+def activate(name, version):
+    return jsonify(versions.activate(services().store, name, version))
+
+
+@bp.delete("/projects/<name>/versions/<version>")
+def delete_version(name, version):
+    return jsonify(versions.delete_version(services().store, name, version))
+
+
+# -- the file viewer -------------------------------------------------------------
+
+@bp.get("/projects/<name>/versions/<version>/files")
+def files(name, version):
+    return jsonify(browse.tree(services().store, name, version))
+
+
+@bp.get("/projects/<name>/versions/<version>/files/<path:path>")
+def file(name, version, path):
+    return jsonify(browse.read(services().store, name, version, path))
