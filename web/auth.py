@@ -122,8 +122,8 @@ def check_csrf():
         return
     if request.headers.get("Authorization"):
         return  # a bearer token, not the cookie: the API checks it
-    if request.path.startswith("/api/") and g.get("user") is None:
-        return  # no session either: the API answers 401
+    if g.get("user") is None and request.endpoint != "auth.login":
+        return  # no session: pages send to the login page, the APIs answer 401
     expected = session.get("csrf")
     given = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
     if not expected or not hmac.compare_digest(str(given).encode(), expected.encode()):

@@ -48,7 +48,7 @@ def http_error(exc):
 
 NAV = {"ui.dashboard": "Dashboard", "ui.nodes": "Nodes", "ui.spider": "Spiders",
        "ui.task": "Tasks", "ui.log": "Tasks", "results.": "Results", "schedules_ui.": "Schedules",
-       "projects_ui.": "Spiders", "admin.users": "Users", "admin.tokens": "API tokens"}
+       "projects_ui.": "Projects", "admin.users": "Users", "admin.tokens": "API tokens"}
 
 
 def page_context():

@@ -76,6 +76,45 @@
     });
   }
 
+  /* projects: upload a zip by drag and drop (or a file chooser) to the projects API */
+  var dropzone = document.getElementById("dropzone");
+  if (dropzone) {
+    var fileInput = document.getElementById("upload-file");
+    var statusBox = document.getElementById("upload-status");
+    var upload = function (file) {
+      if (!file) return;
+      var form = new FormData();
+      form.append("file", file, file.name);
+      var project = document.getElementById("upload-project").value.trim();
+      var label = document.getElementById("upload-label").value.trim();
+      if (project) form.append("project", project);
+      if (label) form.append("label", label);
+      statusBox.className = "muted small";
+      statusBox.textContent = "Uploading " + file.name + " (" + Math.ceil(file.size / 1024) + " kB)…";
+      api(dropzone.dataset.uploadUrl, { method: "POST", body: form }).then(function (result) {
+        statusBox.textContent = (result.new ? "Deployed " : "Already deployed: ") + result.project +
+          " version " + result.label + " with spiders " + (result.spiders || []).join(", ") + ".";
+        window.location.href = dropzone.dataset.uploadUrl.replace(/^\/api\/v1/, "") + "/" +
+          encodeURIComponent(result.project);
+      }).catch(function (err) {
+        statusBox.className = "flash error";
+        statusBox.textContent = "Upload failed: " + err.message;
+      });
+    };
+    dropzone.addEventListener("click", function () { fileInput.click(); });
+    dropzone.addEventListener("keydown", function (e) { if (e.key === "Enter") fileInput.click(); });
+    fileInput.addEventListener("change", function () { upload(fileInput.files[0]); });
+    ["dragenter", "dragover"].forEach(function (name) {
+      dropzone.addEventListener(name, function (e) { e.preventDefault(); dropzone.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (name) {
+      dropzone.addEventListener(name, function (e) { e.preventDefault(); dropzone.classList.remove("over"); });
+    });
+    dropzone.addEventListener("drop", function (e) {
+      if (e.dataTransfer && e.dataTransfer.files.length) upload(e.dataTransfer.files[0]);
+    });
+  }
+
   /* dashboard chart */
   var chartCanvas = document.getElementById("daily-chart");
   if (chartCanvas && window.Chart) {
