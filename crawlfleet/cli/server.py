@@ -176,6 +176,9 @@ def up(port, host, demo_port):
         store = Store(config)
         store.ensure_indexes()
         token = ensure_admin_token(store, config)
+        from crawlfleet.users import ensure_first_admin
+
+        first_user = ensure_first_admin(store)
         store.close()
 
         env = dict(os.environ)
@@ -202,7 +205,11 @@ def up(port, host, demo_port):
         click.echo(
             f"\ncrawlfleet is up.\n"
             f"  web and API   {api_url}   (API under {api_url}/api/v1)\n"
-            f"  admin token   {token}\n"
+            f"  web login     user admin, password "
+            + (f"{first_user[1]}   (shown only this once)\n" if first_user and first_user[1]
+               else "from CRAWLFLEET_ADMIN_PASSWORD\n" if first_user
+               else "as set before (`crawlfleet user passwd admin` resets it)\n")
+            + f"  admin token   {token}\n"
             f"                (kept in {home / 'admin-token'}; client verbs in another\n"
             f"                 terminal with the same CRAWLFLEET_HOME find it themselves)\n"
             f"  data          {home}   (MongoDB {mongo_uri}, database {config.mongo_db})\n"
