@@ -5,7 +5,7 @@ import logging
 
 import click
 
-from crawlfleet.cli import client, server, settings
+from crawlfleet.cli import client, server, settings, users
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
 
@@ -34,3 +34,4 @@ def setup_logging(config, name):
 server.register(main)
 client.register(main)
 settings.register(main)
+users.register(main)
