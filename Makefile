@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up test install install-test services clean
+.PHONY: up test install install-test services browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,10 @@ up: install
 services:
 	bash scripts/services.sh
 
-test: install-test services
+browser:
+	bash scripts/chromium.sh
+
+test: install-test services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
