@@ -9,6 +9,9 @@ from crawlfleet.broker import Broker
 from master import discovery
 from crawlfleet.models import now
 from master.reconciler import Reconciler
+from master.alerts import Alerter
+from master.leader import Lease
+from master.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +24,17 @@ class Master:
         self.reconciler = Reconciler(config, store, self.broker)
         self.stopped = threading.Event()
         self.master_id = f"{socket.gethostname()}-{os.getpid()}"
+        # Every master runs these threads; only the lease holder fires schedules
+        # and sends alerts (master/leader.py, master/scheduler.py, master/alerts.py).
+        self.lease = Lease(store, "scheduler", self.master_id, config.schedule_lease_ttl)
+        self.scheduler = Scheduler(config, store, self.broker, self.lease,
+                                   master_id=self.master_id)
+        self.alerter = Alerter(config, store, self.lease, master_id=self.master_id)
+        self.threads = []
 
     def start(self):
         self.store.ensure_indexes()
+        self.start_scheduling()
         report = discovery.scan(self.store, self.config)
         for error in report["errors"]:
             log.warning("discovery: %s: %s", error["path"], error["error"])
@@ -47,10 +58,22 @@ class Master:
                               self.config.reconcile_interval)
             self.stopped.wait(self.config.reconcile_interval)
 
+    def start_scheduling(self):
+        """The lease, scheduler and alert threads; they end when `stopped` is set."""
+        for name, target in (("lease", self.lease.run), ("scheduler", self.scheduler.run),
+                             ("alerts", self.alerter.run)):
+            thread = threading.Thread(target=target, args=(self.stopped,), daemon=True,
+                                      name=f"master-{name}")
+            thread.start()
+            self.threads.append(thread)
+
     def stop(self):
         self.stopped.set()
 
     def close(self):
+        self.stopped.set()
+        for thread in self.threads:  # the lease thread gives the lease up as it ends
+            thread.join(timeout=10)
         try:
             self.store.masters.delete_one({"_id": self.master_id})
         except Exception as exc:
