@@ -31,7 +31,7 @@ bp.register_error_handler(Exception, api.unexpected_error)
 
 UPLOAD_FIELDS = ("project", "label")
 GIT_FIELDS = ("git", "ref", "project", "label")
-MAX_FIELD_BYTES = 64 * 1024  # a text field of a multipart upload
+MAX_FIELD_BYTES = 512 * 1024  # a text field (werkzeug also bounds its read buffer by it)
 MAX_PARTS = 16
 
 
