@@ -121,6 +121,23 @@ SETTINGS = [
             "Folders on the machine serving the API that git imports may read local "
             "repositories from, separated by ':'. Empty: only https://, ssh:// "
             "and git@host:path URLs."),
+    # -- retries and retention ------------------------------------------------
+    Setting("retry_abnormal_attempts", 3, int,
+            "Attempts in all for a task that ends `abnormal` (its node died or "
+            "restarted) when no retry policy was given; `error` and `timeout` are "
+            "retried only when a policy says so."),
+    Setting("retry_backoff", 10.0, float,
+            "Seconds before the second attempt of the default policy; each later "
+            "attempt waits twice as long as the one before."),
+    Setting("task_retention_days", 90.0, float,
+            "Tasks (and their logs) that ended longer ago than this are deleted; 0 keeps them."),
+    Setting("log_retention_days", 30.0, float,
+            "Logs of tasks that ended longer ago than this are deleted; 0 keeps them."),
+    Setting("cache_retention_days", 14.0, float,
+            "A node deletes project versions and dependency environments it has not "
+            "used for this long; 0 keeps them."),
+    Setting("housekeeping_interval", 600.0, float,
+            "Seconds between retention passes of masters and nodes."),
     # -- misc ---------------------------------------------------------------
     Setting("log_level", "INFO", str, "Log level of crawlfleet's own processes."),
 ]

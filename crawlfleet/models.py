@@ -93,7 +93,35 @@ def new_task(spider, *, target, args=None, settings=None, timeout=None, priority
         "log_lines": 0,
         "retry": retry,
     }
+    doc["root_id"] = doc["_id"]
+    doc["retry_pending"] = True
     doc.update(extra or {})
+    return doc
+
+
+# Fields a retry copies from the attempt before it.
+CARRIED_FIELDS = ("spider", "project", "version", "kind", "results_collection", "target",
+                  "args", "settings", "timeout", "priority", "retry", "root_id",
+                  "schedule_id", "fire_time")
+
+
+def next_attempt(task, delay):
+    """The ledger document of the attempt after `task`, due `delay` seconds from now.
+
+    Its id is derived from the first attempt's, so writing it twice is a
+    duplicate-key error rather than a second retry."""
+    created = now()
+    attempt = task.get("attempt", 1) + 1
+    root = task.get("root_id") or task["_id"]
+    doc = {k: task[k] for k in CARRIED_FIELDS if k in task}
+    doc.update({
+        "_id": f"{root}-a{attempt}", "root_id": root, "status": TaskStatus.PENDING.value,
+        "node_id": None, "trigger": "retry", "attempt": attempt, "retry_of": task["_id"],
+        "created_at": created, "not_before": created + delay, "published_at": None,
+        "started_at": None, "finished_at": None, "exit_code": None, "error": None,
+        "cancel_requested": False, "stats": {"items": 0, "pages": 0, "errors": 0},
+        "log_lines": 0, "retry_pending": True,
+    })
     return doc
 
 

@@ -37,6 +37,8 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("created_at", DESCENDING)]),
         IndexModel([("spider", ASCENDING), ("created_at", DESCENDING)]),
         IndexModel([("node_id", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("finished_at", ASCENDING)]),
+        IndexModel([("retry_pending", ASCENDING)], sparse=True),
         # a schedule's running tasks (overlap policy); tasks to alert on
         IndexModel([("schedule_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("finished_at", DESCENDING)]),

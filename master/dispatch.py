@@ -97,19 +97,37 @@ def get_spider(store, name):
     return spider
 
 
+RETRYABLE = ("error", "timeout", "abnormal")
+
+
 def validate_retry(retry):
-    """A retry policy: {"max_attempts": 1-20, "backoff": seconds ≥ 0}, or None."""
+    """A retry policy ``{"max_attempts": 1-20, "backoff": s, "on": [statuses]}``, or None.
+
+    `max_attempts` counts every attempt (1 = no retry); attempt k+1 waits
+    `backoff` × 2^(k-1) seconds; `on` defaults to error, timeout and abnormal.
+    """
     if retry is None:
         return None
-    if not isinstance(retry, dict) or set(retry) - {"max_attempts", "backoff"}:
-        raise BadRequest('retry must be {"max_attempts": n, "backoff": seconds}')
+    if not isinstance(retry, dict) or set(retry) - {"max_attempts", "backoff", "on"}:
+        raise BadRequest('retry must be {"max_attempts": n, "backoff": seconds, "on": [statuses]}')
     attempts = retry.get("max_attempts", 1)
     backoff = retry.get("backoff", 0)
+    on = retry.get("on", list(RETRYABLE))
     if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
         raise BadRequest("retry.max_attempts must be an integer from 1 to 20")
     if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or backoff < 0:
         raise BadRequest("retry.backoff must be a number of seconds ≥ 0")
-    return {"max_attempts": attempts, "backoff": float(backoff)}
+    if isinstance(on, str):
+        on = [x for x in on.split(",") if x]
+    if not isinstance(on, list) or not on or any(x not in RETRYABLE for x in on):
+        raise BadRequest(f"retry.on must list statuses among {', '.join(RETRYABLE)}")
+    return {"max_attempts": attempts, "backoff": float(backoff), "on": sorted(set(on))}
+
+
+def default_retry(config):
+    """Without a policy only platform failures (`abnormal`) are retried."""
+    return {"max_attempts": config.retry_abnormal_attempts, "backoff": config.retry_backoff,
+            "on": ["abnormal"]}
 
 
 def pin_version(store, spider, version_id):
@@ -142,7 +160,7 @@ def run_spider(store, broker, config, name, *, args=None, settings=None, nodes="
     args = validate_args(args)
     settings = validate_settings(settings)
     timeout, priority = validate_options(timeout, priority)
-    retry = validate_retry(retry)
+    retry = validate_retry(retry) or validate_retry(spider.get("retry")) or default_retry(config)
     if timeout is None and config.task_timeout:
         timeout = config.task_timeout
     targets = resolve_targets(store, config, nodes)

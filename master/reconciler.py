@@ -1,26 +1,37 @@
 """Close the gaps between the ledger and the broker.
 
-One pass, run every ``reconcile_interval`` seconds by the master:
+One pass, run every ``reconcile_interval`` seconds by every master (each step
+is an atomic, idempotent update, so two masters reconciling at once do no
+harm):
 
 - a node whose heartbeat lapsed is marked offline, and the tasks it was
   running become ``abnormal`` (the node cannot report on them any more);
-- a pending task never published (the broker was down when it was asked for)
-  is published;
+- a final task whose retry policy asks for another attempt gets one, after
+  its backoff;
+- a pending task never published (the broker was down when it was asked for,
+  or a retry whose backoff has passed) is published;
 - a pending task published long ago whose queue is empty lost its message
   (Redis without persistence loses everything on restart) and is published
   again. A duplicate message is harmless: a node claims a task atomically in
   the ledger and drops a message whose task it cannot claim.
+
+A master that could not see the store (its own outage, or its start) judges
+no heartbeat until it has watched for a whole ``node_timeout``: nodes that
+were heartbeating into an unreachable store are not dead.
 """
 
 import logging
 
+import pymongo.errors
+
 from crawlfleet.broker import prune_processed
-from crawlfleet.models import TaskStatus, now
-from master.dispatch import publish
+from crawlfleet.models import FINAL_VALUES, TaskStatus, next_attempt, now
+from master.dispatch import RETRYABLE, publish
 
 log = logging.getLogger(__name__)
 
 UNPUBLISHED_GRACE = 5.0  # dispatch publishes right after writing; give it that long
+BATCH = 500
 
 
 class Reconciler:
@@ -28,14 +39,23 @@ class Reconciler:
         self.config = config
         self.store = store
         self.broker = broker
+        self.last_success = None
+        self.judging_from = now() + config.node_timeout
 
     def run_once(self):
-        return {
-            "offline_nodes": self.mark_offline_nodes(),
-            "abnormal_tasks": self.mark_orphaned_tasks(),
+        at = now()
+        if self.last_success is None or at - self.last_success > self.config.node_timeout:
+            self.judging_from = max(self.judging_from, at + self.config.node_timeout)
+        judging = at >= self.judging_from
+        report = {
+            "offline_nodes": self.mark_offline_nodes() if judging else [],
+            "abnormal_tasks": self.mark_orphaned_tasks() if judging else [],
+            "retries": self.schedule_retries(),
             "published": self.publish_stranded_tasks(),
             "pruned_messages": prune_processed(self.config),
         }
+        self.last_success = now()
+        return report
 
     def mark_offline_nodes(self):
         cutoff = now() - self.config.node_timeout
@@ -54,7 +74,7 @@ class Reconciler:
             {"session": 1})}
         marked = []
         for task in self.store.tasks.find({"status": TaskStatus.RUNNING.value},
-                                          {"node_id": 1, "session": 1}):
+                                          {"node_id": 1, "session": 1, "started_at": 1}):
             session = alive.get(task.get("node_id"))
             if session is not None and session == task.get("session"):
                 continue
@@ -70,18 +90,51 @@ class Reconciler:
                 marked.append(task["_id"])
         return marked
 
+    def schedule_retries(self):
+        """Give each final task whose policy asks for it its next attempt, once."""
+        made = []
+        done = self.store.tasks.find(
+            {"retry_pending": True, "status": {"$in": FINAL_VALUES}}).limit(BATCH)
+        for task in done:
+            policy = task.get("retry") or {}
+            attempt = task.get("attempt", 1)
+            due = (task["status"] in policy.get("on", RETRYABLE)
+                   and attempt < policy.get("max_attempts", 1)
+                   and not task.get("cancel_requested"))
+            if due:
+                delay = policy.get("backoff", 0) * 2 ** (attempt - 1)
+                retry = next_attempt(task, delay)
+                try:
+                    self.store.tasks.insert_one(retry)
+                    log.warning("task %s %s: attempt %d of %d in %.0f s as %s", task["_id"],
+                                task["status"], retry["attempt"], policy["max_attempts"],
+                                delay, retry["_id"])
+                    made.append(retry["_id"])
+                    if delay == 0:
+                        publish(self.store, self.broker, retry)
+                except pymongo.errors.DuplicateKeyError:
+                    pass  # another master made it already
+            self.store.tasks.update_one(
+                {"_id": task["_id"], "retry_pending": True},
+                {"$unset": {"retry_pending": ""},
+                 "$set": {"retried_by": f"{task.get('root_id') or task['_id']}-a{attempt + 1}"
+                          if due else None}})
+        return made
+
     def publish_stranded_tasks(self):
         at = now()
         published = []
         never = self.store.tasks.find(
             {"status": TaskStatus.PENDING.value, "published_at": None,
-             "created_at": {"$lt": at - UNPUBLISHED_GRACE}})
+             "created_at": {"$lt": at}}).limit(BATCH)
         for task in never:
-            if publish(self.store, self.broker, task):
+            due = (task["not_before"] if task.get("not_before") is not None
+                   else task["created_at"] + UNPUBLISHED_GRACE)
+            if due <= at and publish(self.store, self.broker, task):
                 published.append(task["_id"])
         stale = list(self.store.tasks.find(
             {"status": TaskStatus.PENDING.value,
-             "published_at": {"$lt": at - self.config.republish_after}}))
+             "published_at": {"$lt": at - self.config.republish_after}}).limit(BATCH))
         depths = {}
         for task in stale:
             target = task.get("target") or "any"

@@ -6,7 +6,7 @@ import socket
 import threading
 
 from crawlfleet.broker import Broker
-from master import discovery
+from master import discovery, housekeeping
 from crawlfleet.models import now
 from master.reconciler import Reconciler
 from master.alerts import Alerter
@@ -48,11 +48,15 @@ class Master:
         return report
 
     def serve_forever(self):
+        last_housekeeping = 0.0
         while not self.stopped.is_set():
             try:
                 self.store.masters.update_one({"_id": self.master_id},
                                               {"$set": {"heartbeat_at": now()}})
                 self.reconciler.run_once()
+                if now() - last_housekeeping >= self.config.housekeeping_interval:
+                    housekeeping.prune_ledger(self.store, self.config)
+                    last_housekeeping = now()
             except Exception:
                 log.exception("reconciler pass failed; next pass in %.1f s",
                               self.config.reconcile_interval)

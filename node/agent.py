@@ -233,15 +233,30 @@ class NodeAgent(ConsumerMixin):
     # -- heartbeat and ledger watch ---------------------------------------------------
     def _heartbeat_loop(self):
         last_beat = 0.0
+        last_housekeeping = time.monotonic()
         while not self.stopped.is_set():
             try:
                 if time.monotonic() - last_beat >= self.config.heartbeat_interval:
                     self._beat()
                     last_beat = time.monotonic()
                 self._watch_running()
+                if time.monotonic() - last_housekeeping >= self.config.housekeeping_interval:
+                    self.prune_local()
+                    last_housekeeping = time.monotonic()
             except pymongo.errors.PyMongoError as exc:
                 log.warning("store unreachable from the heartbeat: %s", exc)
             self.stopped.wait(WATCH_INTERVAL)
+
+    def prune_local(self):
+        """Forget versions and environments this node has not used for a while."""
+        if self.config.cache_retention_days <= 0:
+            return
+        with self.runs_lock:
+            in_use = {run.task["version"] for run in self.runs.values()}
+        older_than = self.config.cache_retention_days * 86400
+        removed = self.cache.prune(older_than, keep=in_use) + self.venvs.prune(older_than)
+        if removed:
+            log.info("retention: removed %d unused cache folders", len(removed))
 
     def _beat(self):
         with self.runs_lock:

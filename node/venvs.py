@@ -16,6 +16,7 @@ import sysconfig
 from pathlib import Path
 
 from crawlfleet.errors import ProjectError
+from node.filecache import prune_folders, touch
 
 REQUIREMENTS = "requirements.txt"
 READY = ".crawlfleet-ready"
@@ -38,6 +39,7 @@ class Virtualenvs:
         venv = self.root / key
         python = venv / "bin" / "python"
         if (venv / READY).exists():
+            touch(venv / READY)
             say(f"dependencies: reusing environment {key}")
             return str(python)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -79,3 +81,7 @@ class Virtualenvs:
             raise ProjectError(f"dependency install took longer than {self.timeout:g} s") from None
         if code != 0:
             raise ProjectError(f"dependency install failed (exit code {code}); see the log")
+
+    def prune(self, older_than, keep=()):
+        """Delete environments unused for `older_than` seconds."""
+        return prune_folders(self.root, older_than, keep, READY)

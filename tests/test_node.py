@@ -22,12 +22,12 @@ def available(broker):
     return {"embedded": True, "redis": redis_available(), "rabbitmq": rabbitmq_available()}[broker]
 
 
-def platform(broker, tmp_path, mongo_server, demo_site):
+def platform(broker, tmp_path, mongo_server, demo_site, **settings):
     """Store, broker and discovered spiders (bundled + fixtures) on one broker kind."""
     if not available(broker):
         pytest.fail(f"{broker} is not running on this machine (.ci/run starts it)")
     config = make_config(tmp_path, mongo_server, broker=broker,
-                         spiders_path=f"{BUNDLED}:{FIXTURES}")
+                         spiders_path=f"{BUNDLED}:{FIXTURES}", **settings)
     store = Store(config)
     store.ensure_indexes()
     report = discovery.scan(store, config)

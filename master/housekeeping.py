@@ -1,0 +1,45 @@
+"""Retention: delete what an installation that runs for years must not keep.
+
+Tasks that ended more than ``task_retention_days`` ago go, with their logs;
+logs alone go after ``log_retention_days``. Results are the user's data and
+are never deleted here.
+"""
+
+import logging
+
+from crawlfleet.models import FINAL_VALUES, now
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+BATCH = 1000
+
+
+def prune_ledger(store, config, at=None):
+    at = at or now()
+    report = {"tasks": 0, "logs_of_tasks": 0}
+    if config.task_retention_days > 0:
+        cutoff = at - config.task_retention_days * DAY
+        while True:
+            ids = [t["_id"] for t in store.tasks.find(
+                {"status": {"$in": FINAL_VALUES}, "finished_at": {"$lt": cutoff}},
+                {"_id": 1}).limit(BATCH)]
+            if not ids:
+                break
+            store.task_logs.delete_many({"task_id": {"$in": ids}})
+            report["tasks"] += store.tasks.delete_many({"_id": {"$in": ids}}).deleted_count
+    if config.log_retention_days > 0:
+        cutoff = at - config.log_retention_days * DAY
+        while True:
+            ids = [t["_id"] for t in store.tasks.find(
+                {"status": {"$in": FINAL_VALUES}, "finished_at": {"$lt": cutoff},
+                 "logs_pruned": {"$ne": True}}, {"_id": 1}).limit(BATCH)]
+            if not ids:
+                break
+            store.task_logs.delete_many({"task_id": {"$in": ids}})
+            store.tasks.update_many({"_id": {"$in": ids}},
+                                    {"$set": {"logs_pruned": True, "log_lines": 0}})
+            report["logs_of_tasks"] += len(ids)
+    if report["tasks"] or report["logs_of_tasks"]:
+        log.info("retention: deleted %(tasks)d tasks and the logs of %(logs_of_tasks)d more", report)
+    return report
