@@ -1,0 +1,271 @@
+"""The Scrapyd-compatible endpoints (web/scrapyd.py) over real HTTP: the real
+`scrapyd-deploy` (scrapyd-client) builds and uploads an egg of the bundled
+books project, schedule.json runs it on a real node, and every endpoint
+answers in Scrapyd's shapes."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import task_log, wait_task
+from crawlfleet.users import create_user
+from deploy_helpers import (BUNDLED, app, assert_nothing_deployed, auth, client,  # noqa: F401
+                            copy_project, live, sandbox_tmp)
+
+BIN = Path(sys.executable).parent
+
+
+def run_deploy(folder, *args, timeout=180):
+    """scrapyd-deploy in its own process group, ended with it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLFLEET_")}
+    proc = subprocess.Popen([str(BIN / "scrapyd-deploy"), *args], cwd=folder, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return proc.returncode, out
+
+
+class Scrapyd:
+    """requests against /scrapyd/ with basic auth (any user name, token as password)."""
+
+    def __init__(self, url, token, user="deployer"):
+        self.base = url + "/scrapyd/"
+        self.auth = (user, token)
+
+    def get(self, endpoint, **params):
+        return requests.get(self.base + endpoint, params=params, auth=self.auth, timeout=60)
+
+    def post(self, endpoint, data=None, files=None):
+        return requests.post(self.base + endpoint, data=data, files=files, auth=self.auth,
+                             timeout=120)
+
+
+@pytest.fixture
+def scrapyd(live, auth):
+    return Scrapyd(live.url, auth.operator_token)
+
+
+def make_egg(spider="eggspider", package="eggproj", entry_point=True, marker=""):
+    """An egg as bdist_egg lays it out: the package, compiled files, EGG-INFO."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{package}/__init__.py", f"# {marker}\n")
+        zf.writestr(f"{package}/__pycache__/__init__.cpython-311.pyc", b"\x00compiled")
+        zf.writestr(f"{package}/settings.py",
+                    f'BOT_NAME = "{package}"\nSPIDER_MODULES = ["{package}.spiders"]\n')
+        zf.writestr(f"{package}/spiders/__init__.py", "")
+        zf.writestr(f"{package}/spiders/one.py",
+                    "import scrapy\n\n\nclass One(scrapy.Spider):\n"
+                    f"    name = {spider!r}\n    start_urls = []\n")
+        zf.writestr("EGG-INFO/PKG-INFO", "Metadata-Version: 2.1\nName: project\n")
+        zf.writestr("EGG-INFO/top_level.txt", f"{package}\n")
+        if entry_point:
+            zf.writestr("EGG-INFO/entry_points.txt",
+                        f"[scrapy]\nsettings = {package}.settings\n")
+    return buf.getvalue()
+
+
+def add_egg(scrapyd, project, version, egg):
+    return scrapyd.post("addversion.json", {"project": project, "version": version},
+                        files={"egg": ("project.egg", egg)})
+
+
+# -- scrapyd-deploy, schedule.json and a real node -----------------------------------
+
+def test_scrapyd_deploy_then_schedule_runs_on_a_node(live, auth, store, config, tmp_path,
+                                                     processes, demo_site, scrapyd):
+    """The real scrapyd-deploy builds an egg of books and deploys it; schedule.json
+    runs that version on a node with its args and settings; listjobs and
+    status.json follow it to the end, and the items land in results_books."""
+    folder = copy_project(BUNDLED / "books", tmp_path / "deploy" / "books")
+    (folder / "scrapy.cfg").write_text(
+        "[settings]\ndefault = books.settings\n\n"
+        f"[deploy]\nurl = {live.url}/scrapyd/\nproject = books\n"
+        f"username = deployer\npassword = {auth.operator_token}\n")
+    code, out = run_deploy(folder, "-v", "1.0")
+    assert code == 0, out
+    reply = json.loads(out.strip().splitlines()[-1])  # scrapyd-deploy prints the server's reply
+    assert reply["status"] == "ok" and reply["spiders"] == 1 and reply["version"] == "1.0", out
+    version = store.versions.find_one({"project": "books"})
+    assert version["label"] == "1.0" and version["source"] == "scrapyd"
+
+    assert scrapyd.get("listprojects.json").json()["projects"] == ["books"]
+    assert scrapyd.get("listversions.json", project="books").json()["versions"] == ["1.0"]
+    assert scrapyd.get("listspiders.json", project="books").json()["spiders"] == ["books"]
+
+    processes.node(store)
+    response = scrapyd.post("schedule.json", [
+        ("project", "books"), ("spider", "books"), ("jobid", "my-job-1"), ("priority", "3"),
+        ("setting", "DOWNLOAD_DELAY=0"), ("setting", "LOG_LEVEL=INFO"),
+        ("max_pages", "2"), ("base_url", demo_site)])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok" and body["node_name"]
+    task_id = body["jobid"]
+    task = wait_task(store, task_id, timeout=120)
+    assert task["status"] == "finished", task_log(store, task_id)
+    assert task["version"] == version["_id"] and task["trigger"] == "scrapyd"
+    assert task["args"] == {"max_pages": "2", "base_url": demo_site}
+    assert task["settings"] == {"DOWNLOAD_DELAY": "0", "LOG_LEVEL": "INFO"}
+    assert task["priority"] == 3 and task["scrapyd_jobid"] == "my-job-1"
+    assert store.results("results_books").count_documents({"_tid": task_id}) == 40
+
+    assert scrapyd.get("status.json", job=task_id).json()["currstate"] == "finished"
+    jobs = scrapyd.get("listjobs.json", project="books").json()
+    assert jobs["status"] == "ok" and jobs["pending"] == [] and jobs["running"] == []
+    [finished] = jobs["finished"]
+    assert finished["id"] == task_id and finished["spider"] == "books"
+    assert finished["start_time"] and finished["end_time"] and finished["status"] == "finished"
+    log = requests.get(live.url + finished["log_url"], headers=auth.viewer, timeout=30)
+    assert "Spider closed" in log.text
+
+
+# -- addversion.json -------------------------------------------------------------------
+
+def test_addversion_of_an_egg_registers_its_spiders(scrapyd, store):
+    """The egg's [scrapy] settings entry point becomes scrapy.cfg; EGG-INFO and
+    compiled files are not part of the version."""
+    response = add_egg(scrapyd, "eggs", "r1", make_egg())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok" and body["project"] == "eggs" and body["version"] == "r1"
+    assert body["spiders"] == 1
+    version = store.versions.find_one({"_id": body["version_id"]})
+    assert version["label"] == "r1" and version["files"] == 5  # 4 .py + scrapy.cfg
+
+
+@pytest.mark.parametrize("data, files, message", [
+    ({"version": "1"}, {"egg": ("p.egg", b"x")}, "'project' parameter is required"),
+    ({"project": "p"}, {"egg": ("p.egg", b"x")}, "'version' parameter is required"),
+    ({"project": "p", "version": "1"}, None, "'egg' parameter is required"),
+    ({"project": "p", "version": "1"}, {"egg": ("p.egg", b"not a zip")}, "not a valid zip"),
+    ({"project": "p", "version": "1"}, {"egg": ("p.egg", make_egg(entry_point=False))},
+     "no [scrapy] settings entry point"),
+    ({"project": "../p", "version": "1"}, {"egg": ("p.egg", make_egg())},
+     "invalid project name"),
+])
+def test_addversion_refusals_leave_nothing(scrapyd, store, config, sandbox_tmp, data, files,
+                                           message):
+    response = scrapyd.post("addversion.json", data, files=files or {"x": ("x", b"")})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["status"] == "error" and message in body["message"]
+    assert_nothing_deployed(store, config, sandbox_tmp)
+
+
+# -- auth ------------------------------------------------------------------------------
+
+def test_basic_auth_maps_onto_tokens_and_users(live, auth, store):
+    base = live.url + "/scrapyd/daemonstatus.json"
+    anonymous = requests.get(base, timeout=30)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    assert anonymous.json()["status"] == "error"
+    assert requests.get(base, auth=("x", "cft_wrong"), timeout=30).status_code == 401
+    viewer = requests.get(base, auth=("anyone", auth.viewer_token), timeout=30)
+    assert viewer.status_code == 200
+    assert set(viewer.json()) == {"node_name", "status", "pending", "running", "finished"}
+    bearer = requests.get(base, headers=auth.viewer, timeout=30)
+    assert bearer.status_code == 200
+    create_user(store, "ops", "a-long-password", "operator")
+    assert requests.get(base, auth=("ops", "a-long-password"), timeout=30).status_code == 200
+    assert requests.get(base, auth=("ops", "wrong-password"), timeout=30).status_code == 401
+    forbidden = requests.post(live.url + "/scrapyd/schedule.json",
+                              data={"project": "p", "spider": "s"},
+                              auth=("anyone", auth.viewer_token), timeout=30)
+    assert forbidden.status_code == 403 and forbidden.json()["status"] == "error"
+
+
+# -- schedule, cancel, jobs, versions ----------------------------------------------------
+
+@pytest.fixture
+def two_eggs(scrapyd):
+    one = add_egg(scrapyd, "eggs", "1", make_egg(marker="one")).json()
+    two = add_egg(scrapyd, "eggs", "2", make_egg(marker="two")).json()
+    assert one["version_id"] != two["version_id"]
+    return one["version_id"], two["version_id"]
+
+
+def test_schedule_an_older_version_and_list_it_pending(scrapyd, store, two_eggs):
+    v1, v2 = two_eggs
+    assert scrapyd.get("listversions.json", project="eggs").json()["versions"] == ["1", "2"]
+    body = scrapyd.post("schedule.json", {"project": "eggs", "spider": "eggspider",
+                                          "_version": "1", "color": "red"}).json()
+    assert store.tasks.find_one({"_id": body["jobid"]})["version"] == v1
+    jobs = scrapyd.get("listjobs.json").json()
+    assert jobs["pending"] == [{"id": body["jobid"], "project": "eggs", "spider": "eggspider",
+                                "version": v1, "settings": {}, "args": {"color": "red"}}]
+    assert scrapyd.get("status.json", job=body["jobid"]).json()["currstate"] == "pending"
+    status = scrapyd.get("daemonstatus.json").json()
+    assert (status["pending"], status["running"], status["finished"]) == (1, 0, 0)
+
+
+@pytest.mark.parametrize("data, status, message", [
+    ({"project": "eggs", "spider": "nope"}, 404, "spider 'nope' not found"),
+    ({"project": "nope", "spider": "eggspider"}, 404, "unknown project 'nope'"),
+    ({"project": "eggs", "spider": "eggspider", "_version": "9"}, 404, "no version '9'"),
+    ({"project": "eggs"}, 400, "'spider' parameter is required"),
+    ({"project": "eggs", "spider": "eggspider", "setting": "NOVALUE"}, 400, "NAME=VALUE"),
+    ({"project": "eggs", "spider": "eggspider", "priority": "high"}, 400, "priority"),
+    ({"project": "eggs", "spider": "eggspider", "bad-arg": "1"}, 400, "invalid argument name"),
+])
+def test_schedule_errors(scrapyd, store, two_eggs, data, status, message):
+    response = scrapyd.post("schedule.json", data)
+    assert response.status_code == status, response.text
+    assert response.json()["status"] == "error" and message in response.json()["message"]
+    assert store.tasks.count_documents({}) == 0
+
+
+def test_cancel_a_pending_job(scrapyd, store, two_eggs):
+    job = scrapyd.post("schedule.json", {"project": "eggs", "spider": "eggspider"}).json()["jobid"]
+    body = scrapyd.post("cancel.json", {"project": "eggs", "job": job}).json()
+    assert body == {"node_name": body["node_name"], "status": "ok", "prevstate": "pending"}
+    assert store.tasks.find_one({"_id": job})["status"] == "cancelled"
+    again = scrapyd.post("cancel.json", {"project": "eggs", "job": job}).json()
+    assert again["prevstate"] is None
+    assert scrapyd.post("cancel.json", {"project": "eggs", "job": "nope"}).json()["prevstate"] is None
+    assert scrapyd.get("status.json", job="nope").json()["currstate"] == "unknown"
+
+
+def test_delversion_of_the_newest_makes_the_one_before_current(scrapyd, store, two_eggs):
+    v1, v2 = two_eggs
+    assert scrapyd.post("delversion.json", {"project": "eggs", "version": "2"}).json()["status"] == "ok"
+    assert store.projects.find_one({"_id": "eggs"})["current_version"] == v1
+    assert scrapyd.get("listversions.json", project="eggs").json()["versions"] == ["1"]
+    # the last version takes the project with it, as in Scrapyd
+    scrapyd.post("delversion.json", {"project": "eggs", "version": "1"})
+    assert scrapyd.get("listprojects.json").json()["projects"] == []
+    missing = scrapyd.post("delversion.json", {"project": "eggs", "version": "1"})
+    assert missing.status_code == 404 and missing.json()["status"] == "error"
+
+
+def test_delversion_and_delproject_refuse_while_jobs_wait(scrapyd, store, two_eggs):
+    job = scrapyd.post("schedule.json", {"project": "eggs", "spider": "eggspider"}).json()["jobid"]
+    busy = scrapyd.post("delversion.json", {"project": "eggs", "version": "2"})
+    assert busy.status_code == 409 and job in busy.json()["message"]
+    busy = scrapyd.post("delproject.json", {"project": "eggs"})
+    assert busy.status_code == 409
+    scrapyd.post("cancel.json", {"project": "eggs", "job": job})
+    assert scrapyd.post("delproject.json", {"project": "eggs"}).json()["status"] == "ok"
+    assert store.versions.count_documents({}) == 0 and store.spiders.count_documents({}) == 0
+
+
+def test_listspiders_of_a_version(scrapyd, two_eggs):
+    assert scrapyd.get("listspiders.json", project="eggs", _version="1").json()["spiders"] == [
+        "eggspider"]
+    missing = scrapyd.get("listspiders.json")
+    assert missing.status_code == 400 and "'project' parameter is required" in missing.json()["message"]
