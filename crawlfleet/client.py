@@ -4,6 +4,7 @@ One method per route; every error the server answers becomes a
 `ClientError` carrying the server's own message and status code.
 """
 
+import os
 import time
 
 import requests
@@ -14,6 +15,7 @@ from crawlfleet.tokens import read_admin_token
 
 API_PREFIX = "/api/v1"
 FOLLOW_INTERVAL = 0.3  # seconds between polls while following a task
+DEPLOY_TIMEOUT = 600.0  # a deploy waits for `scrapy list` or a git clone on the server
 STREAM_CHUNK = 64 * 1024
 
 
@@ -55,13 +57,15 @@ class ApiClient:
         self.session.close()
 
     # -- transport -------------------------------------------------------------
-    def request(self, method, path, *, params=None, json=None, stream=False):
+    def request(self, method, path, *, params=None, json=None, stream=False, data=None,
+                files=None, timeout=None):
         url = self.base_url + API_PREFIX + path
         if params:
             params = {k: v for k, v in params.items() if v is not None}
         try:
             response = self.session.request(method, url, params=params, json=json,
-                                            stream=stream, timeout=self.timeout)
+                                            data=data, files=files, stream=stream,
+                                            timeout=timeout or self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ApiUnreachable(
                 f"cannot reach the crawlfleet API at {self.base_url} — "
@@ -152,6 +156,51 @@ class ApiClient:
     def export(self, task_id, fmt="jsonl"):
         """Every item of a task as JSON lines or CSV, in byte chunks."""
         return self.stream(f"/tasks/{_segment(task_id)}/results", format=fmt)
+
+    # -- projects and versions -------------------------------------------------------
+    def deploy_zip(self, path, *, project=None, label=None):
+        """Upload a project zip (streamed from disk); the new or known version."""
+        fields = {k: v for k, v in (("project", project), ("label", label)) if v}
+        with open(path, "rb") as f:
+            return self.request("POST", "/projects", data=fields,
+                                files={"file": (os.path.basename(path), f, "application/zip")},
+                                timeout=DEPLOY_TIMEOUT).json()
+
+    def deploy_git(self, url, *, ref=None, project=None, label=None):
+        body = {k: v for k, v in (("git", url), ("ref", ref), ("project", project),
+                                  ("label", label)) if v}
+        return self.request("POST", "/projects", json=body, timeout=DEPLOY_TIMEOUT).json()
+
+    def pull(self, project):
+        return self.request("POST", f"/projects/{_segment(project)}/pull",
+                            timeout=DEPLOY_TIMEOUT).json()
+
+    def projects(self):
+        return self.get("/projects")["projects"]
+
+    def project(self, name):
+        return self.get(f"/projects/{_segment(name)}")
+
+    def versions(self, project):
+        return self.get(f"/projects/{_segment(project)}/versions")
+
+    def activate(self, project, version):
+        return self.post(f"/projects/{_segment(project)}/versions/{_segment(version)}/activate")
+
+    def delete_version(self, project, version):
+        return self.request(
+            "DELETE", f"/projects/{_segment(project)}/versions/{_segment(version)}").json()
+
+    def delete_project(self, project):
+        return self.request("DELETE", f"/projects/{_segment(project)}").json()
+
+    def version_files(self, project, version):
+        return self.get(f"/projects/{_segment(project)}/versions/{_segment(version)}/files")
+
+    def version_file(self, project, version, path):
+        quoted = "/".join(_segment(p) for p in path.split("/"))
+        return self.get(f"/projects/{_segment(project)}/versions/{_segment(version)}"
+                        f"/files/{quoted}")
 
     # -- following a task ----------------------------------------------------------
     def follow_log(self, task_id, offset=0, interval=FOLLOW_INTERVAL, sleep=time.sleep):
