@@ -5,7 +5,7 @@ import logging
 
 import click
 
-from crawlfleet.cli import client, server, settings, users
+from crawlfleet.cli import client, projects, server, settings, users
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
 
@@ -35,3 +35,4 @@ server.register(main)
 client.register(main)
 settings.register(main)
 users.register(main)
+projects.register(main)

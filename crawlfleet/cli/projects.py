@@ -1,0 +1,154 @@
+"""Client verbs for spider projects: deploy (a folder, a zip, or git), list
+projects and versions, roll back, pull, delete a version or a project."""
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import click
+
+from crawlfleet import packaging
+from crawlfleet.cli.client import api_client, api_command, print_json, print_table, when
+
+
+def zip_project(folder, dest):
+    """Zip a project folder the way crawlfleet packs versions (no .git, caches,
+    virtualenvs or build output), inside a top folder named after it."""
+    folder = Path(folder).resolve()
+    files = packaging.project_files(folder)
+    if not files:
+        raise click.ClickException(f"{folder} holds no project files")
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rel in files:
+            zf.write(folder / rel, f"{folder.name}/{rel}")
+    return dest
+
+
+def size_text(size):
+    if not isinstance(size, (int, float)):
+        return "-"
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def deployed_line(result):
+    state = "new version" if result.get("new") else "already known, now current"
+    line = (f"{result['project']}: version {result['version']} ({result['label']}) — {state}; "
+            f"spiders: {', '.join(result['spiders']) or '-'}")
+    if result.get("commit"):
+        line += f"; commit {result['commit'][:12]}"
+    return line
+
+
+def register(main):
+    @main.command()
+    @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+    @click.option("--project", help="Project name (default: the folder's or zip's top "
+                                    "folder's name, else scrapy.cfg's [deploy] project).")
+    @click.option("--label", help="A name for this version (default: the upload time).")
+    @click.option("--git", "git_url", metavar="URL",
+                  help="Import from a git repository instead (https://, ssh://, git@host:path).")
+    @click.option("--ref", help="With --git: the branch or tag (default: the remote's HEAD).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON answer.")
+    @api_command
+    def deploy(path, project, label, git_url, ref, as_json):
+        """Deploy a spider project: PATH is a project folder (zipped here, without
+        .git, caches or virtualenvs) or a zip; or --git URL."""
+        client = api_client()
+        if git_url:
+            if path:
+                raise click.UsageError("give either PATH or --git, not both")
+            result = client.deploy_git(git_url, ref=ref, project=project, label=label)
+        elif ref:
+            raise click.UsageError("--ref goes with --git")
+        elif path is None:
+            raise click.UsageError("give a project folder, a zip, or --git URL")
+        elif path.is_dir():
+            with tempfile.TemporaryDirectory(prefix="crawlfleet-deploy-") as tmp:
+                archive = zip_project(path, os.path.join(tmp, f"{path.resolve().name}.zip"))
+                result = client.deploy_zip(archive, project=project, label=label)
+        else:
+            if not zipfile.is_zipfile(path):
+                raise click.ClickException(f"{path} is neither a folder nor a zip file")
+            result = client.deploy_zip(str(path), project=project, label=label)
+        if as_json:
+            return print_json(result)
+        click.echo(deployed_line(result))
+
+    @main.command()
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+    @api_command
+    def projects(as_json):
+        """List the spider projects and their current versions."""
+        items = api_client().projects()
+        if as_json:
+            return print_json(items)
+        print_table(["NAME", "CURRENT", "LABEL", "VERSIONS", "SOURCE", "SPIDERS"],
+                    [[p["name"], p.get("current_version"), p.get("current_label"),
+                      p.get("version_count"), (p.get("source") or "").split(":")[0],
+                      ", ".join(p.get("spiders") or [])] for p in items])
+
+    @main.command()
+    @click.argument("project")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+    @api_command
+    def versions(project, as_json):
+        """List a project's versions, newest first (* marks the current one)."""
+        body = api_client().versions(project)
+        if as_json:
+            return print_json(body)
+        print_table(["", "VERSION", "LABEL", "CREATED", "SOURCE", "SIZE", "SPIDERS"],
+                    [["*" if v.get("current") else "", v["id"], v.get("label"),
+                      when(v.get("created_at")), (v.get("source") or "").split(":")[0],
+                      size_text(v.get("size")), ", ".join(v.get("spiders") or [])]
+                     for v in body["versions"]])
+
+    @main.command()
+    @click.argument("project")
+    @click.argument("version")
+    @api_command
+    def rollback(project, version):
+        """Make VERSION (an id or a label) the current version of PROJECT."""
+        body = api_client().activate(project, version)
+        click.echo(f"{project}: version {body['current_version']} "
+                   f"({body.get('current_label')}) is current; "
+                   f"spiders: {', '.join(body.get('spiders') or []) or '-'}")
+
+    @main.command()
+    @click.argument("project")
+    @api_command
+    def pull(project):
+        """Clone PROJECT's git repository again; a new version if it changed."""
+        result = api_client().pull(project)
+        if not result.get("changed"):
+            click.echo(f"{project}: unchanged (version {result['version']}, "
+                       f"commit {result['commit'][:12]})")
+        else:
+            click.echo(deployed_line(result))
+
+    @main.command()
+    @click.argument("project")
+    @click.argument("version")
+    @api_command
+    def rmversion(project, version):
+        """Delete a version that is not current and that no waiting or running task uses."""
+        body = api_client().delete_version(project, version)
+        click.echo(f"{project}: version {body['deleted']} ({body.get('label')}) deleted")
+
+    @main.command()
+    @click.argument("project")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    @api_command
+    def rmproject(project, yes):
+        """Delete a project with all its versions and spiders (tasks and results stay)."""
+        if not yes:
+            click.confirm(f"delete project {project!r}, its versions and its spiders?",
+                          abort=True)
+        body = api_client().delete_project(project)
+        click.echo(f"{project}: deleted with {len(body['versions'])} version(s) and spiders "
+                   f"{', '.join(body['spiders']) or '-'}")
+
