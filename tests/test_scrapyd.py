@@ -23,9 +23,10 @@ from deploy_helpers import (BUNDLED, app, assert_nothing_deployed, auth, client,
 BIN = Path(sys.executable).parent
 
 
-def run_deploy(folder, *args, timeout=180):
+def run_deploy(folder, *args, timeout=180, **extra_env):
     """scrapyd-deploy in its own process group, ended with it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLFLEET_")}
+    env.update(extra_env)
     proc = subprocess.Popen([str(BIN / "scrapyd-deploy"), *args], cwd=folder, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -95,8 +96,8 @@ def test_scrapyd_deploy_then_schedule_runs_on_a_node(live, auth, store, config, 
     (folder / "scrapy.cfg").write_text(
         "[settings]\ndefault = books.settings\n\n"
         f"[deploy]\nurl = {live.url}/scrapyd/\nproject = books\n"
-        f"username = deployer\npassword = {auth.operator_token}\n")
-    code, out = run_deploy(folder, "-v", "1.0")
+        "username = deployer\npassword = ${CRAWLFLEET_TOKEN}\n")  # as the README shows
+    code, out = run_deploy(folder, "-v", "1.0", CRAWLFLEET_TOKEN=auth.operator_token)
     assert code == 0, out
     reply = json.loads(out.strip().splitlines()[-1])  # scrapyd-deploy prints the server's reply
     assert reply["status"] == "ok" and reply["spiders"] == 1 and reply["version"] == "1.0", out
