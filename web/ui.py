@@ -191,8 +191,8 @@ def next_runs(store, spider_names):
     out = {}
     try:
         for doc in store.db.schedules.find({"spider": {"$in": spider_names},
-                                            "enabled": True}, {"spider": 1, "next_run_at": 1}):
-            at = doc.get("next_run_at")
+                                            "enabled": True}, {"spider": 1, "next_fire_at": 1}):
+            at = doc.get("next_fire_at")
             if isinstance(at, (int, float)) and (doc["spider"] not in out
                                                  or at < out[doc["spider"]]):
                 out[doc["spider"]] = at
