@@ -92,7 +92,8 @@ def create_app(config=None):
     store.ensure_indexes()
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
-    from web import admin, api, auth, projects_api, projects_ui, results, scrapyd, ui
+    from web import (admin, api, auth, projects_api, projects_ui, results, schedules_ui, scrapyd,
+                     ui)
 
     auth.init_app(app)
     app.register_blueprint(api.bp)
@@ -102,6 +103,7 @@ def create_app(config=None):
     app.register_blueprint(results.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(projects_ui.bp)
+    app.register_blueprint(schedules_ui.bp)
     ui.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.register_error_handler(HTTPException, ui.http_error)
