@@ -345,3 +345,33 @@ def test_deploy_zip_takes_a_path_too(store, config, shop, tmp_path):
     path.write_bytes(zip_folder(shop, top="shop"))
     result = uploads.deploy_zip(store, config, path, label="from-path")
     assert result["project"] == "shop" and result["label"] == "from-path"
+
+
+def test_under_gunicorn_an_upload_works_and_a_huge_one_is_413_at_once(processes, store, config,
+                                                                      auth, shop):
+    """`crawlfleet web` (gunicorn, gthread) takes a zip upload and answers a declared
+    1 GiB body with 413 at once, without reading it."""
+    import requests
+
+    from conftest import free_port, process_env, wait_for_port
+
+    port = free_port()
+    env = process_env(config, CRAWLFLEET_MAX_UPLOAD_BYTES=1024 * 1024,
+                      CRAWLFLEET_WEB_WORKERS=1, CRAWLFLEET_WEB_THREADS=4)
+    web = processes.start("web", "--bind", f"127.0.0.1:{port}", env=env, name="web")
+    wait_for_port(port, timeout=60, proc=web)
+    response = requests.post(f"http://127.0.0.1:{port}/api/v1/projects", headers=auth.admin,
+                             files={"file": ("shop.zip", zip_folder(shop, top="shop"))},
+                             data={"label": "via-gunicorn"}, timeout=120)
+    assert response.status_code == 201, response.text
+    assert response.json()["label"] == "via-gunicorn"
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            b"POST /api/v1/projects HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {auth.admin_token}\r\n".encode()
+            + b"Content-Type: multipart/form-data; boundary=XyZ\r\n"
+            + f"Content-Length: {1 << 30}\r\n\r\n".encode())
+        head = read_response(sock)
+    assert head.startswith(b"HTTP/1.1 413"), head[:300]
+    assert time.monotonic() - started < 10
