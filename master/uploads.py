@@ -13,6 +13,7 @@ import contextlib
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from crawlfleet import packaging
@@ -26,16 +27,31 @@ LABEL_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 JUNK = {"__MACOSX", ".DS_Store", "Thumbs.db"}
 
 
+STALE_AFTER = 24 * 3600  # a scratch folder this old was left by a killed process
+
+
 def scratch_root(config):
     root = config.home_path / "tmp"
     root.mkdir(parents=True, exist_ok=True)
     return root
 
 
+def remove_stale(root, prefix):
+    limit = time.time() - STALE_AFTER
+    for path in root.glob(prefix + "*"):
+        try:
+            if path.lstat().st_mtime < limit:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
+
+
 @contextlib.contextmanager
 def scratch(config, prefix="deploy-"):
     """A private temporary folder under HOME/tmp, removed on exit."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_root(config)))
+    root = scratch_root(config)
+    remove_stale(root, prefix)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
     try:
         yield path
     finally:

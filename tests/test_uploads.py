@@ -375,3 +375,16 @@ def test_under_gunicorn_an_upload_works_and_a_huge_one_is_413_at_once(processes,
         head = read_response(sock)
     assert head.startswith(b"HTTP/1.1 413"), head[:300]
     assert time.monotonic() - started < 10
+
+
+def test_scratch_folders_left_by_a_killed_process_are_swept(config):
+    """A deploy removes scratch folders older than a day (a crash left them)."""
+    root = uploads.scratch_root(config)
+    old = root / "upload-leftover"
+    (old / "files").mkdir(parents=True)
+    os.utime(old, (time.time() - 2 * uploads.STALE_AFTER,) * 2)
+    recent = root / "upload-busy"
+    recent.mkdir()
+    with uploads.scratch(config, "upload-") as path:
+        assert path.parent == root
+    assert not old.exists() and recent.exists()
