@@ -22,7 +22,8 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
 
 def git(*args, cwd):
     env = dict(os.environ, **GIT_ENV)
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, timeout=60)
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, timeout=60,
+                   start_new_session=True)
 
 
 @pytest.fixture
