@@ -113,7 +113,7 @@ def test_unknown_spider_is_one_error_line_and_exit_1(api):
     result = cli("run", "nosuch")
     assert result.exit_code == 1
     assert result.output == (
-        "error: unknown spider 'nosuch'; known spiders: books, plain_catalogue\n")
+        "error: unknown spider 'nosuch'; known spiders: books, node_catalogue, plain_catalogue\n")
     result = cli("run", "books", "-a", "no-equals-sign")
     assert result.exit_code == 2 and "NAME=VALUE" in result.output
 

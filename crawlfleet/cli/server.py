@@ -37,7 +37,8 @@ def master():
     config = _config_and_logging("master")
     service = Master(config, Store(config))
     _on_stop_signals(service.stop)
-    service.start()
+    if not _until_store_answers(service.start, service.stopped):
+        return
     try:
         service.serve_forever()
     finally:
@@ -55,16 +56,35 @@ def node(node_id, max_runners):
 
     config = _config_and_logging("node", node_id=node_id, max_runners=max_runners)
     agent = NodeAgent(config, Store(config))
+    _on_stop_signals(agent.stop)
     try:
-        agent.register()
+        if not _until_store_answers(agent.register, agent.stopped):
+            return
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    _on_stop_signals(agent.stop)
     agent.start_background()
     try:
         agent.run(safety_interval=0.05)
     finally:
         agent.shutdown()
+
+
+def _until_store_answers(step, stopped, pause=2.0):
+    """Run a start-up step, waiting out a store that does not answer yet.
+    Returns False if the process was asked to stop meanwhile."""
+    import logging
+
+    import pymongo.errors
+
+    while not stopped.is_set():
+        try:
+            step()
+            return True
+        except pymongo.errors.PyMongoError as exc:
+            logging.getLogger("crawlfleet").warning(
+                "the store does not answer (%s); trying again in %.0f s", exc, pause)
+            stopped.wait(pause)
+    return False
 
 
 def _gunicorn_app(config, bind):
