@@ -60,6 +60,7 @@ DEFAULTS = {"timezone": "UTC", "args": {}, "settings": {}, "nodes": "any", "prio
 MAX_DESCRIPTION = 2000
 MAX_PREVIEW = 50
 EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+$")
+_SLOW_PATH = object()
 # Fire states recorded in `schedule_fires`.
 DISPATCHING, FIRED, SKIPPED, QUEUED, FAILED = "dispatching", "fired", "skipped", "queued", "failed"
 
@@ -97,6 +98,37 @@ class CronSpec:
     # -- public ------------------------------------------------------------------
     def next_after(self, t):
         """The first fire time strictly after epoch `t`, or None if there is none."""
+        if self.every_hour:
+            found = self._next_elapsed(t)
+            if found is not _SLOW_PATH:
+                return found
+        return self._next_wall(t)
+
+    def _next_elapsed(self, t):
+        """Hour field `*`: the first instant after `t` whose local reading matches.
+
+        Walks the offset segments: within one, local time is the instant plus
+        the offset; at a transition, it goes on from the new local reading."""
+        u, inclusive = t, False
+        for _ in range(4):
+            offset = datetime.fromtimestamp(u, self.tz).utcoffset()
+            wall = datetime.fromtimestamp(u, self.tz).replace(tzinfo=None, fold=0)
+            self._iter.set_current(wall - timedelta(microseconds=1) if inclusive else wall,
+                                   force=True)
+            try:
+                match = self._iter.get_next(datetime)
+            except CroniterBadDateError:
+                return None
+            instant = match.replace(tzinfo=timezone.utc).timestamp() - offset.total_seconds()
+            if instant - u > 30 * 86400:
+                return _SLOW_PATH  # several transitions may lie between: walk wall times
+            if datetime.fromtimestamp(instant, self.tz).utcoffset() == offset:
+                return instant
+            u, inclusive = self._jump(u, instant), True  # the offset changes on the way
+        return _SLOW_PATH
+
+    def _next_wall(self, t):
+        """Walk matching wall times, mapping each to its instants (see module doc)."""
         local = datetime.fromtimestamp(t, self.tz)
         wall = local.replace(tzinfo=None, fold=0)
         if self.every_hour:
