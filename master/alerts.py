@@ -230,9 +230,15 @@ class Alerter:
         policy = task.get("retry") or {}
         if task.get("status") not in FAILURES or not policy:
             return False
-        if (task.get("attempt") or 1) >= (policy.get("max_attempts") or 1):
+        attempt = task.get("attempt") or 1
+        if attempt >= (policy.get("max_attempts") or 1):
             return False
-        retry = self.store.tasks.find_one({"retry_of": task["_id"]}, {"_id": 1})
+        if task.get("status") not in (policy.get("on") or FAILURES):
+            return False
+        # the next attempt's id is derived from the first's (crawlfleet.models.next_attempt)
+        root = task.get("root_id") or task["_id"]
+        retry = (self.store.tasks.find_one({"_id": f"{root}-a{attempt + 1}"}, {"_id": 1})
+                 or self.store.tasks.find_one({"retry_of": task["_id"]}, {"_id": 1}))
         if retry is not None:
             self._waiting.pop(task["_id"], None)
             self.store.tasks.update_one(
@@ -240,7 +246,8 @@ class Alerter:
                 {"$set": {"alerted_at": at, "alert": {"by": self.master_id,
                                                       "superseded_by": retry["_id"]}}})
             return True
-        deadline = (task.get("finished_at") or at) + (policy.get("backoff") or 0) * 4 + RETRY_WAIT
+        backoff = (policy.get("backoff") or 0) * 2 ** (attempt - 1)
+        deadline = (task.get("finished_at") or at) + backoff + RETRY_WAIT
         if at < deadline:
             self._waiting[task["_id"]] = deadline
             return True
