@@ -202,6 +202,50 @@ class ApiClient:
         return self.get(f"/projects/{_segment(project)}/versions/{_segment(version)}"
                         f"/files/{quoted}")
 
+    # -- schedules -------------------------------------------------------------------
+    def schedules(self, *, spider=None, enabled=None):
+        """Every schedule (all pages), in creation order."""
+        out, after = [], None
+        while True:
+            page = self.get("/schedules", spider=spider, after=after, limit=1000,
+                            enabled=None if enabled is None else str(enabled).lower())
+            out += page["schedules"]
+            after = page["next"]
+            if not after:
+                return out
+
+    def schedule(self, schedule_id):
+        return self.get(f"/schedules/{_segment(schedule_id)}")
+
+    def create_schedule(self, body):
+        return self.post("/schedules", body)
+
+    def update_schedule(self, schedule_id, changes, *, replace=False):
+        return self.request("PUT" if replace else "PATCH",
+                            f"/schedules/{_segment(schedule_id)}", json=changes).json()
+
+    def delete_schedule(self, schedule_id):
+        return self.request("DELETE", f"/schedules/{_segment(schedule_id)}").json()
+
+    def enable_schedule(self, schedule_id):
+        return self.post(f"/schedules/{_segment(schedule_id)}/enable")
+
+    def disable_schedule(self, schedule_id):
+        return self.post(f"/schedules/{_segment(schedule_id)}/disable")
+
+    def schedule_history(self, schedule_id, *, limit=None, before=None):
+        """{"fires": [...], "next": cursor}, newest first."""
+        return self.get(f"/schedules/{_segment(schedule_id)}/history", limit=limit,
+                        before=before)
+
+    def preview_schedule(self, cron, timezone=None, count=None):
+        body = {"cron": cron}
+        if timezone:
+            body["timezone"] = timezone
+        if count:
+            body["count"] = count
+        return self.post("/schedules/preview", body)
+
     # -- following a task ----------------------------------------------------------
     def follow_log(self, task_id, offset=0, interval=FOLLOW_INTERVAL, sleep=time.sleep):
         """Yield log lines as they are stored, until the task is final and its
