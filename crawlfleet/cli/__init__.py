@@ -5,7 +5,7 @@ import logging
 
 import click
 
-from crawlfleet.cli import client, projects, server, settings, users
+from crawlfleet.cli import client, projects, schedules, server, settings, users
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
 
@@ -36,3 +36,4 @@ client.register(main)
 settings.register(main)
 users.register(main)
 projects.register(main)
+schedules.register(main)
