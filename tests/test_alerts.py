@@ -1,0 +1,206 @@
+"""Tests for master/alerts.py: webhook alerts to a local HTTP receiver and
+email alerts to a local SMTP server (aiosmtpd), both started by the test;
+which outcomes alert, retries with backoff, at most one alert per task even
+with two masters, and the wait for a task's retry."""
+
+import email
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from conftest import free_port
+from crawlfleet.errors import ConfigError
+from crawlfleet.models import new_task, now
+from master.alerts import ATTEMPTS, RETRY_WAIT, Alerter
+
+SPIDER = {"_id": "books", "project": "books", "version": "v1", "kind": "scrapy",
+          "results_collection": "results_books"}
+
+
+class Receiver:
+    """An HTTP server in a thread that records JSON POSTs and answers with the
+    next status of `statuses` (200 once they run out)."""
+
+    def __init__(self):
+        self.bodies = []
+        self.statuses = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
+                                       kwargs={"poll_interval": 0.05})
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Mailbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def mailbox():
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    box.port = controller.port
+    yield box
+    controller.stop()
+
+
+def alerter(config, store, sleeps=None, **settings):
+    return Alerter(config.replace(**settings), store, master_id="m1",
+                   sleep=(sleeps.append if sleeps is not None else (lambda s: None)))
+
+
+def final_task(store, task_id, status="error", items=0, **fields):
+    task = new_task(SPIDER, target="any")
+    task.update({"_id": task_id, "status": status, "started_at": now() - 5,
+                 "finished_at": now(), "exit_code": 1 if status == "error" else 0,
+                 "error": "Traceback: boom" if status == "error" else None,
+                 "stats": {"items": items, "pages": 3, "errors": 0}, "retry": None})
+    task.update(fields)
+    store.tasks.insert_one(task)
+    return task
+
+
+def test_failed_task_alerts_by_webhook_and_email_once(config, store, receiver, mailbox):
+    """An `error` task: one JSON POST (with a Slack-style `text`) and one email;
+    recorded on the task; a second pass, or a second master, sends nothing."""
+    settings = dict(alert_webhook=receiver.url, alert_email_to="ops@example.com, dev@example.com",
+                    alert_email_from="crawlfleet@example.com", alert_smtp_host="127.0.0.1",
+                    alert_smtp_port=mailbox.port)
+    final_task(store, "t-err")
+    sent = alerter(config, store, **settings).run_once()
+    assert set(sent) == {"t-err"} and all(d["ok"] for d in sent["t-err"])
+    [body] = receiver.bodies
+    assert body["event"] == "error" and body["task"]["id"] == "t-err"
+    assert body["task"]["exit_code"] == 1 and body["task"]["duration"] > 0
+    assert "books task t-err error" in body["text"] and "boom" in body["text"]
+    [(rcpts, message)] = mailbox.messages
+    assert rcpts == ["ops@example.com", "dev@example.com"]
+    assert message["Subject"] == "[crawlfleet] books error: task t-err"
+    assert "Traceback: boom" in message.get_payload()
+    doc = store.tasks.find_one({"_id": "t-err"})
+    assert doc["alerted_at"] and {d["kind"] for d in doc["alert"]["deliveries"]} == {
+        "webhook", "email"}
+    assert alerter(config, store, **settings).run_once() == {}
+    assert len(receiver.bodies) == 1 and len(mailbox.messages) == 1
+
+
+@pytest.mark.parametrize("status, items, alerted", [
+    ("error", 0, True), ("timeout", 5, True), ("abnormal", 0, True),
+    ("finished", 10, False), ("finished", 0, False), ("cancelled", 0, False),
+    ("running", 0, False),
+])
+def test_default_outcomes_that_alert(config, store, receiver, status, items, alerted):
+    final_task(store, "t1", status=status, items=items)
+    alerter(config, store, alert_webhook=receiver.url).run_once()
+    assert len(receiver.bodies) == (1 if alerted else 0)
+
+
+def test_schedule_alerts_on_finish_and_on_zero_items(config, store, receiver):
+    """A schedule's own alerts: `zero_items` fires for a finished task with no
+    item, not for one with items; nothing global is configured."""
+    store.schedules.insert_one({"_id": "s1", "spider": "books", "cron": "0 3 * * *",
+                                "alerts": {"on": ["zero_items"], "webhook": receiver.url,
+                                           "email": []}})
+    final_task(store, "t-empty", status="finished", items=0, schedule_id="s1", fire_time=1.0)
+    final_task(store, "t-full", status="finished", items=7, schedule_id="s1", fire_time=2.0)
+    final_task(store, "t-other", status="error")  # no destination for it
+    alerter(config, store).run_once()
+    [body] = receiver.bodies
+    assert body["task"]["id"] == "t-empty" and body["events"] == ["zero_items"]
+    assert body["schedule"]["id"] == "s1" and "with no item" in body["text"]
+
+
+def test_webhook_is_retried_with_backoff(config, store, receiver):
+    """500, 500, then 200: delivered on the third attempt after 1 s and 2 s."""
+    receiver.statuses = [500, 503]
+    final_task(store, "t1")
+    sleeps = []
+    sent = alerter(config, store, sleeps, alert_webhook=receiver.url).run_once()
+    assert sent["t1"][0]["ok"] and sent["t1"][0]["attempts"] == 3
+    assert sleeps == [1.0, 2.0] and len(receiver.bodies) == 3
+
+
+def test_webhook_failures_are_recorded(config, store, receiver):
+    """Always 500: ATTEMPTS tries, then the error is recorded on the task; a
+    4xx is not retried."""
+    receiver.statuses = [500] * ATTEMPTS + [404]
+    final_task(store, "t1")
+    sent = alerter(config, store, alert_webhook=receiver.url).run_once()
+    assert not sent["t1"][0]["ok"] and sent["t1"][0]["error"] == "Transient: HTTP 500"
+    final_task(store, "t2")
+    sent = alerter(config, store, alert_webhook=receiver.url).run_once()
+    assert sent["t2"][0]["attempts"] == 1 and "HTTP 404" in sent["t2"][0]["error"]
+    assert store.tasks.find_one({"_id": "t1"})["alert"]["deliveries"][0]["ok"] is False
+
+
+def test_two_masters_alerting_at_once_send_one_alert_per_task(config, store, receiver):
+    for i in range(20):
+        final_task(store, f"t{i:02d}")
+    alerters = [alerter(config, store, alert_webhook=receiver.url) for _ in range(2)]
+    threads = [threading.Thread(target=a.run_once) for a in alerters]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = sorted(b["task"]["id"] for b in receiver.bodies)
+    assert ids == [f"t{i:02d}" for i in range(20)]
+
+
+def test_a_failed_attempt_with_a_retry_due_waits_for_the_last_attempt(config, store, receiver):
+    """attempt 1 of 2 failed: no alert while its retry is due; once the retry
+    exists the first is marked superseded; the retry's own failure alerts."""
+    policy = {"max_attempts": 2, "backoff": 5.0, "on": ["error"]}
+    final_task(store, "r", retry=policy, root_id="r")
+    a = alerter(config, store, alert_webhook=receiver.url)
+    assert a.run_once() == {} and receiver.bodies == []
+    final_task(store, "r-a2", retry=policy, root_id="r", attempt=2, retry_of="r")
+    sent = a.run_once()
+    assert set(sent) == {"r-a2"} and receiver.bodies[0]["task"]["attempt"] == 2
+    assert store.tasks.find_one({"_id": "r"})["alert"]["superseded_by"] == "r-a2"
+    # a retry that never comes: alerted once the wait is over
+    final_task(store, "lonely", retry=policy)
+    assert a.run_once() == {}
+    assert set(a.run_once(at=now() + 5 + RETRY_WAIT + 1)) == {"lonely"}
+
+
+def test_bad_alert_settings_stop_the_master(config, store):
+    for settings, message in (({"alert_on": "error,explosion"}, "unknown outcome"),
+                              ({"alert_webhook": "hooks.example"}, "http"),
+                              ({"alert_smtp_security": "tls13"}, "starttls")):
+        with pytest.raises(ConfigError, match=message):
+            alerter(config, store, **settings)
