@@ -66,6 +66,7 @@ class NodeAgent(ConsumerMixin):
         self.runs = {}
         self.runs_lock = threading.Lock()
         self.acks = queue.SimpleQueue()
+        self.channel = None
         self.stopped = threading.Event()
 
     # -- life cycle -----------------------------------------------------------
@@ -131,6 +132,7 @@ class NodeAgent(ConsumerMixin):
         return [tasks, control]
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self.channel = channel
         if connection.transport.driver_type == "amqp":
             # Both task queues together, not each, stay within the run slots.
             channel.basic_qos(0, self.slots, True)
@@ -149,10 +151,18 @@ class NodeAgent(ConsumerMixin):
                 message = self.acks.get_nowait()
             except queue.Empty:
                 return
+            if message.channel is not self.channel:
+                # It came on a connection since lost: the broker gives it out again,
+                # and the ledger drops that copy.
+                log.info("not acking a message from a previous connection")
+                continue
             try:
                 message.ack()
-            except Exception as exc:  # the channel it came on is gone; the broker redelivers
-                log.warning("ack failed (%s); a redelivery will be dropped by the ledger", exc)
+            except (self.connection.connection_errors + self.connection.channel_errors) as exc:
+                # A failed ack means the connection is gone, even when no read has
+                # noticed yet (all slots busy: nothing polls the broker). Reconnect.
+                log.warning("ack failed (%s); reconnecting to the broker", exc)
+                raise
 
     def on_task_message(self, body, message):
         task_id = body.get("task_id") if isinstance(body, dict) else None
