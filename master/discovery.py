@@ -25,7 +25,8 @@ from crawlfleet.models import SPIDER_NAME_RE, SpiderKind, now, results_collectio
 log = logging.getLogger(__name__)
 
 MANIFEST = "crawlfleet.json"
-WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD")
+WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD",
+            "CRAWLFLEET_ALERT_SMTP_PASSWORD")
 SCRAPY_CFG = "scrapy.cfg"
 
 

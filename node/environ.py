@@ -14,7 +14,8 @@ from pymongo.uri_parser import parse_uri
 from crawlfleet.models import SpiderKind
 
 # Secrets of the platform that a spider has no business reading.
-WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD")
+WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD",
+            "CRAWLFLEET_ALERT_SMTP_PASSWORD")
 PYTHON_NAMES = ("python", "python3")
 
 

@@ -23,7 +23,7 @@ def config_command(markdown):
     from crawlfleet.cli import load_config
 
     values = load_config().as_dict()
-    for name in ("token", "secret_key"):
+    for name in ("token", "secret_key", "alert_smtp_password"):
         if values.get(name):
             values[name] = "(set)"
     width = max(len(k) for k in values)
