@@ -132,6 +132,11 @@ class Config:
             raise ConfigError("node_timeout must be longer than heartbeat_interval")
         if v["max_runners"] < 1:
             raise ConfigError("max_runners must be at least 1")
+        if v["schedule_lease_ttl"] <= 0 or v["schedule_misfire_grace"] < 0:
+            raise ConfigError("schedule_lease_ttl must be positive, schedule_misfire_grace ≥ 0")
+        if v["schedule_catchup"] < v["schedule_lease_ttl"]:
+            # a failover must fit in the catch-up window, or a tick would be missed
+            raise ConfigError("schedule_catchup must be at least schedule_lease_ttl")
         for name in ("max_upload_bytes", "max_project_files", "max_project_bytes",
                      "max_zip_ratio", "git_timeout"):
             if v[name] <= 0:
