@@ -172,9 +172,9 @@ def main():
     proc = None
     uri = args.mongo_uri
     if not uri:
-        from benchmarks.seed_data import start_embedded
+        from crawlfleet.embedded import start_mongo
 
-        proc, uri = start_embedded(home)
+        proc, uri = start_mongo(home, open(home / "nx-27017.out", "ab"))
     try:
         run(uri, home, args)
     finally:

@@ -39,9 +39,8 @@ INDEXES = {
         IndexModel([("node_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("finished_at", ASCENDING)]),
         IndexModel([("retry_pending", ASCENDING)], sparse=True),
-        # a schedule's running tasks (overlap policy); tasks to alert on
+        # a schedule's running tasks (overlap policy)
         IndexModel([("schedule_id", ASCENDING), ("status", ASCENDING)]),
-        IndexModel([("finished_at", DESCENDING)]),
     ],
     "task_logs": [
         IndexModel([("task_id", ASCENDING), ("seq", ASCENDING)], unique=True),
@@ -55,6 +54,7 @@ INDEXES = {
     "schedule_fires": [
         IndexModel([("schedule_id", ASCENDING), ("fire_time", ASCENDING)], unique=True),
         IndexModel([("state", ASCENDING), ("claimed_at", ASCENDING)]),
+        IndexModel([("fire_time", ASCENDING)]),  # retention
     ],
 }
 

@@ -56,6 +56,7 @@ QUEUE_RECHECK = 1.0       # a queued fire looks whether the previous run ended t
 ERROR_RETRY = 30.0        # a schedule whose processing failed is looked at again after this
 STUCK_AFTER = 30.0        # a fire record still dispatching this long lost its master
 RECOVER_INTERVAL = 10.0
+PRUNE_INTERVAL = 3600.0   # fire records go with the tasks (task_retention_days)
 MISSED_RECORDS = 100      # missed fire times recorded one by one; the rest in one record
 ACTIVE = [TaskStatus.PENDING.value, TaskStatus.RUNNING.value]
 
@@ -70,6 +71,7 @@ class Scheduler:
         self.master_id = master_id
         self._specs = {}
         self._recovered_at = 0.0
+        self._pruned_at = 0.0
 
     # -- the loop ----------------------------------------------------------------
     def leading(self):
@@ -84,6 +86,8 @@ class Scheduler:
                 self.tick()
                 if self.clock() - self._recovered_at > RECOVER_INTERVAL:
                     self.recover_stuck()
+                if self.clock() - self._pruned_at > PRUNE_INTERVAL:
+                    self.prune_history()
                 pause = self.idle_time()
             except pymongo.errors.PyMongoError as exc:
                 log.warning("scheduler pass failed: %s", exc)
@@ -307,6 +311,17 @@ class Scheduler:
             {"$set": {"enabled": False, "due_at": None, "next_fire_at": None,
                       "queued_fire": None, "disabled_reason": reason,
                       "updated_at": self.clock()}})
+
+    def prune_history(self, at=None):
+        """Delete fire records older than ``task_retention_days`` (0 keeps them)."""
+        at = self.clock() if at is None else at
+        self._pruned_at = at
+        days = self.config.task_retention_days
+        if days <= 0:
+            return 0
+        return self.store.schedule_fires.delete_many(
+            {"fire_time": {"$lt": at - days * 86400},
+             "state": {"$in": [FIRED, SKIPPED, FAILED]}}).deleted_count
 
     # -- a master died while firing -------------------------------------------------
     def recover_stuck(self, at=None):

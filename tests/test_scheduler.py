@@ -251,3 +251,13 @@ def test_history_lists_fires_newest_first_with_task_status(store, scheduler):
     [first] = rest["fires"]
     assert first["state"] == "fired" and first["tasks"][0]["status"] == "pending"
     assert first["fire_iso"] == "2024-06-01T12:01:00+00:00" and rest["next"] is None
+
+
+def test_old_fire_records_go_with_task_retention(store, scheduler, config):
+    doc = make(store, "* * * * *")
+    scheduler.tick(T0 + 60)
+    later = T0 + 60 + config.task_retention_days * 86400 + 1
+    store.schedule_fires.insert_one({"schedule_id": doc["_id"], "fire_time": later,
+                                     "state": "skipped", "task_ids": []})
+    assert scheduler.prune_history(later) == 1
+    assert [f["fire_time"] for f in fires(store, doc["_id"])] == [later]
