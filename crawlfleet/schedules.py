@@ -413,6 +413,11 @@ def update(store, schedule_id, changes, *, replace=False, at=None):
     if values["enabled"]:
         update_doc["disabled_reason"] = None
     store.schedules.update_one({"_id": schedule_id}, {"$set": update_doc})
+    if "queued_fire" in update_doc and current.get("queued_fire") is not None:
+        store.schedule_fires.update_one(  # the fire that waited will not run now
+            {"schedule_id": schedule_id, "fire_time": current["queued_fire"], "state": QUEUED},
+            {"$set": {"state": SKIPPED, "done_at": at,
+                      "reason": "the schedule was changed or disabled while it waited"}})
     return get(store, schedule_id)
 
 

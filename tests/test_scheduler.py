@@ -261,3 +261,13 @@ def test_old_fire_records_go_with_task_retention(store, scheduler, config):
                                      "state": "skipped", "task_ids": []})
     assert scheduler.prune_history(later) == 1
     assert [f["fire_time"] for f in fires(store, doc["_id"])] == [later]
+
+
+def test_disabling_drops_a_queued_fire_with_a_reason(store, scheduler):
+    doc = make(store, "* * * * *", overlap="queue")
+    scheduler.tick(T0 + 60)
+    scheduler.tick(T0 + 120)
+    assert states(store, doc["_id"])[1] == (120, "queued")
+    schedules.set_enabled(store, doc["_id"], False, at=T0 + 121)
+    assert states(store, doc["_id"])[1] == (120, "skipped")
+    assert "disabled" in fires(store, doc["_id"])[1]["reason"]
