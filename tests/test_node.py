@@ -315,3 +315,22 @@ def test_failing_requirements_fail_the_task_with_pip_output(emb):
     log = "\n".join(task_log(store, task["_id"]))
     assert "crawlfleet-no-such-package-4c1d" in log
     assert "never runs" not in log
+
+
+def test_output_flood_is_capped_and_the_task_still_finishes(emb):
+    """Binary bytes, an 8 MB line and 300k lines: the log is capped with markers, the node stays up."""
+    config, store, broker, procs = emb
+    node = procs.node(store, CRAWLFLEET_LOG_MAX_LINES=50000, CRAWLFLEET_LOG_MAX_LINE_BYTES=4096)
+    task_id = run(config, store, broker, "flood", args={"lines": "300000"})
+    task = wait_task(store, task_id, timeout=120)
+    assert task["status"] == "finished", task_log(store, task_id)[-20:]
+    log = task_log(store, task_id)
+    assert any(line.startswith("binary: \\x00") and "\ufffd" in line for line in log)
+    huge = next(line for line in log if line.startswith("xxxx"))
+    assert len(huge) < 4096 + 100 and "line cut at 4096 bytes" in huge
+    assert len(log) <= 50000 + 10
+    assert any("more lines dropped (log_max_lines = 50000)" in line for line in log)
+    assert task["log_lines"] == len(log)
+    assert node.poll() is None
+    beat = store.nodes.find_one({"_id": node.node_id})["heartbeat_at"]
+    assert time.time() - beat < 5  # it kept heartbeating through the flood
