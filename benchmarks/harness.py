@@ -1,0 +1,203 @@
+"""A whole crawlfleet on this machine for benchmarks: the embedded store (or a
+given MongoDB), a broker, masters, nodes and the web server as real processes,
+each in its own process group, all ended on exit.
+
+    with Platform(home, broker="redis") as p:
+        p.master(); p.node("n1", max_runners=4); p.web()
+        task_ids = p.api.run("noop")["task_ids"]
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from crawlfleet.config import Config  # noqa: E402
+from crawlfleet.embedded import free_port, start_mongo, wait_for_port  # noqa: E402
+from crawlfleet.store import Store  # noqa: E402
+from crawlfleet.tokens import create_token  # noqa: E402
+
+BROKERS = {
+    "embedded": "filesystem://",
+    "redis": "redis://127.0.0.1:6379/9",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
+}
+
+
+def percentile(values, fraction):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(round(fraction * (len(values) - 1))))]
+
+
+def rss_mb(pid):
+    """Resident memory of a process and its whole process group, in MB."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(") ", 1)[1].split()
+            if int(fields[2]) != pid:  # field 5: process group id
+                continue
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1024
+
+
+def table(title, header, rows):
+    """Print a plain-text table."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = "  ".join("-" * w for w in widths)
+    print(f"\n{title}\n{line}")
+    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
+    print(line)
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+    print(line)
+
+
+class Api:
+    def __init__(self, url, token):
+        self.url = url
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def run(self, spider, **body):
+        r = self.session.post(f"{self.url}/api/v1/spiders/{spider}/run", json=body, timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+
+class Platform:
+    def __init__(self, home, broker="embedded", mongo_uri=None, spiders_path=None, **settings):
+        self.home = Path(home).resolve()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.procs = []
+        self.mongo = None
+        if mongo_uri is None:
+            log = open(self.home / "nx.out", "ab")
+            self.mongo, mongo_uri = start_mongo(self.home, log)
+        values = {
+            "home": str(self.home), "mongo_uri": mongo_uri,
+            "mongo_db": "bench_" + uuid.uuid4().hex[:8],
+            "broker_url": BROKERS.get(broker, broker),
+            "queue_prefix": "bench" + uuid.uuid4().hex[:8],
+            "spiders_path": spiders_path or str(ROOT / "spiders"),
+            "log_level": "WARNING",
+        }
+        values.update(settings)
+        self.config = Config.from_dict(values)
+        self.store = Store(self.config)
+        self.store.ensure_indexes()
+        self.token = create_token(self.store, "bench")
+        self.api = None
+        self.web_pid = None
+
+    def env(self, **extra):
+        env = dict(os.environ)
+        env.update(self.config.as_environ())
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def start(self, name, *args, **env):
+        log = open(self.home / f"{name}.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "crawlfleet", *args], env=self.env(**env),
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        proc.name = name
+        self.procs.append(proc)
+        return proc
+
+    def master(self):
+        proc = self.start("master", "master")
+        self.wait(lambda: self.store.masters.find_one({"discovered_at": {"$gt": 0}}), 120,
+                  "master discovery")
+        return proc
+
+    def node(self, node_id, max_runners=2, **env):
+        proc = self.start(f"node-{node_id}", "node", CRAWLFLEET_NODE_ID=node_id,
+                          CRAWLFLEET_MAX_RUNNERS=max_runners, **env)
+        self.wait(lambda: self.store.nodes.find_one({"_id": node_id, "status": "online"}), 60,
+                  f"node {node_id}")
+        return proc
+
+    def web(self):
+        port = free_port()
+        proc = self.start("web", "web", "--bind", f"127.0.0.1:{port}")
+        if not wait_for_port("127.0.0.1", port, 60, proc):
+            raise SystemExit("benchmark: the web server did not start")
+        self.api = Api(f"http://127.0.0.1:{port}", self.token)
+        self.web_pid = proc.pid
+        return proc
+
+    @staticmethod
+    def wait(predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
+
+    def close(self):
+        for proc in reversed(self.procs):
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(15)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        try:
+            self.store.client.drop_database(self.config.mongo_db)
+        except Exception:
+            pass
+        self.store.close()
+        if self.mongo is not None:
+            self.mongo.terminate()
+            try:
+                self.mongo.wait(15)
+            except subprocess.TimeoutExpired:
+                self.mongo.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def noop_project(folder):
+    """A spider that does nothing: what is left to time is the platform."""
+    project = Path(folder) / "noop"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "main.py").write_text("")
+    (project / "crawlfleet.json").write_text(json.dumps(
+        {"spiders": [{"name": "noop", "command": ["python", "main.py"],
+                      "description": "does nothing"}]}))
+    return project
+
+
+def hostname():
+    return socket.gethostname()
