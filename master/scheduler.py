@@ -39,6 +39,7 @@ grace) or records them skipped.
 import logging
 
 import pymongo
+from pymongo import UpdateOne
 
 from crawlfleet.errors import BadRequest, Conflict, CrawlfleetError, NotFound
 from crawlfleet.models import TaskStatus, now
@@ -71,6 +72,9 @@ class Scheduler:
         self.master_id = master_id
         self._specs = {}
         self._recovered_at = 0.0
+        # Outcomes of fires and schedules' next times, written in bulk after each
+        # batch (the fire's claim and its tasks are written at once, one by one).
+        self._writes = {"schedules": [], "schedule_fires": []}
         self._pruned_at = 0.0
 
     # -- the loop ----------------------------------------------------------------
@@ -113,22 +117,34 @@ class Scheduler:
             when = self.clock() if at is None else at
             batch = list(self.store.schedules.find({"due_at": {"$lte": when}})
                          .sort("due_at", 1).limit(BATCH))
-            for doc in batch:
-                if not self.leading():
-                    return stats
-                stats["schedules"] += 1
-                try:
-                    self.process(doc, when, stats)
-                except pymongo.errors.PyMongoError:
-                    raise
-                except Exception as exc:
-                    log.exception("schedule %s: processing failed", doc["_id"])
-                    self.store.schedules.update_one(
-                        {"_id": doc["_id"], "due_at": doc["due_at"]},
-                        {"$set": {"due_at": when + ERROR_RETRY, "last_error": str(exc)}})
+            try:
+                for doc in batch:
+                    if not self.leading():
+                        return stats
+                    stats["schedules"] += 1
+                    try:
+                        self.process(doc, when, stats)
+                    except pymongo.errors.PyMongoError:
+                        raise
+                    except Exception as exc:
+                        log.exception("schedule %s: processing failed", doc["_id"])
+                        self.store.schedules.update_one(
+                            {"_id": doc["_id"], "due_at": doc["due_at"]},
+                            {"$set": {"due_at": when + ERROR_RETRY, "last_error": str(exc)}})
+            finally:
+                self.flush()
             if len(batch) < BATCH:
                 break
         return stats
+
+    def flush(self):
+        """Write the outcomes gathered so far. Lost if the master dies first: a
+        schedule is then processed again (its claimed fire times are taken), and
+        a fire left `dispatching` is completed by `recover_stuck`."""
+        for name, ops in self._writes.items():
+            if ops:
+                self._writes[name] = []
+                self.store.db[name].bulk_write(ops, ordered=False)
 
     # -- one schedule -------------------------------------------------------------------
     def spec(self, doc):
@@ -168,9 +184,9 @@ class Scheduler:
         update = {"next_fire_at": next_fire, "due_at": due, "queued_fire": state["queued"]}
         if state["last"]:
             update.update(state["last"])
-        self.store.schedules.update_one(
+        self._writes["schedules"].append(UpdateOne(
             {"_id": sid, "due_at": doc["due_at"], "next_fire_at": doc.get("next_fire_at")},
-            {"$set": update})
+            {"$set": update}))
 
     def plan(self, doc, spec, first_due, at):
         """(fire times to fire, skipped records) of the times due since `first_due`."""
@@ -272,10 +288,10 @@ class Scheduler:
 
     def finish(self, doc, fire_time, outcome, state, stats, *, reason=None, task_ids=()):
         stamp = self.clock()
-        self.store.schedule_fires.update_one(
+        self._writes["schedule_fires"].append(UpdateOne(
             {"schedule_id": doc["_id"], "fire_time": fire_time},
             {"$set": {"state": outcome, "reason": reason, "task_ids": list(task_ids),
-                      "done_at": stamp, "late": round(stamp - fire_time, 3)}})
+                      "done_at": stamp, "late": round(stamp - fire_time, 3)}}))
         stats[outcome] = stats.get(outcome, 0) + 1
         state["last"] = {"last_fire_time": fire_time, "last_outcome": outcome,
                          "last_task_ids": list(task_ids), "last_reason": reason}
@@ -360,5 +376,6 @@ class Scheduler:
                 if state["disable"]:
                     self.disable(doc, state["disable"])
             recovered.append(key)
+        self.flush()
         return recovered
 
