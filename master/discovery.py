@@ -19,7 +19,7 @@ from pathlib import Path
 import pymongo.errors
 
 from crawlfleet import packaging
-from crawlfleet.errors import ProjectError
+from crawlfleet.errors import CrawlfleetError, ProjectError
 from crawlfleet.models import SPIDER_NAME_RE, SpiderKind, now, results_collection_for
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,19 @@ def read_manifest(folder):
             "command": command,
             "description": str(entry.get("description", "")),
             "results_collection": entry.get("results_collection"),
+            "retry": _manifest_retry(entry),
         })
     return spiders
+
+
+def _manifest_retry(entry):
+    """The spider's own retry policy, checked like a run request's."""
+    from master.dispatch import validate_retry
+
+    try:
+        return validate_retry(entry.get("retry"))
+    except CrawlfleetError as exc:
+        raise ProjectError(f"{MANIFEST}: spider {entry.get('name')!r}: {exc}") from None
 
 
 def inspect(folder, config):
@@ -170,6 +181,7 @@ def register(store, project, folder, kind, spiders, *, source, label=None):
                 "command": spider["command"], "description": spider["description"],
                 "results_collection": spider["results_collection"]
                 or results_collection_for(spider["name"]),
+                "retry": spider.get("retry"),
                 "updated_at": created,
             }, "$setOnInsert": {"created_at": created}},
             upsert=True,

@@ -125,9 +125,9 @@ def test_two_command_spiders_are_read(cfg):
     assert kind is SpiderKind.COMMAND
     assert spiders == [
         {"name": "cmd_first", "command": ["python", "first.py"],
-         "description": "First of two.", "results_collection": None},
+         "description": "First of two.", "results_collection": None, "retry": None},
         {"name": "cmd_second", "command": ["python", "second.py"],
-         "description": "", "results_collection": "second_items"},
+         "description": "", "results_collection": "second_items", "retry": None},
     ]
 
 

@@ -122,3 +122,16 @@ def test_node_forgets_versions_it_has_not_used(emb, tmp_path):
     assert cache.prune(3600) == [spider["version"]]
     assert not path.exists()
     assert cache.ensure(spider["version"]).exists()  # fetched again when needed
+
+
+def test_spider_manifest_sets_its_retry_policy(emb):
+    """A retry policy in crawlfleet.json applies to every run of that spider."""
+    config, store, broker, procs = emb
+    procs.master()
+    procs.node(store)
+    assert store.spiders.find_one({"_id": "flaky"})["retry"]["max_attempts"] == 2
+    first = run(config, store, broker, "flaky")
+    assert wait_task(store, first)["status"] == "error"
+    second = wait_task(store, f"{first}-a2", timeout=60)
+    assert second["status"] == "finished"
+    assert store.results("results_flaky").count_documents({"_tid": second["_id"]}) == 1
