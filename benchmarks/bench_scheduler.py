@@ -10,7 +10,7 @@
    scheduler reads only due schedules through the ``due_at`` index.
    Goal: a pass well under a second.
 
-    python benchmarks/bench_scheduler.py [--mongo-uri URI] [--home ./.bench-scheduler]
+    python benchmarks/bench_scheduler.py [--mongo-uri URI] [--home ./.bench/scheduler]
                                          [--seconds 30] [--every-second 10] [--count 10000]
 
 Without --mongo-uri it starts the embedded MongoDB-wire server (nx-27017)
@@ -159,7 +159,7 @@ def cost(config, store, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mongo-uri")
-    parser.add_argument("--home", default="./.bench-scheduler", type=Path)
+    parser.add_argument("--home", default="./.bench/scheduler", type=Path)
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="how long the every-second schedules run")
     parser.add_argument("--every-second", type=int, default=10,
