@@ -195,6 +195,8 @@ class Scheduler:
         if first_due >= catchup_from:
             return recent, []
         old, more = spec.between(first_due, catchup_from - 0.001, MISSED_RECORDS)
+        if not old:  # `first_due` was no fire time of this expression (edited by hand)
+            return recent, []
         if recent:
             latest = None
             reason = "missed: no master was firing schedules then"
