@@ -34,8 +34,13 @@ def master():
     from crawlfleet.store import Store
     from master.service import Master
 
+    from crawlfleet.errors import ConfigError
+
     config = _config_and_logging("master")
-    service = Master(config, Store(config))
+    try:
+        service = Master(config, Store(config))
+    except ConfigError as exc:  # e.g. alert settings, checked by the alerter
+        raise click.ClickException(f"configuration error: {exc}") from None
     _on_stop_signals(service.stop)
     if not _until_store_answers(service.start, service.stopped):
         return
