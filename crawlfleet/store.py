@@ -38,6 +38,9 @@ INDEXES = {
         IndexModel([("spider", ASCENDING), ("created_at", DESCENDING)]),
         IndexModel([("node_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("finished_at", ASCENDING)]),
+        # the UI's task list pages by creation time: nx-27017 scans the whole
+        # collection for a range on `_id`, not for a range on an indexed field
+        IndexModel([("created_at", DESCENDING)]),
         IndexModel([("retry_pending", ASCENDING)], sparse=True),
         # a schedule's running tasks (overlap policy)
         IndexModel([("schedule_id", ASCENDING), ("status", ASCENDING)]),
