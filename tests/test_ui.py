@@ -454,3 +454,22 @@ def test_sorting_an_unindexed_field_of_a_big_collection_is_refused(browser, spid
     admin = browser("admin")
     assert "needs an index" in admin.get("/results/results_books?sort=n").data.decode()
     assert "needs an index" not in admin.get("/results/results_books?sort=_tid").data.decode()
+
+
+def test_tasks_created_in_the_same_instant_are_neither_repeated_nor_lost(browser, spiders,
+                                                                         store):
+    """Tasks sharing one created_at across a page boundary are told apart by `_id`."""
+    admin = browser("admin")
+    stamp = now() - 100
+    same = [add_task(store, spiders, created_at=stamp)["_id"] for _ in range(53)]
+    older = [add_task(store, spiders, created_at=stamp - 1)["_id"] for _ in range(3)]
+    newer = [add_task(store, spiders)["_id"] for _ in range(4)]
+    seen, path = [], "/tasks"
+    while path:
+        body = admin.get(path).data.decode()
+        seen += re.findall(r'href="/tasks/([0-9a-f]+)"', body)
+        found = re.search(r'id="next-page" href="([^"]+)"', body)
+        path = found.group(1).replace("&amp;", "&") if found else None
+    assert len(seen) == len(set(seen)) == 60
+    assert seen[:4] == sorted(newer, reverse=True) and seen[-3:] == sorted(older, reverse=True)
+    assert admin.get("/tasks?before=nonsense").status_code == 400

@@ -296,8 +296,27 @@ def day_start(text):
         return None
 
 
+def task_cursor(task):
+    return f"{task['created_at']!r}_{task['_id']}"
+
+
+def read_task_cursor(text):
+    stamp, _, task_id = (text or "").partition("_")
+    try:
+        return float(stamp), task_id
+    except ValueError:
+        abort(400, "invalid page cursor")
+
+
 @bp.get("/tasks")
 def tasks():
+    """Newest first, paged by keyset on (created_at, _id).
+
+    Not on `_id` alone (which also sorts by creation): every filter has an
+    index ending in ``created_at``, and nx-27017 scans the whole collection
+    for a range on `_id` but not for one on an indexed field. Tasks created in
+    the very same microsecond as the cursor's are told apart by `_id`.
+    """
     args = request.args
     query = {}
     status = args.get("status", "")
@@ -308,24 +327,35 @@ def tasks():
     if args.get("node"):
         query["node_id"] = args["node"]
     since, until = day_start(args.get("from", "")), day_start(args.get("to", ""))
-    if since is not None or until is not None:
-        query["created_at"] = {}
-        if since is not None:
-            query["created_at"]["$gte"] = since
-        if until is not None:
-            query["created_at"]["$lt"] = until + DAY
-    before = args.get("before", "")
-    if before:
-        query["_id"] = {"$lt": before}
+    created = {}
+    if since is not None:
+        created["$gte"] = since
+    if until is not None:
+        created["$lt"] = until + DAY
+    cursor = read_task_cursor(args["before"]) if args.get("before") else None
     store = services().store
-    docs = list(store.tasks.find(query).sort("_id", -1).limit(TASK_PAGE + 1))
+    order = [("created_at", -1), ("_id", -1)]
+    docs = []
+    if cursor:
+        # first the tasks of the cursor's very instant (almost always none) ...
+        if all(cursor[0] >= v if op.startswith("$g") else cursor[0] < v
+               for op, v in created.items()):
+            docs = list(store.tasks.find({**query, "created_at": cursor[0],
+                                          "_id": {"$lt": cursor[1]}})
+                        .sort("_id", -1).limit(TASK_PAGE + 1))
+        # ... then the older ones
+        created["$lt"] = min(created.get("$lt", cursor[0]), cursor[0])
+    if created:
+        query["created_at"] = created
+    if len(docs) <= TASK_PAGE:
+        docs += list(store.tasks.find(query).sort(order).limit(TASK_PAGE + 1 - len(docs)))
     more = len(docs) > TASK_PAGE
     docs = docs[:TASK_PAGE]
     keep = {k: v for k, v in args.items() if k != "before" and v}
     return render_template(
         "tasks.html", tasks=[public_task(d) for d in docs],
-        next_url=url_for("ui.tasks", **keep, before=docs[-1]["_id"]) if more else None,
-        first_url=url_for("ui.tasks", **keep) if before else None,
+        next_url=url_for("ui.tasks", **keep, before=task_cursor(docs[-1])) if more else None,
+        first_url=url_for("ui.tasks", **keep) if cursor else None,
         filters=args, statuses=STATUS_VALUES,
         spider_names=[d["_id"] for d in store.spiders.find({}, {"_id": 1}).sort("_id", 1)],
         node_ids=[d["_id"] for d in store.nodes.find({}, {"_id": 1}).sort("_id", 1)],
