@@ -28,6 +28,15 @@ def _coerce(setting, raw, source):
         raise bad()
     if setting.kind is str:
         return raw if isinstance(raw, str) else str(raw)
+    if setting.kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        word = str(raw).strip().lower()
+        if word in ("1", "true", "yes", "on"):
+            return True
+        if word in ("0", "false", "no", "off"):
+            return False
+        raise bad()
     if setting.kind is int and isinstance(raw, float) and not raw.is_integer():
         raise bad()  # int(2.5) would quietly be 2
     try:
@@ -130,6 +139,10 @@ class Config:
                 raise ConfigError(f"{name} must be positive")
         if v["node_timeout"] <= v["heartbeat_interval"]:
             raise ConfigError("node_timeout must be longer than heartbeat_interval")
+        if v["log_format"] not in ("text", "json"):
+            raise ConfigError(f"log_format must be text or json, got {v['log_format']!r}")
+        if v["web_timeout"] <= 0:
+            raise ConfigError("web_timeout must be positive")
         if v["max_runners"] < 1:
             raise ConfigError("max_runners must be at least 1")
         if v["schedule_lease_ttl"] <= 0 or v["schedule_misfire_grace"] < 0:

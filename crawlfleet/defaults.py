@@ -51,6 +51,13 @@ SETTINGS = [
             "API token for client verbs. Empty: HOME/admin-token, written by `up`."),
     Setting("web_workers", 2, int, "gunicorn worker processes of `crawlfleet web`."),
     Setting("web_threads", 8, int, "Threads per gunicorn worker (gthread)."),
+    Setting("web_timeout", 120, int,
+            "Seconds gunicorn waits for a silent worker before it restarts it "
+            "(gunicorn's --timeout; a gthread worker stays heard while its "
+            "threads serve long requests)."),
+    Setting("metrics_public", False, bool,
+            "Serve /metrics without a token (for a scraper on a private network). "
+            "Otherwise it needs `Authorization: Bearer <token>` of any role."),
     # -- node ---------------------------------------------------------------
     Setting("node_id", "", str,
             "This node's id. Empty: the host name (kept in HOME so it is stable)."),
@@ -140,6 +147,9 @@ SETTINGS = [
             "Seconds between retention passes of masters and nodes."),
     # -- misc ---------------------------------------------------------------
     Setting("log_level", "INFO", str, "Log level of crawlfleet's own processes."),
+    Setting("log_format", "text", str,
+            "text, or json: one JSON object per line (time, level, role, logger, "
+            "message, exception) for a log collector."),
 ]
 
 BY_NAME = {s.name: s for s in SETTINGS}
