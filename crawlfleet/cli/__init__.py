@@ -1,10 +1,9 @@
 """The `crawlfleet` command: process verbs (up, master, node, web) and client
 verbs that talk to the JSON API."""
 
-import logging
-
 import click
 
+from crawlfleet import logformat
 from crawlfleet.cli import client, projects, schedules, server, settings, users
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
@@ -25,10 +24,9 @@ def load_config(**overrides):
 
 
 def setup_logging(config, name):
-    logging.basicConfig(
-        level=getattr(logging, str(config.log_level).upper(), logging.INFO),
-        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
-    )
+    """This process's log on stderr: text, or one JSON object per line
+    (`log_format`; crawlfleet/logformat.py)."""
+    logformat.setup(config.log_format, config.log_level, name)
 
 
 server.register(main)

@@ -101,9 +101,14 @@ def _gunicorn_app(config, bind):
             self.cfg.set("workers", config.web_workers)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", config.web_threads)
-            self.cfg.set("timeout", 120)
+            self.cfg.set("timeout", config.web_timeout)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)
+            from crawlfleet.logformat import gunicorn_logconfig
+
+            json_logs = gunicorn_logconfig(config.log_format, config.log_level)
+            if json_logs:
+                self.cfg.set("logconfig_dict", json_logs)
             if "control_socket_disable" in self.cfg.settings:
                 # One shared socket path per user: a second gunicorn would take it over.
                 self.cfg.set("control_socket_disable", True)
