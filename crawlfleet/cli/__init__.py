@@ -4,7 +4,7 @@ verbs that talk to the JSON API."""
 import click
 
 from crawlfleet import logformat
-from crawlfleet.cli import client, projects, schedules, server, settings, users
+from crawlfleet.cli import client, health, projects, schedules, server, settings, users
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
 
@@ -35,3 +35,4 @@ settings.register(main)
 users.register(main)
 projects.register(main)
 schedules.register(main)
+health.register(main)
