@@ -27,6 +27,7 @@ bp.before_request(auth.login_required_for_blueprint)
 PAGE = 50
 COLUMN_SAMPLE = 100           # newest rows whose keys make the columns
 SORT_ANY_BELOW = 20_000       # rows under which any column may be sorted
+TIE_SCAN = 1000               # rows sharing a sort value that are filtered here
 HIDDEN = ("_id",)
 SCALARS = (str, int, float, bool, type(None), ObjectId, datetime.datetime)
 
@@ -72,12 +73,30 @@ def decode_cursor(text):
     return value, doc_id
 
 
-def keyset(field, direction, cursor):
+def after_cursor(collection, query, field, direction, sort, cursor, limit):
+    """The rows after `cursor` (value, _id) in the order `sort`.
+
+    Two index-friendly reads instead of one ``$or``: the rows that share the
+    cursor's value (told apart by `_id`), then those past the value. On
+    nx-27017 any comparison with an ObjectId scans the whole collection in
+    Python, so the rows sharing the value are filtered here when they are
+    few; on MongoDB every read below is an index range.
+    """
     value, doc_id = cursor
     op = "$gt" if direction > 0 else "$lt"
+    past = (lambda d: d["_id"] > doc_id) if direction > 0 else (lambda d: d["_id"] < doc_id)
     if field == "_id":
-        return {"_id": {op: doc_id}}
-    return {"$or": [{field: {op: value}}, {field: value, "_id": {op: doc_id}}]}
+        return list(collection.find(both(query, {"_id": {op: doc_id}})).sort(sort).limit(limit))
+    ties = list(collection.find(both(query, {field: value})).sort("_id", direction)
+                .limit(TIE_SCAN + 1))
+    if len(ties) > TIE_SCAN:
+        ties = list(collection.find(both(query, {field: value, "_id": {op: doc_id}}))
+                    .sort("_id", direction).limit(limit))
+    rows = [d for d in ties if past(d)][:limit]
+    if len(rows) < limit:
+        rows += list(collection.find(both(query, {field: {op: value}})).sort(sort)
+                     .limit(limit - len(rows)))
+    return rows
 
 
 def both(a, b):
@@ -119,10 +138,11 @@ def browse(name):
     error = None
     try:
         texts, query, field, direction, sort, size, indexed, any_field = read_view(collection)
-        page_query = query
         if request.args.get("after"):
-            page_query = both(query, keyset(field, direction, decode_cursor(request.args["after"])))
-        docs = list(collection.find(page_query).sort(sort).limit(PAGE + 1))
+            docs = after_cursor(collection, query, field, direction, sort,
+                                decode_cursor(request.args["after"]), PAGE + 1)
+        else:
+            docs = list(collection.find(query).sort(sort).limit(PAGE + 1))
     except BadRequest as exc:
         error = str(exc)
         texts, field, direction = request.args.getlist("q"), "_id", -1
