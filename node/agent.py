@@ -23,7 +23,7 @@ import pymongo.errors
 from kombu.mixins import ConsumerMixin
 from pymongo import ReturnDocument
 
-from crawlfleet import __version__
+from crawlfleet import __version__, counters
 from crawlfleet.broker import Topology, connect
 from crawlfleet.errors import ConfigError
 from crawlfleet.models import TaskStatus, now
@@ -239,6 +239,7 @@ class NodeAgent(ConsumerMixin):
             with self.runs_lock:
                 self.runs.pop(run.task_id, None)
             self.acks.put(message)
+        counters.add_task_items(self.store, run.task_id, self.session)  # for /metrics
 
     # -- heartbeat and ledger watch ---------------------------------------------------
     def _heartbeat_loop(self):
