@@ -69,6 +69,13 @@ SETTINGS = [
             "become `abnormal`."),
     Setting("task_timeout", 0.0, float,
             "Default per-task time limit in seconds (0: none). A run may set its own."),
+    Setting("warm_start", True, bool,
+            "Run Scrapy spiders by forking a warm process that has already imported "
+            "Scrapy and the project (one per project version and environment), "
+            "instead of starting a fresh interpreter per task; a project that cannot "
+            "be preloaded falls back to a fresh process."),
+    Setting("warm_idle_seconds", 600.0, float,
+            "A warm process unused this long is stopped."),
     Setting("cancel_grace", 10.0, float,
             "Seconds between SIGINT and SIGTERM (and again before SIGKILL) when a "
             "task is cancelled or times out."),

@@ -30,6 +30,7 @@ from crawlfleet.models import TaskStatus, now
 from node.filecache import FileCache
 from node.runner import TaskRun
 from node.venvs import Virtualenvs
+from node.warmpool import WarmPool
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class NodeAgent(ConsumerMixin):
         self.connection = connect(config)
         self.cache = FileCache(store, config.home_path / "cache")
         self.venvs = Virtualenvs(config.home_path / "venvs")
+        self.warm = WarmPool(config.warm_idle_seconds) if config.warm_start else None
         self.runs = {}
         self.runs_lock = threading.Lock()
         self.acks = queue.SimpleQueue()
@@ -115,6 +117,8 @@ class NodeAgent(ConsumerMixin):
         deadline = time.monotonic() + (grace or self.config.cancel_grace * 3 + 5)
         for run in runs:
             run.thread.join(max(0.1, deadline - time.monotonic()))
+        if self.warm is not None:
+            self.warm.close()
         try:
             self.store.nodes.update_one({"_id": self.node_id, "session": self.session},
                                         {"$set": {"status": "stopped", "running": []}})
@@ -223,7 +227,8 @@ class NodeAgent(ConsumerMixin):
 
     def start_run(self, task, message):
         run = TaskRun(task, store=self.store, config=self.config, cache=self.cache,
-                      venvs=self.venvs, node_id=self.node_id, session=self.session)
+                      venvs=self.venvs, node_id=self.node_id, session=self.session,
+                      warm=self.warm)
         run.thread = threading.Thread(target=self._run_then_ack, args=(run, message),
                                       name=f"task-{task['_id']}", daemon=True)
         with self.runs_lock:
@@ -251,6 +256,8 @@ class NodeAgent(ConsumerMixin):
                     self._beat()
                     last_beat = time.monotonic()
                 self._watch_running()
+                if self.warm is not None:
+                    self.warm.prune()
                 if time.monotonic() - last_housekeeping >= self.config.housekeeping_interval:
                     self.prune_local()
                     last_housekeeping = time.monotonic()

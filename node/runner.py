@@ -36,13 +36,14 @@ PDEATHSIG = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
 
 class TaskRun:
-    def __init__(self, task, *, store, config, cache, venvs, node_id, session):
+    def __init__(self, task, *, store, config, cache, venvs, node_id, session, warm=None):
         self.task = task
         self.task_id = task["_id"]
         self.store = store
         self.config = config
         self.cache = cache
         self.venvs = venvs
+        self.warm = warm
         self.items = None
         self.task_dir = config.home_path / "tasks" / task["_id"]
         self.node_id = node_id
@@ -101,13 +102,17 @@ class TaskRun:
         env["CRAWLFLEET_ITEMS_PIPE"] = self.items.path
         self.log.say("command: " + " ".join(argv[1:] if argv[0].endswith("python") else argv))
         started = time.monotonic()
-        try:
-            self.proc = subprocess.Popen(
-                PDEATHSIG + argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        except OSError as exc:
-            return {"status": TaskStatus.ERROR.value, "error": f"cannot start the spider: {exc}"}
+        if self.warm is not None and self.task["kind"] == "scrapy":
+            self.proc = self.warm.spawn(python, workdir, argv[3:], env, self.log.say)
+        if self.proc is None:
+            try:
+                self.proc = subprocess.Popen(
+                    PDEATHSIG + argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            except OSError as exc:
+                return {"status": TaskStatus.ERROR.value,
+                        "error": f"cannot start the spider: {exc}"}
         self._best_effort({"$set": {"pid": self.proc.pid, "spider_started_at": now(),
                                     "hostname": socket.gethostname()}})
         self.log.follow(self.proc.stdout)
@@ -148,7 +153,10 @@ class TaskRun:
                 if ending is not None:
                     self.log.say(f"{ending[1]}: stopping the spider")
                     threading.Thread(target=self._stop, daemon=True).start()
-            time.sleep(POLL)
+            try:
+                self.proc.wait(POLL)  # returns as soon as the spider exits
+            except subprocess.TimeoutExpired:
+                pass
         return ending
 
     def _best_effort(self, update):

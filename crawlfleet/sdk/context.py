@@ -2,14 +2,23 @@
 and the two writes it makes: items into the results collection, counts and
 stats into the task document."""
 
+import atexit
 import logging
 import math
 import time
 
 import pymongo
 import pymongo.errors
+import pymongo.synchronous.monitor
 
 log = logging.getLogger(__name__)
+
+# At exit pymongo joins its monitor threads, which wake only every half second:
+# every spider process would linger that long after its work is done. The SDK
+# closes its own clients, and daemon threads end with the process anyway.
+_JOIN_MONITORS = getattr(pymongo.synchronous.monitor, "_shutdown_resources", None)
+if _JOIN_MONITORS is not None:
+    atexit.unregister(_JOIN_MONITORS)
 
 # Item writes are retried with backoff before the spider gives up loudly:
 # an item is never silently dropped.

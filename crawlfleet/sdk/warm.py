@@ -1,0 +1,180 @@
+"""A warm process for one Scrapy project version: it imports Scrapy, the
+project's settings and spiders once, then forks one child per task.
+
+    python -m crawlfleet.sdk.warm FD     (run by the node, in the project folder)
+
+Starting a fresh interpreter costs a Scrapy task most of a second of CPU,
+nearly all of it imports. The warm process pays that once. It never runs a
+crawl itself and never installs a Twisted reactor or opens a connection, so
+every child starts from the same pristine state, exactly as a fresh process
+would; the child then becomes its own session (process group), takes the
+task's environment, working directory and output, and runs
+`crawlfleet.sdk.launch` as `python -m crawlfleet.sdk.launch` would.
+
+The node talks to it over a SEQPACKET socket (file descriptor FD): it sends
+``{"op": "spawn", "id", "argv", "env", "cwd"}`` with the write end of the
+task's output pipe attached, and hears ``{"op": "started", "id", "pid"}`` and
+later ``{"op": "exited", "pid", "code"}``. It exits when the node closes the
+socket; its children die with it (PR_SET_PDEATHSIG), as they would with the
+node.
+"""
+
+import atexit
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import traceback
+
+PR_SET_PDEATHSIG = 1
+
+
+def preload():
+    """Import what every crawl of this project imports; never the reactor."""
+    from scrapy.spiderloader import get_spider_loader
+    from scrapy.utils.misc import load_object
+
+    import crawlfleet.sdk.scrapy  # noqa: F401  the pipeline and extension the node adds
+    import scrapy.cmdline  # noqa: F401
+    import scrapy.commands.crawl  # noqa: F401
+    import scrapy.crawler  # noqa: F401
+    from crawlfleet.sdk.launch import project_settings
+
+    settings = project_settings()
+    spiders = get_spider_loader(settings).list()
+    for name in ("DOWNLOADER_MIDDLEWARES_BASE", "DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES_BASE",
+                 "SPIDER_MIDDLEWARES", "EXTENSIONS_BASE", "EXTENSIONS", "ITEM_PIPELINES_BASE",
+                 "ITEM_PIPELINES"):
+        for path in settings.getdict(name):
+            if isinstance(path, str):
+                _try_load(load_object, path)
+    for path in settings.getdict("DOWNLOAD_HANDLERS_BASE").values():
+        if isinstance(path, str):
+            _try_load(load_object, path)
+    if "twisted.internet.reactor" in sys.modules:
+        raise RuntimeError("a reactor was installed while importing the project; "
+                           "it cannot be shared with forked children")
+    if threading.active_count() > 1:
+        # fork() copies only the calling thread: locks held by the others
+        # would stay locked forever in every child
+        raise RuntimeError("importing the project started threads; forking it is not safe")
+    return spiders
+
+
+def _try_load(load_object, path):
+    try:
+        load_object(path)
+    except Exception:
+        pass  # the crawl will report it, as a fresh process would
+
+
+def send(sock, message):
+    sock.send(json.dumps(message).encode())
+
+
+def child(message, out_fd, sock, zygote_pid):
+    """In the forked child: become the task's process, run it, never return."""
+    code = 1
+    try:
+        sock.close()
+        os.setsid()
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != zygote_pid:  # the warm process died before prctl
+            os._exit(1)
+        for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        os.close(devnull)
+        os.chdir(message["cwd"])
+        os.environ.clear()
+        os.environ.update(message["env"])
+        sys.argv = ["crawlfleet.sdk.launch", *message["argv"]]
+        from crawlfleet.sdk.launch import main
+
+        try:
+            main(message["argv"])
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None:
+                code = 0
+            elif isinstance(exc.code, int):
+                code = exc.code
+            else:
+                print(exc.code, file=sys.stderr)
+                code = 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def serve(sock):
+    zygote_pid = os.getpid()
+    children = set()
+    while True:
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        if readable:
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 4)
+            if not data:
+                break  # the node is gone
+            message = json.loads(data)
+            if message.get("op") != "spawn" or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                send(sock, {"op": "error", "id": message.get("id"), "error": "bad request"})
+                continue
+            pid = os.fork()
+            if pid == 0:
+                child(message, fds[0], sock, zygote_pid)
+            os.close(fds[0])
+            children.add(pid)
+            send(sock, {"op": "started", "id": message["id"], "pid": pid})
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            children.discard(pid)
+            send(sock, {"op": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def main():
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    # Signals meant for a task go to its own group; the warm process ignores stray ones.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        spiders = preload()
+    except BaseException as exc:
+        send(sock, {"op": "failed", "error": f"{exc.__class__.__name__}: {exc}",
+                    "traceback": traceback.format_exc()})
+        return 1
+    send(sock, {"op": "ready", "pid": os.getpid(), "spiders": spiders})
+    try:
+        serve(sock)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Warm processes on the node side: one per Scrapy project version and
+interpreter, each forking a child per task (see crawlfleet.sdk.warm).
+
+`WarmPool.spawn` gives back a `WarmProcess` that the runner handles exactly
+like a `subprocess.Popen` (pid, poll, wait, returncode, stdout), or None when
+the project cannot run warm — the runner then starts a fresh process, so warm
+start is an optimisation, never a requirement.
+
+Warm processes are started from one long-lived thread, because the
+parent-death signal that ties them to the node follows the thread that
+started them.
+"""
+
+import itertools
+import json
+import logging
+import os
+import queue
+import socket
+import subprocess
+import threading
+import time
+
+from node.runner import PDEATHSIG
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 60.0
+REPLY_TIMEOUT = 10.0
+MAX_WARM = 8
+
+
+class WarmProcess:
+    """A task's process forked by a warm process; Popen's interface, as the runner uses it."""
+
+    def __init__(self, pid, stdout):
+        self.pid = pid
+        self.stdout = stdout
+        self.returncode = None
+        self._done = threading.Event()
+
+    def poll(self):
+        return self.returncode
+
+    def wait(self, timeout=None):
+        if not self._done.wait(timeout):
+            raise subprocess.TimeoutExpired("warm child", timeout)
+        return self.returncode
+
+    def _exited(self, code):
+        self.returncode = code
+        self._done.set()
+
+
+class Zygote:
+    """One warm process and the conversation with it."""
+
+    def __init__(self, python, workdir, env):
+        self.key = (python, str(workdir))
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.proc = subprocess.Popen(
+            PDEATHSIG + [python, "-m", "crawlfleet.sdk.warm", str(theirs.fileno())],
+            cwd=workdir, env=env, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        theirs.close()
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1)
+        self.replies = {}
+        self.children = {}
+        self.alive = True
+        self.last_used = time.monotonic()
+        self.sock.settimeout(READY_TIMEOUT)
+        try:
+            hello = json.loads(self.sock.recv(1 << 20) or b"{}")
+        except (OSError, ValueError):
+            hello = {}
+        self.sock.settimeout(None)
+        if hello.get("op") != "ready":
+            self.close()
+            error = hello.get("error") or self._stderr_tail() or "no answer"
+            raise RuntimeError(f"the project cannot be preloaded: {error}")
+        self.pid = hello["pid"]
+        threading.Thread(target=self._listen, name=f"warm-{self.pid}", daemon=True).start()
+
+    def _stderr_tail(self):
+        try:
+            self.proc.wait(1)
+            return self.proc.stderr.read().decode(errors="replace").strip().splitlines()[-1]
+        except Exception:
+            return ""
+
+    def _listen(self):
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            message = json.loads(data)
+            if message["op"] in ("started", "error"):
+                slot, read_fd = self.replies.pop(message.get("id"), (None, None))
+                if slot is None:
+                    continue
+                if message["op"] == "error":
+                    os.close(read_fd)
+                    slot.put(None)
+                    continue
+                # Registered here, before the next message is read, so that an
+                # exit reported right after the start is never missed.
+                child = WarmProcess(message["pid"], os.fdopen(read_fd, "rb"))
+                with self.lock:
+                    self.children[child.pid] = child
+                slot.put(child)
+            elif message["op"] == "exited":
+                with self.lock:
+                    child = self.children.pop(message["pid"], None)
+                if child is not None:
+                    child._exited(message["code"])
+        # The warm process is gone: its children died with it (parent-death signal).
+        self.alive = False
+        with self.lock:
+            orphans, self.children = list(self.children.values()), {}
+        for child in orphans:
+            child._exited(-9)
+        for request_id in list(self.replies):
+            slot, read_fd = self.replies.pop(request_id, (None, None))
+            if slot is not None:
+                os.close(read_fd)
+                slot.put(None)
+
+    def spawn(self, argv, env, cwd):
+        read_fd, write_fd = os.pipe()
+        request_id = next(self.ids)
+        slot = queue.SimpleQueue()
+        self.replies[request_id] = (slot, read_fd)
+        message = {"op": "spawn", "id": request_id, "argv": argv, "env": env, "cwd": str(cwd)}
+        try:
+            with self.lock:
+                socket.send_fds(self.sock, [json.dumps(message).encode()], [write_fd])
+        except OSError:
+            self.replies.pop(request_id, None)
+            os.close(read_fd)
+            return None
+        finally:
+            os.close(write_fd)
+        try:
+            child = slot.get(timeout=REPLY_TIMEOUT)
+        except queue.Empty:
+            child = None  # the warm process is stuck; its pending read end leaks with it
+        self.last_used = time.monotonic()
+        return child
+
+    def busy(self):
+        return bool(self.children)
+
+    def close(self):
+        self.alive = False
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        try:
+            self.proc.terminate()
+            self.proc.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+
+
+class WarmPool:
+    def __init__(self, idle_seconds=600.0):
+        self.idle_seconds = idle_seconds
+        self.zygotes = {}
+        self.failed = {}
+        self.lock = threading.Lock()
+        self.requests = queue.SimpleQueue()
+        threading.Thread(target=self._starter, name="warm-starter", daemon=True).start()
+
+    def _starter(self):
+        """Starts every warm process, so they live as long as the node does."""
+        while True:
+            args, reply = self.requests.get()
+            try:
+                reply.put(Zygote(*args))
+            except Exception as exc:
+                reply.put(exc)
+
+    def spawn(self, python, workdir, argv, env, say):
+        """A task process forked warm, or None (run it fresh instead)."""
+        key = (python, str(workdir))
+        with self.lock:
+            if key in self.failed:
+                return None
+            zygote = self.zygotes.get(key)
+        if zygote is None or not zygote.alive:
+            reply = queue.SimpleQueue()
+            base_env = {k: v for k, v in env.items() if not k.startswith(("CRAWLFLEET_", "CRAWLAB_"))}
+            self.requests.put(((python, workdir, base_env), reply))
+            result = reply.get()
+            if isinstance(result, Exception):
+                say(f"warm start unavailable, running a fresh process ({result})")
+                with self.lock:
+                    self.failed[key] = str(result)
+                return None
+            with self.lock:
+                old = self.zygotes.get(key)
+                if old is not None and old.alive and old is not result:
+                    result.close()  # another task made one meanwhile
+                    result = old
+                self.zygotes[key] = result
+                self._trim()
+            zygote = result
+        child = zygote.spawn(argv, env, workdir)
+        if child is None:
+            say("warm start failed for this task, running a fresh process")
+        return child
+
+    def _trim(self):
+        now = time.monotonic()
+        for key, zygote in list(self.zygotes.items()):
+            idle = now - zygote.last_used > self.idle_seconds
+            if not zygote.alive or (idle and not zygote.busy()):
+                zygote.close()
+                del self.zygotes[key]
+        while len(self.zygotes) > MAX_WARM:
+            key = min((k for k, z in self.zygotes.items() if not z.busy()),
+                      key=lambda k: self.zygotes[k].last_used, default=None)
+            if key is None:
+                break
+            self.zygotes.pop(key).close()
+
+    def prune(self):
+        with self.lock:
+            self._trim()
+
+    def close(self):
+        with self.lock:
+            for zygote in self.zygotes.values():
+                zygote.close()
+            self.zygotes.clear()

@@ -1,0 +1,81 @@
+"""Warm start: Scrapy tasks forked from a process that has imported Scrapy and
+the project, as strictly isolated as a fresh process, with a fresh-process
+fallback."""
+
+import os
+import signal
+
+from conftest import task_log, wait_for, wait_task
+from test_node import emb, run  # noqa: F401  (the embedded-broker platform fixture)
+
+
+def probe(store, task_id):
+    task = wait_task(store, task_id)
+    assert task["status"] == "finished", task_log(store, task_id)
+    return store.results("results_warm_probe").find_one({"_tid": task_id})
+
+
+def test_warm_children_start_from_a_pristine_state(emb):
+    """Each task is a new child of the same warm process, in its own session,
+    seeing neither module state nor environment changes of the task before."""
+    config, store, broker, procs = emb
+    procs.node(store, max_runners=1)
+    first = probe(store, run(config, store, broker, "warm_probe"))
+    second = probe(store, run(config, store, broker, "warm_probe"))
+    assert first["runs_seen"] == second["runs_seen"] == 1
+    assert first["pid"] != second["pid"]
+    assert first["ppid"] == second["ppid"]  # the same warm process forked both...
+    assert first["ppid"] != procs.procs[-1].pid  # ...not the node
+    for item in (first, second):
+        assert item["pgid"] == item["pid"] == item["sid"]  # own session and group
+        assert item["extra_env"] is None
+        assert item["task_env"] == item["_tid"]
+        assert item["cwd"].startswith(str(config.home_path / "cache"))
+    log = task_log(store, second["_tid"])
+    assert not any("warm start unavailable" in line for line in log)
+
+
+def test_project_that_starts_threads_at_import_runs_fresh(emb):
+    """A project that cannot be forked safely falls back to a fresh process."""
+    config, store, broker, procs = emb
+    procs.node(store)
+    task_id = run(config, store, broker, "threaded_import")
+    task = wait_task(store, task_id)
+    assert task["status"] == "finished", task_log(store, task_id)
+    log = task_log(store, task_id)
+    assert any("warm start unavailable" in line and "threads" in line for line in log)
+    assert store.results("results_threaded_import").count_documents({"_tid": task_id}) == 1
+
+
+def test_warm_start_can_be_turned_off(emb):
+    """CRAWLFLEET_WARM_START=0: every Scrapy task is a fresh interpreter."""
+    config, store, broker, procs = emb
+    node = procs.node(store, max_runners=1, CRAWLFLEET_WARM_START="0")
+    first = probe(store, run(config, store, broker, "warm_probe"))
+    second = probe(store, run(config, store, broker, "warm_probe"))
+    assert first["ppid"] == second["ppid"] == node.pid  # started by the node itself
+
+
+def test_killing_the_warm_process_fails_only_its_running_task(emb):
+    """If the warm process dies its running child dies too; the next task gets a new one."""
+    config, store, broker, procs = emb
+    procs.node(store, max_runners=1)
+    first = probe(store, run(config, store, broker, "warm_probe"))
+    zygote = first["ppid"]
+    os.kill(zygote, signal.SIGKILL)
+    after = probe(store, run(config, store, broker, "warm_probe"))
+    assert after["ppid"] != zygote
+    assert after["runs_seen"] == 1
+
+
+def test_warm_books_crawl_matches_a_fresh_one(emb):
+    """The books spider forked warm stores exactly the items a fresh process does."""
+    config, store, broker, procs = emb
+    procs.node(store)
+    warm = wait_task(store, run(config, store, broker, "books", args={"max_pages": "2"}))
+    again = wait_task(store, run(config, store, broker, "books", args={"max_pages": "2"}))
+    for task in (warm, again):
+        assert task["status"] == "finished"
+        assert task["stats"]["items"] == 40
+    titles = lambda t: sorted(i["title"] for i in store.results("results_books").find({"_tid": t["_id"]}))  # noqa: E731
+    assert titles(warm) == titles(again)
