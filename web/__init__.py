@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from crawlfleet.broker import Broker
 from crawlfleet.config import Config
 from crawlfleet.store import Store
-from web import export
+from web import export, metrics
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ def create_app(config=None):
     app.register_blueprint(schedules_ui.bp)
     ui.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
+    metrics.init_app(app)  # /metrics, Prometheus text format
     app.register_error_handler(HTTPException, ui.http_error)
     first_admin(store)
     return app
