@@ -14,12 +14,14 @@ compares within one type); sort by ``_id`` to see every row.
 import base64
 import datetime
 import itertools
+import time
 
 from bson import ObjectId, json_util
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
 
 from crawlfleet.errors import BadRequest
 from web import auth, export, filters, services
+from web.ui import cached
 
 bp = Blueprint("results", __name__, url_prefix="/results")
 bp.before_request(auth.login_required_for_blueprint)
@@ -27,6 +29,7 @@ bp.before_request(auth.login_required_for_blueprint)
 PAGE = 50
 COLUMN_SAMPLE = 100           # newest rows whose keys make the columns
 SORT_ANY_BELOW = 20_000       # rows under which any column may be sorted
+COUNT_EVERY = 60              # seconds between estimated counts of a collection
 TIE_SCAN = 1000               # rows sharing a sort value that are filtered here
 HIDDEN = ("_id",)
 SCALARS = (str, int, float, bool, type(None), ObjectId, datetime.datetime)
@@ -49,6 +52,13 @@ def get_collection(name):
     if name not in results_collections(store):
         abort(404, f"no results collection named {name!r}")
     return store.db[name]
+
+
+def estimated_rows(collection):
+    """The collection's estimated size, read at most once a minute: O(1) on
+    MongoDB, but a full count on nx-27017 (45 ms at 1M rows)."""
+    return cached(("rows", collection.name), int(time.monotonic() // COUNT_EVERY),
+                  collection.estimated_document_count)
 
 
 def sortable_fields(collection, size):
@@ -111,7 +121,7 @@ def read_view(collection):
     """Filters, query and sort of the request, checked."""
     texts = [t for t in request.args.getlist("q") if t.strip()]
     query = filters.parse(texts)
-    size = collection.estimated_document_count()
+    size = estimated_rows(collection)
     indexed, any_field = sortable_fields(collection, size)
     field = request.args.get("sort") or "_id"
     filters.check_field(field)
@@ -128,7 +138,7 @@ def index():
     rows = []
     for name, spiders in results_collections(store).items():
         rows.append({"name": name, "spiders": spiders,
-                     "count": store.db[name].estimated_document_count()})
+                     "count": estimated_rows(store.db[name])})
     return render_template("results_index.html", collections=rows, db_name=store.db.name)
 
 
@@ -146,7 +156,7 @@ def browse(name):
     except BadRequest as exc:
         error = str(exc)
         texts, field, direction = request.args.getlist("q"), "_id", -1
-        size, indexed, any_field, docs = collection.estimated_document_count(), set(), False, []
+        size, indexed, any_field, docs = estimated_rows(collection), set(), False, []
     more = len(docs) > PAGE
     docs = docs[:PAGE]
     sample = list(collection.find().sort("_id", -1).limit(COLUMN_SAMPLE))

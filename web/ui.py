@@ -24,10 +24,12 @@ bp = Blueprint("ui", __name__)
 bp.before_request(auth.login_required_for_blueprint)
 
 TASK_PAGE = 50
+TIE_LIMIT = 1000        # tasks of one instant read to page past the cursor's
 DAY = 86400
 CHART_DAYS = 30
 FAILED = ["error", "timeout", "abnormal"]
 RESULTS_PREVIEW = 50
+COUNT_LIMIT = 500         # running / pending counts stop here ("500+")
 STATUS_VALUES = [s.value for s in TaskStatus]
 SSE_POLL = 0.5            # seconds between reads of the stored log while it grows
 SSE_BATCH = 500           # lines per event
@@ -143,9 +145,31 @@ def status_totals(store, since):
     ])}
 
 
-def bounded_count(collection, query, limit=1000):
-    """How many match, reading at most `limit` ids (shown as "1000+")."""
+def bounded_count(collection, query, limit=COUNT_LIMIT):
+    """How many match, reading at most `limit` + 1 ids (shown as "500+")."""
     return sum(1 for _ in collection.find(query, {"_id": 1}).limit(limit + 1))
+
+
+def cached(key, version, compute):
+    """`compute()`, kept in this app until `version` changes.
+
+    For aggregates over a month of tasks: the version is what changes them
+    (the newest task, the latest finish), read from two indexes, so a page
+    view costs two index lookups until a task starts or ends."""
+    cache = current_app.extensions.setdefault("crawlfleet_ui_cache", {})
+    hit = cache.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    value = compute()
+    cache[key] = (version, value)
+    return value
+
+
+def ledger_version(store):
+    newest = store.tasks.find_one({}, {"_id": 1}, sort=[("created_at", -1)])
+    ended = store.tasks.find_one({"finished_at": {"$gt": 0}}, {"finished_at": 1},
+                                 sort=[("finished_at", -1)])
+    return (newest or {}).get("_id"), (ended or {}).get("finished_at"), int(now() // DAY)
 
 
 @bp.get("/")
@@ -153,7 +177,8 @@ def dashboard():
     svc = services()
     store = svc.store
     nodes = list_nodes(store, svc.config)
-    totals = status_totals(store, now() - CHART_DAYS * DAY)
+    version = ledger_version(store)
+    totals = cached("totals", version, lambda: status_totals(store, now() - CHART_DAYS * DAY))
     final = sum(totals.get(s, 0) for s in FINAL_VALUES)
     failures = list(store.tasks.find({"status": {"$in": FAILED}})
                     .sort("created_at", -1).limit(8))
@@ -165,7 +190,8 @@ def dashboard():
         pending=bounded_count(store.tasks, {"status": "pending"}),
         success_rate=(100.0 * totals.get("finished", 0) / final) if final else None,
         finals=final,
-        series=daily_series(store),
+        series=cached("series", version, lambda: daily_series(store)),
+        count_limit=COUNT_LIMIT,
         failures=failures,
         recent=list(store.tasks.find().sort("_id", -1).limit(8)),
     )
@@ -340,9 +366,9 @@ def tasks():
         # first the tasks of the cursor's very instant (almost always none) ...
         if all(cursor[0] >= v if op.startswith("$g") else cursor[0] < v
                for op, v in created.items()):
-            docs = list(store.tasks.find({**query, "created_at": cursor[0],
-                                          "_id": {"$lt": cursor[1]}})
-                        .sort("_id", -1).limit(TASK_PAGE + 1))
+            # (`_id` compared here: nx-27017 scans the collection for an `_id` range)
+            same = store.tasks.find({**query, "created_at": cursor[0]}).sort("_id", -1)
+            docs = [d for d in same.limit(TIE_LIMIT) if d["_id"] < cursor[1]][:TASK_PAGE + 1]
         # ... then the older ones
         created["$lt"] = min(created.get("$lt", cursor[0]), cursor[0])
     if created:
