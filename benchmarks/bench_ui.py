@@ -1,0 +1,138 @@
+"""Time the web UI's list pages on the dataset of seed_data.py: the task
+list (first page, a page 50k tasks deep, filtered), the results browser on
+1M rows (first page, the last page, filtered on an indexed and on an
+unindexed field) and the same pages on 10k rows, then print p50/p95 and the
+1M/10k ratio.
+
+    python benchmarks/bench_ui.py [--home ./.bench | --mongo-uri URI] [--runs 30]
+
+Requests go through the whole Flask application (signed-in session, query,
+template) in-process, so the figures are the server's cost of a page.
+"""
+
+import argparse
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+PASSWORD = "bench-password-1"
+
+
+def percentile(values, fraction):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(fraction * (len(values) - 1))))]
+
+
+def timed(client, path, runs, budget=20.0):
+    """p50 and p95 of `runs` requests (fewer, at least 3, past `budget` seconds)."""
+    times = []
+    for n in range(runs):
+        if n >= 3 and sum(times) > budget * 1000:
+            break
+        started = time.perf_counter()
+        response = client.get(path)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (path, response.status_code, response.data[:300])
+    return statistics.median(times), percentile(times, 0.95), response.data, len(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mongo-uri")
+    parser.add_argument("--home", default="./.bench", type=Path)
+    parser.add_argument("--db", default="crawlfleet_bench")
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    proc = None
+    uri = args.mongo_uri
+    if not uri:
+        from benchmarks.seed_data import start_embedded
+
+        proc, uri = start_embedded(args.home.resolve())
+    try:
+        run(uri, args)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(30)
+
+
+def run(uri, args):
+    from crawlfleet import users
+    from crawlfleet.config import Config
+    from web import create_app
+    from web.results import encode_cursor
+
+    config = Config.from_dict({"mongo_uri": uri, "mongo_db": args.db,
+                               "home": str(args.home.resolve()), "secret_key": "bench"})
+    app = create_app(config)
+    store = app.extensions["crawlfleet"].store
+    if users.get_user(store, "bench") is None:
+        users.create_user(store, "bench", PASSWORD, "viewer")
+    client = app.test_client()
+    page = client.get("/login").data
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
+    assert client.post("/login", data={"username": "bench", "password": PASSWORD,
+                                       "csrf_token": token}).status_code == 302
+
+    sizes = {name: store.db[name].estimated_document_count()
+             for name in ("tasks", "results_bench", "results_bench10k")}
+    first = store.tasks.find_one(sort=[("created_at", 1)])["created_at"]
+    last = store.tasks.find_one(sort=[("created_at", -1)])["created_at"]
+    mid = store.tasks.find_one({"created_at": {"$lt": (first + last) / 2}},
+                               sort=[("created_at", -1)])
+    mid = f"{mid['created_at']!r}_{mid['_id']}"
+
+    def last_page(name):
+        oldest = list(store.db[name].find({}, {"_id": 1}).sort("_id", 1).limit(60))[-1]
+        return f"/results/{name}?after={encode_cursor(None, oldest['_id'])}"
+
+    def cheap_page(name):
+        low = list(store.db[name].find({}, {"_id": 1, "price": 1}).sort("price", 1).limit(60))[-1]
+        return (f"/results/{name}?sort=price&dir=desc&after="
+                f"{encode_cursor(low['price'], low['_id'])}")
+
+    q = lambda text: "q=" + quote(text)  # noqa: E731
+    cases = [
+        ("dashboard", "/", None),
+        ("tasks: first page", "/tasks", None),
+        ("tasks: page 50k deep", f"/tasks?before={mid}", None),
+        ("tasks: status=error", "/tasks?status=error", None),
+        ("tasks: spider + date range", "/tasks?spider=books&from=2000-01-01&to=2100-01-01", None),
+    ]
+    for name, label in (("results_bench10k", "10k"), ("results_bench", "1M")):
+        cases += [
+            (f"results {label}: first page", f"/results/{name}", "first"),
+            (f"results {label}: last page", last_page(name), "last"),
+            (f"results {label}: sort price, last page", cheap_page(name), "sorted"),
+            (f"results {label}: price >= 990 (indexed)", f"/results/{name}?{q('price >= 990')}",
+             "indexed"),
+            (f"results {label}: category = Poetry", f"/results/{name}?{q('category = Poetry')}",
+             "unindexed"),
+            (f"results {label}: title ~ item 12", f"/results/{name}?{q('title ~ item 12')}",
+             "contains"),
+        ]
+    print(f"\n{sizes['tasks']:,} tasks, {sizes['results_bench']:,} + "
+          f"{sizes['results_bench10k']:,} results; {args.runs} requests each\n")
+    print(f"{'page':44} {'p50 ms':>8} {'p95 ms':>8} {'rows':>5} {'runs':>5}")
+    by_kind = {}
+    for label, path, kind in cases:
+        client.get(path)  # warm up
+        p50, p95, body, runs = timed(client, path, args.runs)
+        rows = body.count(b"<tr>") - 1 if b"<tbody>" in body else 0
+        print(f"{label:44} {p50:8.1f} {p95:8.1f} {rows:5d} {runs:5d}", flush=True)
+        if kind:
+            by_kind.setdefault(kind, []).append(p95)
+    print(f"\n{'1M / 10k ratio (p95)':44}")
+    for kind, pair in by_kind.items():
+        if len(pair) == 2:
+            print(f"  {kind:42} {pair[1] / pair[0]:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
