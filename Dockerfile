@@ -1,0 +1,38 @@
+# One image for every crawlfleet role; the command picks it (see docker-compose.yml):
+#   docker build -t crawlfleet .
+#   docker run --rm crawlfleet master | node | web --bind 0.0.0.0:8080 | health web | …
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# nodejs: spiders written for Node.js (the bundled node_catalogue) run on nodes;
+# git: projects deployed from git repositories (`crawlfleet deploy --git`).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs git \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY crawlfleet ./crawlfleet
+COPY master ./master
+COPY node ./node
+COPY web ./web
+COPY spiders ./spiders
+RUN pip install . && rm -rf /src
+
+# Never root: spiders run as this user too. HOME holds only caches here
+# (node: project versions and virtual environments); the ledger, logs,
+# results and project zips all live in MongoDB.
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin crawlfleet \
+    && mkdir -p /data \
+    && chown crawlfleet:crawlfleet /data
+USER crawlfleet
+WORKDIR /data
+ENV CRAWLFLEET_HOME=/data
+
+EXPOSE 8080
+ENTRYPOINT ["crawlfleet"]
+CMD ["--help"]
