@@ -25,6 +25,16 @@ class FileCache:
         self.store = store
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.versions = {}
+
+    def version(self, version_id):
+        """A version's document; versions never change, so each is read once."""
+        doc = self.versions.get(version_id)
+        if doc is None:
+            doc = self.store.versions.find_one({"_id": version_id}) or {}
+            if doc:
+                self.versions[version_id] = doc
+        return doc
 
     def path(self, version_id):
         return self.root / version_id
@@ -43,8 +53,8 @@ class FileCache:
         return target
 
     def _fetch(self, version_id, target):
-        version = self.store.versions.find_one({"_id": version_id})
-        if version is None:
+        version = self.version(version_id)
+        if not version:
             raise ProjectError(f"version {version_id} is not in the store")
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".fetch-") as tmp:
             zip_path = Path(tmp) / "project.zip"

@@ -79,9 +79,12 @@ class TaskRun:
         return result["status"]
 
     def _run(self):
-        spider, version = self._with_store_retries(lambda: (
-            self.store.spiders.find_one({"_id": self.task["spider"]}) or {"_id": self.task["spider"]},
-            self.store.versions.find_one({"_id": self.task["version"]}) or {}))
+        version = self._with_store_retries(lambda: self.cache.version(self.task["version"]))
+        spider = {"_id": self.task["spider"]}
+        if self.task["kind"] != "scrapy" and not self._command_of(version, spider):
+            # an entry without a command in the version: the spider document may have it
+            spider = self._with_store_retries(
+                lambda: self.store.spiders.find_one({"_id": self.task["spider"]})) or spider
         # the task runs the version it recorded, whatever is current now
         spider = dict(spider, command=self._command_of(version, spider))
         if self.task["kind"] != "scrapy" and not spider.get("command"):

@@ -26,13 +26,15 @@ def project_settings():
     return settings
 
 
-def main(argv=None):
+def main(argv=None, settings=None):
+    """Run `scrapy crawl` with `argv`; `settings` are the project settings when
+    the caller already has them (a warm process computed them once)."""
     from scrapy.cmdline import execute
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].startswith("-"):
         sys.exit("usage: python -m crawlfleet.sdk.launch SPIDER [-a NAME=VALUE]... [-s NAME=VALUE]...")
-    execute(["scrapy", "crawl", *argv], settings=project_settings())
+    execute(["scrapy", "crawl", *argv], settings=settings or project_settings())
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import threading
 import traceback
 
 PR_SET_PDEATHSIG = 1
+PROJECT_SETTINGS = None
 
 
 def preload():
@@ -46,6 +47,11 @@ def preload():
 
     settings = project_settings()
     spiders = get_spider_loader(settings).list()
+    _remember_commands(settings)
+    global PROJECT_SETTINGS
+    # Computed from files that cannot change under a version and from the
+    # node's environment, which is the same for every task: children copy it.
+    PROJECT_SETTINGS = settings.copy()
     for name in ("DOWNLOADER_MIDDLEWARES_BASE", "DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES_BASE",
                  "SPIDER_MIDDLEWARES", "EXTENSIONS_BASE", "EXTENSIONS", "ITEM_PIPELINES_BASE",
                  "ITEM_PIPELINES"):
@@ -63,6 +69,19 @@ def preload():
         # would stay locked forever in every child
         raise RuntimeError("importing the project started threads; forking it is not safe")
     return spiders
+
+
+def _remember_commands(settings):
+    """Scrapy looks its commands up (walking modules and entry points) on every
+    start; the answer cannot change for this project, so children reuse the
+    warm process's. Each child gets its own copy of the command objects."""
+    import scrapy.cmdline
+
+    lookup = getattr(scrapy.cmdline, "_get_commands_dict", None)
+    if lookup is None:
+        return
+    known = {inproject: lookup(settings, inproject) for inproject in (True, False)}
+    scrapy.cmdline._get_commands_dict = lambda _settings, inproject: dict(known[inproject])
 
 
 def _try_load(load_object, path):
@@ -102,7 +121,7 @@ def child(message, out_fd, sock, zygote_pid):
         from crawlfleet.sdk.launch import main
 
         try:
-            main(message["argv"])
+            main(message["argv"], settings=PROJECT_SETTINGS)
             code = 0
         except SystemExit as exc:
             if exc.code is None:
