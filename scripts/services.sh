@@ -31,4 +31,11 @@ if ! port_open 5672; then
     echo "services: rabbitmq-server is not installed (apt-get install rabbitmq-server)" >&2
   fi
 fi
+# tests/test_multihost.py makes network namespaces and veth pairs with iproute2
+if ! command -v ip >/dev/null && command -v apt-get >/dev/null; then
+  echo "services: installing iproute2"
+  (apt-get install -y -q iproute2 >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q iproute2 >/dev/null 2>&1; }) \
+    || echo "services: could not install iproute2; tests/test_multihost.py will skip" >&2
+fi
 exit 0
