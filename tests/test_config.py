@@ -392,7 +392,7 @@ def test_every_setting_is_documented_and_typed():
     for setting in SETTINGS:
         assert setting.name.isidentifier() and setting.name == setting.name.lower(), setting
         assert isinstance(setting.help, str) and len(setting.help.strip()) > 10, setting.name
-        assert setting.kind in (str, int, float), setting.name
+        assert setting.kind in (str, int, float, bool), setting.name
         assert type(setting.default) is setting.kind, setting.name
         if setting.kind is float:
             assert math.isfinite(setting.default), setting.name
@@ -400,13 +400,27 @@ def test_every_setting_is_documented_and_typed():
 
 def test_every_setting_can_be_set_from_environment(env, tmp_path):
     """Each setting is read from CRAWLFLEET_<NAME>: none is silently ignored."""
-    samples = {str: None, int: "3", float: "4.5"}
+    samples = {str: None, int: "3", float: "4.5", bool: "True"}
     special = {
         "home": str(tmp_path / "h2"), "mongo_uri": "mongodb://x:1", "broker_url": "memory://",
         "queue_prefix": "qp", "api_url": "http://x:2", "heartbeat_interval": "1.0",
-        "node_timeout": "9.0", "spiders_path": str(tmp_path / "sp"),
+        "node_timeout": "9.0", "spiders_path": str(tmp_path / "sp"), "log_format": "json",
     }
     for setting in SETTINGS:
         raw = special.get(setting.name) or samples[setting.kind] or f"v-{setting.name}"
         config = Config.load(environ={**env, ENV_PREFIX + setting.name.upper(): raw})
         assert str(getattr(config, setting.name)) == raw, setting.name
+
+
+def test_bool_settings_read_words_and_log_format_is_checked(env):
+    """A bool setting reads true/false words (bool("false") would be True); anything
+    else stops the process; log_format is text or json."""
+    for raw, expected in (("false", False), ("0", False), ("No", False), ("off", False),
+                          ("true", True), ("1", True), ("YES", True), ("on", True)):
+        config = Config.load(environ={**env, "CRAWLFLEET_METRICS_PUBLIC": raw})
+        assert config.metrics_public is expected, raw
+    with pytest.raises(ConfigError, match="metrics_public"):
+        Config.load(environ={**env, "CRAWLFLEET_METRICS_PUBLIC": "maybe"})
+    assert Config.load(environ={**env, "CRAWLFLEET_LOG_FORMAT": "json"}).log_format == "json"
+    with pytest.raises(ConfigError, match="log_format"):
+        Config.load(environ={**env, "CRAWLFLEET_LOG_FORMAT": "xml"})
