@@ -211,3 +211,28 @@ def test_scrape_a_real_web_server_after_a_real_crawl(config, store, processes, t
         assert 0 < latency < 10, latency
     finally:
         stop_group(web)
+
+
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_queue_depths_on_real_brokers(broker, tmp_path, mongo_server):
+    """On Redis and RabbitMQ: waiting messages are counted per queue over one
+    connection, and a queue nobody declared yet counts 0 (RabbitMQ closes the
+    channel on that passive declare; the next queue is still read)."""
+    from conftest import make_config, purge_broker, rabbitmq_available, redis_available
+    from web.metrics import queue_depths
+
+    if not {"redis": redis_available, "rabbitmq": rabbitmq_available}[broker]():
+        pytest.fail(f"{broker} is not running (.ci/run starts it)")
+    config = make_config(tmp_path, mongo_server, broker=broker)
+    client = Broker(config)
+    try:
+        for task_id in ("d1", "d2"):
+            client.publish_task(task_id)
+        client.publish_task("d3", target="known")
+        depths = queue_depths(client, ["never-declared", "known"])
+        prefix = config.queue_prefix
+        assert depths == {f"{prefix}-tasks": 2, f"{prefix}-node-never-declared": 0,
+                          f"{prefix}-node-known": 1}
+    finally:
+        client.close()
+        purge_broker(config, ["known"])
