@@ -60,7 +60,7 @@ SETTINGS = [
             "Otherwise it needs `Authorization: Bearer <token>` of any role."),
     # -- node ---------------------------------------------------------------
     Setting("node_id", "", str,
-            "This node's id. Empty: the host name (kept in HOME so it is stable)."),
+            "This node's id. Empty: the host name."),
     Setting("max_runners", 0, int,
             "Spiders a node runs at once. 0: the number of CPUs, at least 2."),
     Setting("heartbeat_interval", 3.0, float, "Seconds between node heartbeats."),

@@ -34,7 +34,12 @@ def main(argv=None, settings=None):
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].startswith("-"):
         sys.exit("usage: python -m crawlfleet.sdk.launch SPIDER [-a NAME=VALUE]... [-s NAME=VALUE]...")
-    execute(["scrapy", "crawl", *argv], settings=settings or project_settings())
+    try:
+        execute(["scrapy", "crawl", *argv], settings=settings or project_settings())
+    except SystemExit as exc:
+        if cf_scrapy.STORE_FAILED:
+            sys.exit("crawlfleet: items could not be stored; the task failed (see the log)")
+        raise
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import os
 from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
-from twisted.internet import task
+from twisted.internet import defer, task, threads
 
 from crawlfleet.sdk.context import TaskContext
 
@@ -28,31 +28,82 @@ def _context():
 
 
 class ItemPipeline:
-    """Stores every item that reaches it in the task's results collection."""
+    """Stores every item that reaches it in the task's results collection.
 
-    def __init__(self, context, batch_size):
+    Batches are written from Twisted's thread pool, so the crawl goes on while
+    the store works; at most IN_FLIGHT batches are written at once, and past
+    that the pipeline makes Scrapy wait. A batch the store refuses even after
+    the SDK's retries closes the spider and fails the task: no item is
+    silently dropped.
+    """
+
+    IN_FLIGHT = 4
+
+    def __init__(self, context, batch_size, crawler=None):
         self.context = context
         self.batch_size = batch_size
+        self.crawler = crawler
         self.buffer = []
+        self.writers = defer.DeferredSemaphore(self.IN_FLIGHT)
+        self.pending = set()
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(_context(), crawler.settings.getint("CRAWLFLEET_BATCH_SIZE", 100))
+        return cls(_context(), crawler.settings.getint("CRAWLFLEET_BATCH_SIZE", 100), crawler)
 
     def process_item(self, item, spider=None):
         self.buffer.append(ItemAdapter(item).asdict())
         if len(self.buffer) >= self.batch_size:
-            self.flush()
+            written = self.flush()
+            if self.writers.tokens == 0:  # the store is behind: hold the crawl back
+                return written.addCallback(lambda _: item)
         return item
 
     def flush(self):
         batch, self.buffer = self.buffer, []
-        if batch:
-            self.context.insert_items(batch)
+        if not batch:
+            return defer.succeed(None)
+        written = self.writers.run(threads.deferToThread, self.context.insert_items, batch)
+        self.pending.add(written)
+        written.addErrback(self._failed, len(batch))
+        written.addBoth(self._done, written)
+        return written
+
+    def _done(self, result, written):
+        self.pending.discard(written)
+        return result
+
+    def _failed(self, failure, count):
+        global STORE_FAILED
+        STORE_FAILED = True
+        log.error("crawlfleet: %d items could not be stored: %s", count, failure.getErrorMessage())
+        if self.crawler is not None and self.crawler.engine is not None:
+            close_for_store_failure(self.crawler)
+        return None
 
     def close_spider(self, spider=None):
         self.flush()
-        self.context.close()
+        finished = defer.DeferredList(list(self.pending))
+        finished.addBoth(lambda _: self.context.close())
+        return finished
+
+
+# Set when items could not be stored; `crawlfleet.sdk.launch` then exits non-zero.
+STORE_FAILED = False
+
+
+def close_for_store_failure(crawler):
+    """Close the spider because its items cannot be stored."""
+    engine = crawler.engine
+    try:
+        if hasattr(engine, "close_spider_async"):
+            from scrapy.utils.defer import deferred_from_coro
+
+            deferred_from_coro(engine.close_spider_async(reason="crawlfleet_store_failed"))
+        else:
+            engine.close_spider(crawler.spider, "crawlfleet_store_failed")
+    except Exception as exc:  # already closing
+        log.debug("close after a store failure: %s", exc)
 
 
 def collect(stats):
