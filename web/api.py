@@ -33,6 +33,7 @@ PUBLIC_ENDPOINTS = {"api.openapi_document"}
 TOKEN_TOUCH_INTERVAL = 60.0  # seconds between `last_used_at` updates of a token
 RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority")
 TASK_PAGE = (50, 500)        # default and largest `limit` of GET /tasks
+TIE_LIMIT = 1000             # tasks of the cursor's instant read to page past it
 LOG_PAGE = (1000, 10_000)    # ... of GET /tasks/<id>/log
 RESULT_PAGE = (100, 1000)    # ... of GET /tasks/<id>/results?format=json
 STATUS_VALUES = [s.value for s in TaskStatus]
@@ -222,10 +223,25 @@ def tasks():
         query["spider"] = request.args["spider"]
     if request.args.get("node"):
         query["node_id"] = request.args["node"]
-    if request.args.get("before"):
-        query["_id"] = {"$lt": request.args["before"]}
     limit = int_arg("limit", TASK_PAGE[0], TASK_PAGE[1], smallest=1)
-    docs = list(services().store.tasks.find(query).sort("_id", -1).limit(limit + 1))
+    store = services().store
+    docs = []
+    before = request.args.get("before")
+    anchor = before and store.tasks.find_one({"_id": before}, {"created_at": 1})
+    if anchor and isinstance(anchor.get("created_at"), (int, float)):
+        # Keyset on (created_at, _id) from the cursor task, as the UI pages:
+        # nx-27017 scans the whole collection for a range on `_id` (2 s a page
+        # at 100k tasks), not for one on the indexed `created_at`. Tasks of the
+        # cursor's very instant are told apart by `_id` here.
+        stamp = anchor["created_at"]
+        same = store.tasks.find({**query, "created_at": stamp}).sort("_id", -1)
+        docs = [d for d in same.limit(TIE_LIMIT) if d["_id"] < before][:limit + 1]
+        query["created_at"] = {"$lt": stamp}
+    elif before:  # the cursor task is gone: older ids
+        query["_id"] = {"$lt": before}
+    if len(docs) <= limit:
+        docs += list(store.tasks.find(query).sort([("created_at", -1), ("_id", -1)])
+                     .limit(limit + 1 - len(docs)))
     more = len(docs) > limit
     docs = docs[:limit]
     return jsonify({"tasks": [public_task(d) for d in docs],
