@@ -23,6 +23,7 @@ from bson.binary import Binary
 from bson.decimal128 import Decimal128
 
 BATCH_SIZE = 500       # documents fetched per round trip while streaming
+AFTER_SCAN = 10_000    # a task's items read to find a page cursor's place
 CSV_SAMPLE = 1000      # items whose keys make the CSV columns
 CSV_FLUSH_ROWS = 200   # rows per chunk handed to the HTTP server
 
@@ -70,11 +71,36 @@ def dumps(obj, **kwargs):
 # -- results -------------------------------------------------------------------
 
 def items_cursor(collection, task_id, after=None, limit=0):
-    """A task's items in `_id` order, optionally after a keyset cursor."""
+    """A task's items in `_id` order, optionally after a keyset cursor.
+
+    After a cursor, the task's first AFTER_SCAN items are read through the
+    `_tid` index and the cursor's place is found here: nx-27017 scans the
+    whole collection for any comparison with an ObjectId (10 s a page at 1M
+    rows, whatever the task's size). Past them, the `_id` range is the query.
+    """
     query = {"_tid": task_id}
     if after is not None:
+        rows, read = [], 0
+        head = collection.find(query).sort("_id", 1).batch_size(BATCH_SIZE).limit(AFTER_SCAN)
+        with head:
+            for doc in head:
+                read += 1
+                if _past(doc["_id"], after):
+                    rows.append(doc)
+                    if len(rows) == limit:
+                        return rows
+        if read < AFTER_SCAN:
+            return rows
         query["_id"] = {"$gt": after}
     return collection.find(query).sort("_id", 1).batch_size(BATCH_SIZE).limit(limit)
+
+
+def _past(value, after):
+    """`value > after` as `$gt` means it: only between values of one type."""
+    try:
+        return type(value) is type(after) and value > after
+    except TypeError:
+        return False
 
 
 def jsonl_lines(docs):
