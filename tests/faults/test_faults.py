@@ -251,7 +251,7 @@ def test_cancel_storm(fleet_factory):
     fleet.procs.node(fleet.store, max_runners=25)
     fleet.submit("sleeper", 50)
     wait_for(lambda: fleet.store.tasks.count_documents({"status": "running", "pid": {"$gt": 0}}) == 50,
-             timeout=90, what="50 spiders running")
+             timeout=180, what="50 spiders running")
     pids = [t["pid"] for t in fleet.store.tasks.find({"status": "running"}, {"pid": 1})]
     started = time.monotonic()
     for root in fleet.roots:
