@@ -17,7 +17,8 @@ Collections:
 - ``schedule_fires``  one record per schedule and fire time: the task(s)
                     it made or why it was skipped (unique key)
 - ``leases``        short leases, e.g. which master is the scheduler leader
-- ``results_<spider>``  scraped items, each with ``_tid`` and ``task_id``
+- ``results_<spider>``  scraped items, each with ``_tid``, ``task_id`` and
+                    ``_at`` (when it was stored: the results browser's order)
 """
 
 import logging
@@ -61,7 +62,13 @@ INDEXES = {
     ],
 }
 
-RESULTS_INDEXES = [IndexModel([("_tid", ASCENDING)])]
+RESULTS_INDEXES = [
+    IndexModel([("_tid", ASCENDING)]),
+    # insertion order (epoch seconds, strictly increasing within a batch): the
+    # results browser pages by it, as nx-27017 scans the whole collection for a
+    # range on `_id` but not for a range on an indexed field
+    IndexModel([("_at", ASCENDING)]),
+]
 
 
 class Store:
@@ -132,7 +139,7 @@ class Store:
         return gridfs.GridFSBucket(self.db, bucket_name="files")
 
     def results(self, collection_name):
-        """A results collection, its index made the first time this process uses it."""
+        """A results collection, its indexes made the first time this process uses it."""
         coll = self.db[collection_name]
         if collection_name not in self._results_indexed:
             coll.create_indexes(RESULTS_INDEXES)

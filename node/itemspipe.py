@@ -1,7 +1,7 @@
 """Items from spiders that have no database driver: the node gives each task a
 named pipe (``CRAWLFLEET_ITEMS_PIPE``); the spider writes one JSON object per
 line to it, in any language, and the node stores them in batches exactly like
-SDK items (``_tid`` and ``task_id`` added, ``stats.items`` counted).
+SDK items (``_tid``, ``task_id`` and ``_at`` added, ``stats.items`` counted).
 
 The node holds a write end of its own while the spider runs, so the reader
 does not see end-of-file each time a spider closes and reopens the pipe.
@@ -39,6 +39,12 @@ class ItemsPipe:
         self.thread.start()
 
     def _read(self):
+        try:
+            # the collection's indexes (`_tid`, `_at`), whichever way the spider
+            # stores its items: through this pipe, the SDK or the Scrapy pipeline
+            self.store.results(self.collection)
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("task %s: indexes of %s not made (%s)", self.task_id, self.collection, exc)
         batch, last = [], time.monotonic()
         with os.fdopen(self.read_fd, "rb") as stream:
             for number, raw in enumerate(stream, 1):
@@ -60,8 +66,12 @@ class ItemsPipe:
     def _store(self, batch):
         if not batch:
             return
-        for item in batch:
+        # as crawlfleet.sdk.context.stamp_items (not imported: it would bring the
+        # SDK's process-wide setup into the node): `_at` strictly increasing
+        base = time.time()
+        for i, item in enumerate(batch):
             item["_tid"] = item["task_id"] = self.task_id
+            item["_at"] = base + i * 1e-6
         for attempt in range(10):
             try:
                 self.store.results(self.collection).insert_many(batch, ordered=False)

@@ -50,11 +50,10 @@ class TaskContext:
         )
 
     def insert_items(self, items):
-        """Insert items tagged with the task id, retrying; returns the count stored."""
+        """Insert items tagged with the task id and their insertion time (`_at`),
+        retrying; returns the count stored."""
         items = [_clean(item) for item in items]
-        for item in items:
-            item["_tid"] = self.task_id
-            item["task_id"] = self.task_id
+        stamp_items(items, self.task_id)
         self._retry(lambda: self._insert(items))
         self._retry(lambda: self.tasks.update_one(
             {"_id": self.task_id}, {"$inc": {"stats.items": len(items)}}))
@@ -93,6 +92,18 @@ class TaskContext:
 
     def close(self):
         self.client.close()
+
+
+def stamp_items(items, task_id):
+    """Add what crawlfleet stores with every item: the task id (`_tid`, and
+    `task_id`, Crawlab's name) and `_at`, when it was stored (UTC epoch
+    seconds), strictly increasing within the batch so that the results
+    browser can page in insertion order by an index on it."""
+    base = time.time()
+    for i, item in enumerate(items):
+        item["_tid"] = item["task_id"] = task_id
+        item["_at"] = base + i * 1e-6
+    return items
 
 
 def _clean(value):
