@@ -496,3 +496,98 @@ def test_results_sorted_by_a_field_with_many_equal_values_page_exactly(browser, 
             found = re.search(r'id="next-page" href="([^"]+)"', body)
             path = found.group(1).replace("&amp;", "&") if found else None
         assert len(seen) == len(set(seen)) == 130, direction
+
+
+# -- results browser: default order -----------------------------------------------------
+
+def page_through(admin, path):
+    """Every row id of every page from `path` on, following `More`, and the pages' count."""
+    seen, pages = [], 0
+    while path:
+        body = admin.get(path).data.decode()
+        seen += rows(body)
+        pages += 1
+        found = re.search(r'id="next-page" href="([^"]+)"', body)
+        path = found.group(1).replace("&amp;", "&") if found else None
+    return seen, pages
+
+
+@pytest.mark.parametrize("tie_scan", [1000, 5])
+def test_results_browser_pages_in_insertion_order_by_at(browser, spiders, store, config,
+                                                       monkeypatch, tie_scan):
+    """By default the browser shows the newest items first by `_at` (indexed):
+    paging visits every item once, in insertion order, with no gap and no
+    repeat, items sharing one `_at` across page boundaries included."""
+    import random
+
+    from crawlfleet.sdk.context import TaskContext
+    from web import results as results_module
+
+    monkeypatch.setattr(results_module, "TIE_SCAN", tie_scan)
+    coll = store.results("results_books")
+    context = TaskContext("t-order", config.mongo_uri, config.mongo_db, "results_books")
+    # `_id`s out of insertion order (as from writers on several hosts): only `_at` has it
+    inserted = [ObjectId() for _ in range(3000)]
+    random.Random(5).shuffle(inserted)
+    try:
+        for batch in range(12):
+            context.insert_items([{"_id": inserted[n], "title": f"Book {n}", "n": n}
+                                  for n in range(batch * 250, (batch + 1) * 250)])
+    finally:
+        context.close()
+    # writes whose clocks read the same: 120 items sharing one `_at`, in `_id` order
+    stamp = coll.find_one(sort=[("_at", -1)])["_at"] + 1.0
+    tagged = {"_tid": "t-order", "task_id": "t-order"}
+    same = [{"_id": ObjectId(), "title": "tied", **tagged, "_at": stamp} for _ in range(120)]
+    inserted += [doc["_id"] for doc in same]
+    random.Random(6).shuffle(same)
+    coll.insert_many(same)
+    newest = [{"_id": ObjectId(), "title": "newest", **tagged, "_at": stamp + 1.0}]
+    coll.insert_many(newest)
+    inserted += [newest[0]["_id"]]
+    admin = browser("admin")
+    first = admin.get("/results/results_books").data.decode()
+    assert 'name="sort" value="_at"' in first
+    headers = re.findall(r"<th>(?:<a [^>]*>)?([^<▼▲]+?)(?: [▼▲])?(?:</a>)?</th>", first)
+    assert headers[-3:] == ["_tid", "task_id", "_at"], headers
+    seen, pages = page_through(admin, "/results/results_books")
+    assert len(seen) == len(set(seen)) == len(inserted) == 3121
+    assert seen == [str(i) for i in reversed(inserted)]
+    assert pages == 63
+    up, _ = page_through(admin, "/results/results_books?sort=_at&dir=asc")
+    assert up == [str(i) for i in inserted]
+    filtered, _ = page_through(admin, "/results/results_books?q=n+>%3D+1000")
+    assert filtered == [str(i) for i in reversed(inserted[1000:3000])]
+
+
+def test_results_browser_shows_rows_without_at_after_the_stamped_ones(browser, spiders, store):
+    """Rows stored without `_at` (before it existed, or by other code) in an
+    `_at`-indexed collection come after the stamped rows, newest `_id` first
+    (and before them in ascending order): none is hidden by the default order."""
+    coll = store.results("results_books")
+    old = [{"_id": ObjectId(), "title": "old"} for _ in range(70)]
+    coll.insert_many(old)
+    stamped = [{"_id": ObjectId(), "title": "new", "_at": 1e9 + n} for n in range(80)]
+    coll.insert_many(stamped)
+    later = [{"_id": ObjectId(), "title": "no _at, written later"} for _ in range(30)]
+    coll.insert_many(later)
+    admin = browser("admin")
+    unstamped = sorted(old + later, key=lambda d: d["_id"])
+    seen, _ = page_through(admin, "/results/results_books")
+    assert seen == [str(d["_id"]) for d in reversed(stamped)] + \
+        [str(d["_id"]) for d in reversed(unstamped)]
+    seen, _ = page_through(admin, "/results/results_books?sort=_at&dir=asc")
+    assert seen == [str(d["_id"]) for d in unstamped + stamped]
+
+
+def test_results_collection_without_the_at_index_pages_by_id(browser, spiders, store):
+    """A collection written by other code (no `_at` index) is shown by `_id`, newest first."""
+    coll = store.db["results_own_driver"]
+    docs = [{"_id": ObjectId(), "n": n, "_at": float(n % 3)} for n in range(130)]
+    coll.insert_many(docs)
+    admin = browser("admin")
+    first = admin.get("/results/results_own_driver").data.decode()
+    assert 'name="sort" value="_id"' in first
+    seen, pages = page_through(admin, "/results/results_own_driver")
+    assert seen == [str(d["_id"]) for d in reversed(docs)] and pages == 3
+    assert all(info["key"][0][0] != "_at" for info in coll.index_information().values())
