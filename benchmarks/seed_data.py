@@ -1,6 +1,7 @@
 """Seed a benchmark dataset: N results (default 1M) in `results_bench`, 10k in
-`results_bench10k`, and 100k tasks spread over 60 days, with insert_many in
-batches from several processes.
+`results_bench10k` (each with `_tid`, `task_id` and `_at`, and the indexes
+crawlfleet makes, as its stores write them), and 100k tasks spread over 60
+days, with insert_many in batches from several processes.
 
     python benchmarks/seed_data.py --mongo-uri mongodb://127.0.0.1:27017 --db crawlfleet_bench
 
@@ -71,12 +72,22 @@ def worker(args):
     for doc in docs:
         batch.append(doc)
         if len(batch) >= BATCH:
-            coll.insert_many(batch, ordered=False)
+            insert(coll, kind, batch)
             batch = []
     if batch:
-        coll.insert_many(batch, ordered=False)
+        insert(coll, kind, batch)
     client.close()
     return count
+
+
+def insert(coll, kind, batch):
+    if kind == "results":
+        # what crawlfleet adds to every stored item: its insertion time,
+        # strictly increasing within a batch (crawlfleet.sdk.context)
+        base = time.time()
+        for i, doc in enumerate(batch):
+            doc["_at"] = base + i * 1e-6
+    coll.insert_many(batch, ordered=False)
 
 
 def seed(uri, db, collection, kind, total, processes):
@@ -122,7 +133,7 @@ def main():
         store.client.drop_database(args.db)
         store.ensure_indexes()
         for name in ("results_bench", "results_bench10k"):
-            store.results(name)
+            store.results(name)  # crawlfleet's indexes: `_tid` and `_at`
         store.db.results_bench.create_index("price")
         store.db.results_bench10k.create_index("price")
         print(f"seeding {uri} database {args.db} with {args.processes} processes", flush=True)
