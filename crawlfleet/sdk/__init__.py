@@ -4,7 +4,7 @@
     save_item({"title": "...", "price": 12.5})
 
 Under a crawlfleet node (``CRAWLFLEET_TASK_ID`` set) each item goes to the
-spider's results collection with ``_tid`` and ``task_id`` added. Run by hand
+spider's results collection with ``_tid``, ``task_id`` and ``_at`` added. Run by hand
 (no task id) the items are printed as JSON lines, so a spider can be tried
 locally with no database.
 
