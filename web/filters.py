@@ -112,6 +112,25 @@ def parse(filters):
     if len(filters) > MAX_FILTERS:
         raise FilterError(f"at most {MAX_FILTERS} filters")
     parts = [condition(*parse_one(text)) for text in filters]
-    if not parts:
-        return {}
-    return parts[0] if len(parts) == 1 else {"$and": parts}
+    return merge(parts)
+
+
+def merge(parts):
+    """One flat query when the filters can share one (``a = 1`` and ``b > 2``, or
+    ``price >= 10`` and ``price < 20``), else ``$and``. Both mean the same;
+    the flat form lets nx-27017 use an index, where it scans the whole
+    collection for ``$and``."""
+    merged = {}
+    for part in parts:
+        (field, cond), = part.items()
+        if field not in merged:
+            merged[field] = cond
+            continue
+        old = merged[field]
+        if (isinstance(old, dict) and isinstance(cond, dict)
+                and all(key.startswith("$") for key in (*old, *cond))
+                and not set(old) & set(cond)):
+            merged[field] = {**old, **cond}
+            continue
+        return {"$and": parts}
+    return merged
