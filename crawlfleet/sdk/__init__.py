@@ -67,6 +67,8 @@ def flush():
         _buffer.clear()
     if batch:
         save_items(batch)
+    if _context is not None:
+        _context.count()  # the items stored since the last count
 
 
 atexit.register(flush)

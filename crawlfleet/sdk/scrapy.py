@@ -4,12 +4,14 @@ live stats to the task document. Neither needs any change to the project."""
 
 import logging
 import os
+import queue
+import threading
 import time
 
 from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
-from twisted.internet import defer, task, threads
+from twisted.internet import task, threads
 
 from crawlfleet.sdk.context import TaskContext
 
@@ -32,11 +34,12 @@ def _context():
 class ItemPipeline:
     """Stores every item that reaches it in the task's results collection.
 
-    Batches are written from Twisted's thread pool, so the crawl goes on while
-    the store works; at most IN_FLIGHT batches are written at once, and past
-    that the pipeline makes Scrapy wait. A batch the store refuses even after
-    the SDK's retries closes the spider and fails the task: no item is
-    silently dropped.
+    Batches go to a writer thread of its own, so the crawl goes on while the
+    store works. At most IN_FLIGHT batches wait for it; past that the crawl
+    blocks on the queue until the store catches up. (Returning a Deferred
+    instead would let Scrapy's engine sit idle until its next 5-second
+    heartbeat.) A batch the store refuses even after the SDK's retries closes
+    the spider and fails the task: no item is silently dropped.
     """
 
     IN_FLIGHT = 4
@@ -47,8 +50,10 @@ class ItemPipeline:
         self.crawler = crawler
         self.buffer = []
         self.last_flush = time.monotonic()
-        self.writers = defer.DeferredSemaphore(self.IN_FLIGHT)
-        self.pending = set()
+        self.batches = queue.Queue(maxsize=self.IN_FLIGHT)
+        self.writer = threading.Thread(target=self._write_batches, name="crawlfleet-items",
+                                       daemon=True)
+        self.writer.start()
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -61,37 +66,35 @@ class ItemPipeline:
         # Full batches, or whatever arrived in the last couple of seconds, so that
         # a slow crawl's items show up while it runs.
         if len(self.buffer) >= self.batch_size or time.monotonic() - self.last_flush > FLUSH_SECONDS:
-            written = self.flush()
-            if self.writers.tokens == 0:  # the store is behind: hold the crawl back
-                return written.addCallback(lambda _: item)
+            self.flush()
         return item
 
     def flush(self):
         self.last_flush = time.monotonic()
         batch, self.buffer = self.buffer, []
-        if not batch:
-            return defer.succeed(None)
-        written = self.writers.run(threads.deferToThread, self.context.insert_items, batch)
-        self.pending.add(written)
-        written.addErrback(self._failed, len(batch))
-        written.addBoth(self._done, written)
-        return written
+        if batch and not STORE_FAILED:
+            self.batches.put(batch)
 
-    def _done(self, result, written):
-        self.pending.discard(written)
-        return result
-
-    def _failed(self, failure, count):
+    def _write_batches(self):
         global STORE_FAILED
-        STORE_FAILED = True
-        log.error("crawlfleet: %d items could not be stored: %s", count, failure.getErrorMessage())
-        if self.crawler is not None and self.crawler.engine is not None:
-            close_for_store_failure(self.crawler)
-        return None
+        while (batch := self.batches.get()) is not None:
+            if STORE_FAILED:
+                continue
+            try:
+                self.context.insert_items(batch)
+            except Exception as exc:
+                STORE_FAILED = True
+                log.error("crawlfleet: %d items could not be stored: %s", len(batch), exc)
+                if self.crawler is not None and self.crawler.engine is not None:
+                    # imported here: importing the reactor at module level would install one
+                    from twisted.internet import reactor
+
+                    reactor.callFromThread(close_for_store_failure, self.crawler)
 
     def close_spider(self, spider=None):
         self.flush()
-        finished = defer.DeferredList(list(self.pending))
+        self.batches.put(None)
+        finished = threads.deferToThread(self.writer.join)
         finished.addBoth(lambda _: self.context.close())
         return finished
 
