@@ -46,7 +46,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import percentile, rss_mb, table  # noqa: E402
+from benchmarks.harness import cpu_seconds, percentile, rss_mb, table  # noqa: E402
 
 PASSWORD = "bench-password-1"   # the UI user of bench_ui.py
 DEEP_PAGES = 20                 # pages followed through `next` for the deep page
@@ -328,22 +328,6 @@ def export(session, url, name, web_pid, store_pid):
     out.append(["  CPU during export: web, store", f"{cpu_web:.1f} s",
                 f"{cpu_store:.1f} s" if cpu_store is not None else "(not ours)", 1, "", ""])
     return out
-
-
-def cpu_seconds(pgid):
-    """User + system CPU seconds of the live processes of a process group."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(") ", 1)[1].split()
-            if int(fields[2]) == pgid:  # field 5: process group id
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

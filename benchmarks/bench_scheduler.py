@@ -30,12 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.harness import percentile, wait_until as wait_for  # noqa: E402
+
 DB = "crawlfleet_bench_scheduler"
-
-
-def percentile(values, fraction):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(fraction * (len(values) - 1))))]
 
 
 def ms(seconds):
@@ -48,16 +45,6 @@ def tick_project(folder):
     (project / "main.py").write_text("print('tick')\n")
     (project / "crawlfleet.json").write_text(json.dumps(
         {"spiders": [{"name": "bench_tick", "command": ["python", "main.py"]}]}))
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
 
 
 def precision(config, store, args):

@@ -41,24 +41,47 @@ def percentile(values, fraction):
     return values[min(len(values) - 1, int(round(fraction * (len(values) - 1))))]
 
 
-def rss_mb(pid):
-    """Resident memory of a process and its whole process group, in MB."""
-    total = 0
+def group_processes(pgid):
+    """(pid, /proc stat fields after the name) of each live process of a process group."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(") ", 1)[1].split()
-            if int(fields[2]) != pid:  # field 5: process group id
-                continue
-            with open(f"/proc/{entry}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except (OSError, IndexError, ValueError):
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 12 and fields[2] == str(pgid):  # field 5: process group id
+            yield int(entry), fields
+
+
+def rss_mb(pgid):
+    """Resident memory of a whole process group, in MB."""
+    total = 0
+    for pid, _ in group_processes(pgid):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        except (OSError, ValueError):
             continue
     return total / 1024
+
+
+def cpu_seconds(pgid):
+    """User + system CPU seconds of the live processes of a process group."""
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in group_processes(pgid))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until(predicate, timeout, what):
+    """The predicate's first true value, polled; exits the benchmark past `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
 
 
 def table(title, header, rows):
@@ -147,15 +170,7 @@ class Platform:
         self.web_pid = proc.pid
         return proc
 
-    @staticmethod
-    def wait(predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
+    wait = staticmethod(wait_until)
 
     def close(self):
         for proc in reversed(self.procs):

@@ -71,7 +71,8 @@ def main():
 
     rows = []
     for name, values in samples.items():
-        warm = values[max(1, len(values) // 5)]  # after the first fifth of the run
+        # after the first fifth of the run (a very short run has few samples)
+        warm = values[min(len(values) - 1, max(1, len(values) // 5))]
         peak_late = max(values[len(values) // 2:])
         growth = (values[-1] - warm) / warm * 100 if warm else 0.0
         rows.append([name, f"{values[0]:.0f}", f"{warm:.0f}", f"{peak_late:.0f}",
