@@ -268,3 +268,38 @@ def processes(config, demo_site, tmp_path):
     procs = Processes(config, demo_site, tmp_path)
     yield procs
     procs.stop_all()
+
+
+@pytest.fixture
+def app(config, store):
+    """The Flask application on the test's store and broker."""
+    from web import create_app
+
+    app = create_app(config)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["crawlfleet"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Tokens:
+    """Authorization headers (and raw tokens) for each role."""
+
+    def __init__(self, store):
+        from crawlfleet.tokens import create_token
+
+        self.admin_token = create_token(store, "t-admin", "admin")
+        self.operator_token = create_token(store, "t-op", "operator")
+        self.viewer_token = create_token(store, "t-view", "viewer")
+        self.admin = {"Authorization": "Bearer " + self.admin_token}
+        self.operator = {"Authorization": "Bearer " + self.operator_token}
+        self.viewer = {"Authorization": "Bearer " + self.viewer_token}
+
+
+@pytest.fixture
+def auth(store):
+    return Tokens(store)

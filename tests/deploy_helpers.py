@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from conftest import Tokens, auth, client  # noqa: F401  (re-exported for the deploy tests)
 from crawlfleet import packaging
-from crawlfleet.tokens import create_token
-from web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "spiders"
@@ -33,33 +32,9 @@ def sandbox_tmp(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def app(config, store, sandbox_tmp):
-    app = create_app(config)
-    app.config["TESTING"] = True
-    yield app
-    app.extensions["crawlfleet"].close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-class Tokens:
-    """Authorization headers (and raw tokens) for each role."""
-
-    def __init__(self, store):
-        self.admin_token = create_token(store, "t-admin", "admin")
-        self.operator_token = create_token(store, "t-op", "operator")
-        self.viewer_token = create_token(store, "t-view", "viewer")
-        self.admin = {"Authorization": "Bearer " + self.admin_token}
-        self.operator = {"Authorization": "Bearer " + self.operator_token}
-        self.viewer = {"Authorization": "Bearer " + self.viewer_token}
-
-
-@pytest.fixture
-def auth(store):
-    return Tokens(store)
+def app(sandbox_tmp, app):
+    """The application, with the process-wide temporary folder sandboxed first."""
+    return app
 
 
 class LiveServer:

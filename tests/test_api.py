@@ -16,37 +16,9 @@ from bson import ObjectId
 from crawlfleet.broker import Topology, connect
 from crawlfleet.models import new_task, now
 from crawlfleet.store import Store
-from crawlfleet.tokens import create_token
 from master.discovery import scan
 import web
 from web import create_app, export
-
-
-@pytest.fixture
-def app(config, store):
-    app = create_app(config)
-    app.config["TESTING"] = True
-    yield app
-    app.extensions["crawlfleet"].close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-class Tokens:
-    """Authorization headers for each role."""
-
-    def __init__(self, store):
-        self.admin = {"Authorization": "Bearer " + create_token(store, "t-admin", "admin")}
-        self.operator = {"Authorization": "Bearer " + create_token(store, "t-op", "operator")}
-        self.viewer = {"Authorization": "Bearer " + create_token(store, "t-view", "viewer")}
-
-
-@pytest.fixture
-def auth(store):
-    return Tokens(store)
 
 
 @pytest.fixture

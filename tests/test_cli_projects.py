@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from crawlfleet.cli import main
-from deploy_helpers import (BUNDLED, auth, copy_project, live, sandbox_tmp,  # noqa: F401
+from deploy_helpers import (BUNDLED, app, auth, copy_project, live, sandbox_tmp,  # noqa: F401
                             zip_folder)
 from test_gitimport import Repo
 
@@ -21,13 +21,6 @@ def config(tmp_path, mongo_server):
     return make_config(tmp_path, mongo_server, git_local_roots=str(tmp_path / "repos"))
 
 
-@pytest.fixture
-def app(config, store, sandbox_tmp):
-    from web import create_app
-
-    app = create_app(config)
-    yield app
-    app.extensions["crawlfleet"].close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from crawlfleet.errors import BadRequest
-from deploy_helpers import (BUNDLED, assert_nothing_deployed, auth, client,  # noqa: F401
+from deploy_helpers import (BUNDLED, app, assert_nothing_deployed, auth, client,  # noqa: F401
                             copy_project, sandbox_tmp)
 from master import gitimport
 
@@ -34,14 +34,6 @@ def config(tmp_path, mongo_server):
     return make_config(tmp_path, mongo_server, git_local_roots=str(tmp_path / "repos"))
 
 
-@pytest.fixture
-def app(config, store, sandbox_tmp):
-    from web import create_app
-
-    app = create_app(config)
-    app.config["TESTING"] = True
-    yield app
-    app.extensions["crawlfleet"].close()
 
 
 class Repo:

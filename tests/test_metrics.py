@@ -34,14 +34,6 @@ def value(samples, name, **labels):
     return samples[name][frozenset(labels.items())]
 
 
-@pytest.fixture
-def app(config, store):
-    app = create_app(config)
-    app.config["TESTING"] = True
-    yield app
-    app.extensions["crawlfleet"].close()
-
-
 def task_doc(task_id, status, created, started=None, not_before=None, spider="books"):
     return {"_id": task_id, "spider": spider, "status": status, "created_at": created,
             "started_at": started, "not_before": not_before, "stats": {"items": 0}}

@@ -12,7 +12,6 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from crawlfleet.cli import main
 from crawlfleet.tokens import create_token
-from web import create_app
 
 BASE = "/api/v1/schedules"
 
@@ -22,18 +21,9 @@ def add_spider(store, name):
                               "results_collection": f"results_{name}"})
 
 
-@pytest.fixture
-def app(config, store):
+@pytest.fixture(autouse=True)
+def books(store):
     add_spider(store, "books")
-    app = create_app(config)
-    app.config["TESTING"] = True
-    yield app
-    app.extensions["crawlfleet"].close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture
