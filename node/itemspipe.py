@@ -15,9 +15,12 @@ import time
 
 import pymongo.errors
 
+from crawlfleet.items import insert_batch, prepare
+
 log = logging.getLogger(__name__)
 
 BATCH = 200
+WRITE_ATTEMPTS = 10
 FLUSH_SECONDS = 1.0
 
 
@@ -34,6 +37,7 @@ class ItemsPipe:
         os.set_blocking(self.read_fd, True)
         self.stored = 0
         self.rejected = 0
+        self.lost = 0
         self.thread = threading.Thread(target=self._read, name=f"items-{self.task_id}",
                                        daemon=True)
         self.thread.start()
@@ -66,24 +70,24 @@ class ItemsPipe:
     def _store(self, batch):
         if not batch:
             return
-        # as crawlfleet.sdk.context.stamp_items (not imported: it would bring the
-        # SDK's process-wide setup into the node): `_at` strictly increasing
-        base = time.time()
-        for i, item in enumerate(batch):
-            item["_tid"] = item["task_id"] = self.task_id
-            item["_at"] = base + i * 1e-6
-        for attempt in range(10):
+        batch = prepare(batch, self.task_id)
+        for attempt in range(WRITE_ATTEMPTS):
             try:
-                self.store.results(self.collection).insert_many(batch, ordered=False)
-                break
-            except pymongo.errors.BulkWriteError as exc:
-                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                    raise
+                insert_batch(self.store.results(self.collection), batch)
                 break
             except pymongo.errors.PyMongoError as exc:
                 log.warning("task %s: items not stored yet (%s)", self.task_id, exc)
+                if attempt == WRITE_ATTEMPTS - 1:
+                    # counted, said, and the task fails: never dropped silently
+                    self.lost += len(batch)
+                    self.say(f"items pipe: {len(batch)} items could not be stored ({exc})")
+                    return
                 time.sleep(min(2 ** attempt * 0.5, 10))
-        self.store.tasks.update_one({"_id": self.task_id}, {"$inc": {"stats.items": len(batch)}})
+        try:
+            self.store.tasks.update_one({"_id": self.task_id},
+                                        {"$inc": {"stats.items": len(batch)}})
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("task %s: item count not updated (%s)", self.task_id, exc)
         self.stored += len(batch)
 
     def close(self, timeout=30.0):

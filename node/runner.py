@@ -73,6 +73,9 @@ class TaskRun:
             if self.items is not None:
                 self.items.close()
             shutil.rmtree(self.task_dir, ignore_errors=True)
+        if self.items is not None and self.items.lost and result["status"] == TaskStatus.FINISHED.value:
+            result = {**result, "status": TaskStatus.ERROR.value,
+                      "error": f"{self.items.lost} items could not be stored"}
         if self.log.close() and self.proc is not None:
             self.proc.stdout.close()
         self._record(result)

@@ -4,13 +4,14 @@ stats into the task document."""
 
 import atexit
 import logging
-import math
 import threading
 import time
 
 import pymongo
 import pymongo.errors
 import pymongo.synchronous.monitor
+
+from crawlfleet.items import insert_batch, prepare
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,8 @@ class TaskContext:
     def insert_items(self, items):
         """Insert items tagged with the task id and their insertion time (`_at`),
         retrying; returns the count stored."""
-        items = [_clean(item) for item in items]
-        stamp_items(items, self.task_id)
-        self._retry(lambda: self._insert(items))
+        items = prepare(items, self.task_id)
+        self._retry(lambda: insert_batch(self.collection, items))
         with self.count_lock:
             self.uncounted += len(items)
         if time.monotonic() - self.counted_at >= COUNT_INTERVAL:
@@ -81,16 +81,6 @@ class TaskContext:
             except pymongo.errors.PyMongoError:
                 with self.count_lock:
                     self.uncounted += n
-                raise
-
-    def _insert(self, items):
-        try:
-            self.collection.insert_many(items, ordered=False)
-        except pymongo.errors.BulkWriteError as exc:
-            # A retried batch may have landed in part: its _ids are already
-            # set, so the duplicates are the copies that did land.
-            bad = [e for e in exc.details.get("writeErrors", []) if e.get("code") != 11000]
-            if bad:
                 raise
 
     def update_stats(self, stats):
@@ -117,27 +107,3 @@ class TaskContext:
     def close(self):
         self.count()
         self.client.close()
-
-
-def stamp_items(items, task_id):
-    """Add what crawlfleet stores with every item: the task id (`_tid`, and
-    `task_id`, Crawlab's name) and `_at`, when it was stored (UTC epoch
-    seconds), strictly increasing within the batch so that the results
-    browser can page in insertion order by an index on it."""
-    base = time.time()
-    for i, item in enumerate(items):
-        item["_tid"] = item["task_id"] = task_id
-        item["_at"] = base + i * 1e-6
-    return items
-
-
-def _clean(value):
-    """NaN and infinities become None: JSON-backed stores (nx-27017) refuse them,
-    and no export format can carry them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_clean(v) for v in value]
-    return value

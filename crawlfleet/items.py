@@ -1,0 +1,46 @@
+"""What crawlfleet stores with every scraped item, and how a batch is written.
+
+Shared by the SDK (spider processes) and the node's items pipe, so an item
+stored either way looks the same: NaN and infinities made null, the task id as
+``_tid`` and ``task_id`` (Crawlab's name), and ``_at``, when it was stored.
+"""
+
+import math
+import time
+
+import pymongo.errors
+
+
+def clean(value):
+    """NaN and infinities become None: JSON-backed stores (nx-27017) refuse them,
+    and no export format can carry them. Containers are copied."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [clean(v) for v in value]
+    return value
+
+
+def prepare(items, task_id):
+    """Cleaned copies of `items`, tagged with the task id and `_at` (UTC epoch
+    seconds), strictly increasing within the batch so that the results browser
+    can page in insertion order by an index on it."""
+    items = [clean(item) for item in items]
+    base = time.time()
+    for i, item in enumerate(items):
+        item["_tid"] = item["task_id"] = task_id
+        item["_at"] = base + i * 1e-6
+    return items
+
+
+def insert_batch(collection, items):
+    """insert_many that may be called again with the same prepared batch: a
+    retried batch that landed in part has its `_id`s set already, so its
+    duplicates are the copies that did land."""
+    try:
+        collection.insert_many(items, ordered=False)
+    except pymongo.errors.BulkWriteError as exc:
+        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            raise
