@@ -19,6 +19,8 @@ import uuid
 from kombu import Connection, Exchange, Queue
 from kombu.pools import ProducerPool
 
+from crawlfleet import embedded_broker
+
 log = logging.getLogger(__name__)
 
 MAX_PRIORITY = 9
@@ -62,6 +64,7 @@ def connect(config):
     """A kombu Connection for the configured broker (not yet connected)."""
     url = config.broker_url
     options = {}
+    transport = None
     if url.startswith("filesystem://"):
         root = config.home_path / "broker"
         for sub in ("queue", "control", "processed"):
@@ -77,12 +80,13 @@ def connect(config):
             "polling_interval": 0.02,
         }
         url = "filesystem://localhost/"  # kombu warns when no host is named
+        transport = embedded_broker.Transport
     elif url.startswith(("amqp", "pyamqp")):
         options = {"confirm_publish": True}
     elif url.startswith("redis"):
         options = {"socket_timeout": 10, "socket_connect_timeout": 5,
                    "health_check_interval": 10}
-    return Connection(url, transport_options=options, heartbeat=0,
+    return Connection(url, transport=transport, transport_options=options, heartbeat=0,
                       connect_timeout=5)
 
 
