@@ -9,13 +9,22 @@ no longer compares; numbers behave the same on both.
 import enum
 import re
 import secrets
+import socket
 import time
+from collections.abc import Iterable
+from typing import ClassVar
 
 SPIDER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 NODE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
 class TaskStatus(str, enum.Enum):
+    """A task's place in its life cycle; `crawlfleet.ledger` moves it (RQ's JobStatus).
+
+    The sets below are the only lists of statuses: code that asks "is it
+    still going", "has it ended", "did it fail", "may it be retried" uses them.
+    """
+
     PENDING = "pending"
     RUNNING = "running"
     FINISHED = "finished"
@@ -24,24 +33,73 @@ class TaskStatus(str, enum.Enum):
     TIMEOUT = "timeout"
     ABNORMAL = "abnormal"
 
-    def __str__(self):
+    # Declared here, filled in below the class (annotations alone are not members).
+    ACTIVE: ClassVar[frozenset["TaskStatus"]]
+    FINAL: ClassVar[frozenset["TaskStatus"]]
+    FAILED: ClassVar[frozenset["TaskStatus"]]
+    RETRYABLE: ClassVar[frozenset["TaskStatus"]]
+
+    def __str__(self) -> str:
         return self.value
 
     @property
-    def is_final(self):
-        return self in FINAL_STATUSES
+    def is_final(self) -> bool:
+        return self in TaskStatus.FINAL
+
+    @staticmethod
+    def values(statuses: "Iterable[TaskStatus]") -> list[str]:
+        """The stored strings of `statuses`, in the enum's order (for `$in` queries)."""
+        chosen = set(statuses)
+        return [s.value for s in TaskStatus if s in chosen]
 
 
-FINAL_STATUSES = frozenset(
-    {TaskStatus.FINISHED, TaskStatus.ERROR, TaskStatus.CANCELLED, TaskStatus.TIMEOUT,
-     TaskStatus.ABNORMAL}
-)
-FINAL_VALUES = [s.value for s in FINAL_STATUSES]
+TaskStatus.ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
+TaskStatus.FINAL = frozenset(set(TaskStatus) - TaskStatus.ACTIVE)
+# The ways a run can fail; a retry policy may ask for another attempt on each.
+TaskStatus.FAILED = frozenset(
+    {TaskStatus.ERROR, TaskStatus.TIMEOUT, TaskStatus.ABNORMAL})
+TaskStatus.RETRYABLE = TaskStatus.FAILED
+
+FINAL_STATUSES = TaskStatus.FINAL
+FINAL_VALUES = TaskStatus.values(TaskStatus.FINAL)
+ACTIVE_VALUES = TaskStatus.values(TaskStatus.ACTIVE)
+FAILED_VALUES = TaskStatus.values(TaskStatus.FAILED)
+RETRYABLE_VALUES = TaskStatus.values(TaskStatus.RETRYABLE)
+
+
+class NodeStatus(str, enum.Enum):
+    """A node's registration in `nodes`: heartbeating, missed its heartbeats, or shut down."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    STOPPED = "stopped"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class FireState(str, enum.Enum):
+    """What became of one fire time of a schedule (`schedule_fires.state`)."""
+
+    DISPATCHING = "dispatching"
+    FIRED = "fired"
+    SKIPPED = "skipped"
+    QUEUED = "queued"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class SpiderKind(str, enum.Enum):
     SCRAPY = "scrapy"
     COMMAND = "command"
+
+
+def default_node_id() -> str:
+    """A node's id when none is configured: its host name, made a valid id."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()).strip("-")
+    return (name or "node")[:63]
 
 
 def now():

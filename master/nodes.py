@@ -1,12 +1,12 @@
 """Node liveness as the control plane sees it: a node is online while its
 heartbeat is younger than ``node_timeout``."""
 
-from crawlfleet.models import now
+from crawlfleet.models import NodeStatus, now
 
 
 def is_online(node, config, at=None):
     beat = node.get("heartbeat_at") or 0
-    return node.get("status") != "stopped" and (at or now()) - beat < config.node_timeout
+    return node.get("status") != NodeStatus.STOPPED.value and (at or now()) - beat < config.node_timeout
 
 
 def list_nodes(store, config):
@@ -23,5 +23,5 @@ def online_node_ids(store, config):
     cutoff = now() - config.node_timeout
     return sorted(
         n["_id"] for n in store.nodes.find(
-            {"heartbeat_at": {"$gt": cutoff}, "status": {"$ne": "stopped"}}, {"_id": 1})
+            {"heartbeat_at": {"$gt": cutoff}, "status": {"$ne": NodeStatus.STOPPED.value}}, {"_id": 1})
     )

@@ -12,11 +12,11 @@ import logging
 import gridfs.errors
 
 from crawlfleet.errors import BadRequest, Conflict, NotFound
-from crawlfleet.models import TaskStatus, now, results_collection_for
+from crawlfleet.models import ACTIVE_VALUES, now
+from master.spiderrows import sync_spider_rows
 
 log = logging.getLogger(__name__)
 
-ACTIVE = [TaskStatus.PENDING.value, TaskStatus.RUNNING.value]
 VERSION_FIELDS = {"_id": 1, "project": 1, "label": 1, "kind": 1, "source": 1, "size": 1,
                   "files": 1, "sha256": 1, "spiders": 1, "created_at": 1}
 
@@ -98,7 +98,7 @@ def list_versions(store, project):
 
 def active_tasks(store, query, limit=5):
     """Ids of pending or running tasks matching `query` (a few, to name them)."""
-    query = dict(query, status={"$in": ACTIVE})
+    query = dict(query, status={"$in": ACTIVE_VALUES})
     return [d["_id"] for d in store.tasks.find(query, {"_id": 1}).limit(limit)]
 
 
@@ -122,18 +122,7 @@ def activate(store, project, ref):
         {"_id": project},
         {"$set": {"current_version": version["_id"], "kind": version["kind"],
                   "updated_at": stamp}})
-    for entry in entries:
-        fields = {"project": project, "kind": version["kind"], "version": version["_id"],
-                  "command": entry.get("command"),
-                  "results_collection": entry.get("results_collection")
-                  or results_collection_for(entry["name"]),
-                  "updated_at": stamp}
-        if "description" in entry:  # versions made before descriptions were kept
-            fields["description"] = entry["description"]
-        store.spiders.update_one({"_id": entry["name"]},
-                                 {"$set": fields, "$setOnInsert": {"created_at": stamp}},
-                                 upsert=True)
-    store.spiders.delete_many({"project": project, "_id": {"$nin": names}})
+    sync_spider_rows(store, project, version["kind"], version["_id"], entries, stamp)
     log.info("project %s: version %s (%s) is current (was %s)", project, version["_id"],
              version.get("label"), doc.get("current_version"))
     return public_project(store, get_project(store, project))
