@@ -21,6 +21,8 @@ import pymongo.errors
 from crawlfleet import packaging
 from crawlfleet.errors import CrawlfleetError, ProjectError
 from crawlfleet.models import SPIDER_NAME_RE, SpiderKind, now, results_collection_for
+from crawlfleet.runrequest import validate_retry
+from master.spiderrows import sync_spider_rows, version_entry
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +96,6 @@ def read_manifest(folder):
 
 def _manifest_retry(entry):
     """The spider's own retry policy, checked like a run request's."""
-    from master.dispatch import validate_retry
-
     try:
         return validate_retry(entry.get("retry"))
     except CrawlfleetError as exc:
@@ -148,11 +148,7 @@ def register(store, project, folder, kind, spiders, *, source, label=None):
                 "_id": version_id, "project": project, "kind": kind.value,
                 "file_id": file_id, "sha256": zip_sha256, "size": len(data),
                 "files": len(files),
-                # whole entries, so rolling back restores each spider as it was
-                "spiders": [{"name": s["name"], "command": s["command"],
-                             "description": s["description"],
-                             "results_collection": s["results_collection"]}
-                            for s in spiders],
+                "spiders": [version_entry(s) for s in spiders],
                 "source": source, "label": label, "created_at": created,
             })
         except pymongo.errors.DuplicateKeyError:
@@ -168,27 +164,11 @@ def register(store, project, folder, kind, spiders, *, source, label=None):
     )
     taken = {d["_id"]: d["project"] for d in store.spiders.find(
         {"_id": {"$in": [s["name"] for s in spiders]}}, {"project": 1})}
-    registered, errors = [], []
-    for spider in spiders:
-        owner = taken.get(spider["name"])
-        if owner and owner != project:
-            errors.append(f"spider {spider['name']!r} already belongs to project {owner!r}")
-            continue
-        store.spiders.update_one(
-            {"_id": spider["name"]},
-            {"$set": {
-                "project": project, "kind": kind.value, "version": version_id,
-                "command": spider["command"], "description": spider["description"],
-                "results_collection": spider["results_collection"]
-                or results_collection_for(spider["name"]),
-                "retry": spider.get("retry"),
-                "updated_at": created,
-            }, "$setOnInsert": {"created_at": created}},
-            upsert=True,
-        )
-        registered.append(spider["name"])
-    # Spiders the project no longer defines stop being runnable.
-    store.spiders.delete_many({"project": project, "_id": {"$nin": [s["name"] for s in spiders]}})
+    errors = [f"spider {s['name']!r} already belongs to project {taken[s['name']]!r}"
+              for s in spiders if taken.get(s["name"]) not in (None, project)]
+    mine = [s for s in spiders if taken.get(s["name"]) in (None, project)]
+    registered = sync_spider_rows(store, project, kind.value, version_id,
+                                  [version_entry(s) for s in mine], created)
     return {"project": project, "version": version_id, "label": label,
             "spiders": registered, "errors": errors}
 
