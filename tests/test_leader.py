@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import Processes, make_config, stop_group, wait_for
+from helpers import Processes, make_config, stop_group, wait_for
 from crawlfleet import schedules
 from crawlfleet.store import Store
 from master.leader import SAFETY_MARGIN, Lease

@@ -31,7 +31,7 @@ import pymongo
 import pytest
 import requests
 
-from conftest import stop_group
+from helpers import stop_group
 from crawlfleet.config import Config
 from crawlfleet.store import Store
 from crawlfleet.tokens import create_token

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from kombu import Connection
 
-from conftest import (BROKERS, Processes, make_config, purge_broker, rabbitmq_available,
+from helpers import (BROKERS, Processes, make_config, purge_broker, rabbitmq_available,
                       redis_available, task_log, wait_for, wait_task)
 from crawlfleet.broker import Broker, Topology
 from crawlfleet.store import Store

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import task_log, wait_for, wait_task
+from helpers import task_log, wait_for, wait_task
 from crawlfleet.models import now
 from master import dispatch, housekeeping
 from test_node import platform as platform_fixture
