@@ -34,9 +34,7 @@ from typing import Any
 import pymongo.errors
 from pymongo import ReturnDocument
 
-from crawlfleet.models import TaskStatus, now
-
-Doc = dict[str, Any]
+from crawlfleet.models import Doc, TaskStatus, now
 
 PENDING = TaskStatus.PENDING.value
 RUNNING = TaskStatus.RUNNING.value

@@ -12,13 +12,16 @@ import secrets
 import socket
 import time
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
+
+# A document of the store, as pymongo gives and takes it.
+Doc = dict[str, Any]
 
 SPIDER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 NODE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
-class TaskStatus(str, enum.Enum):
+class TaskStatus(enum.StrEnum):
     """A task's place in its life cycle; `crawlfleet.ledger` moves it (RQ's JobStatus).
 
     The sets below are the only lists of statuses: code that asks "is it
@@ -38,9 +41,6 @@ class TaskStatus(str, enum.Enum):
     FINAL: ClassVar[frozenset["TaskStatus"]]
     FAILED: ClassVar[frozenset["TaskStatus"]]
     RETRYABLE: ClassVar[frozenset["TaskStatus"]]
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def is_final(self) -> bool:
@@ -67,18 +67,15 @@ FAILED_VALUES = TaskStatus.values(TaskStatus.FAILED)
 RETRYABLE_VALUES = TaskStatus.values(TaskStatus.RETRYABLE)
 
 
-class NodeStatus(str, enum.Enum):
+class NodeStatus(enum.StrEnum):
     """A node's registration in `nodes`: heartbeating, missed its heartbeats, or shut down."""
 
     ONLINE = "online"
     OFFLINE = "offline"
     STOPPED = "stopped"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class FireState(str, enum.Enum):
+class FireState(enum.StrEnum):
     """What became of one fire time of a schedule (`schedule_fires.state`)."""
 
     DISPATCHING = "dispatching"
@@ -86,9 +83,6 @@ class FireState(str, enum.Enum):
     SKIPPED = "skipped"
     QUEUED = "queued"
     FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class SpiderKind(str, enum.Enum):
@@ -102,21 +96,23 @@ def default_node_id() -> str:
     return (name or "node")[:63]
 
 
-def now():
+def now() -> float:
     return time.time()
 
 
-def new_task_id():
+def new_task_id() -> str:
     """Sortable by creation time (hex milliseconds) and unguessable."""
     return f"{int(time.time() * 1000):011x}{secrets.token_hex(5)}"
 
 
-def results_collection_for(spider_name):
+def results_collection_for(spider_name: str) -> str:
     return "results_" + re.sub(r"[^A-Za-z0-9_]", "_", spider_name)
 
 
-def new_task(spider, *, target, args=None, settings=None, timeout=None, priority=0,
-             trigger="api", retry=None, retry_of=None, attempt=1, extra=None):
+def new_task(spider: Doc, *, target: str, args: dict[str, str] | None = None,
+             settings: dict[str, str] | None = None, timeout: float | None = None,
+             priority: int = 0, trigger: str = "api", retry: Doc | None = None,
+             retry_of: str | None = None, attempt: int = 1, extra: Doc | None = None) -> Doc:
     """The ledger document of a task that has been asked for but not yet run.
 
     `retry` is the task's retry policy ``{"max_attempts": n, "backoff": s}``;
@@ -163,7 +159,7 @@ CARRIED_FIELDS = ("spider", "project", "version", "kind", "results_collection", 
                   "schedule_id", "fire_time")
 
 
-def next_attempt(task, delay):
+def next_attempt(task: Doc, delay: float) -> Doc:
     """The ledger document of the attempt after `task`, due `delay` seconds from now.
 
     Its id is derived from the first attempt's, so writing it twice is a
@@ -183,7 +179,7 @@ def next_attempt(task, delay):
     return doc
 
 
-def public_task(doc):
+def public_task(doc: Doc | None) -> Doc | None:
     """A task document as the API shows it: `id` next to `_id` for clients."""
     if doc is None:
         return None

@@ -19,40 +19,39 @@ MAX_VALUE_LEN = 10_000
 RETRYABLE = tuple(RETRYABLE_VALUES)
 
 
-def validate_args(args: Any) -> dict[str, str]:
-    if args is None:
+def _text_values(mapping: Any, *, field: str, what: str, shape: str, name_re: re.Pattern[str],
+                 name_hint: str, types: tuple[type, ...], types_hint: str) -> dict[str, str]:
+    """A mapping of checked names to values kept as text (they reach argv)."""
+    if mapping is None:
         return {}
-    if not isinstance(args, dict):
-        raise BadRequest("args must be an object of name → string")
+    if not isinstance(mapping, dict):
+        raise BadRequest(f"{field} must be an object of {shape}")
     out = {}
-    for key, value in args.items():
-        if not isinstance(key, str) or not ARG_NAME_RE.match(key):
-            raise BadRequest(f"invalid argument name {key!r}: use letters, digits and _")
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise BadRequest(f"argument {key!r} must be a string or a number")
+    for key, value in mapping.items():
+        if not isinstance(key, str) or not name_re.match(key):
+            raise BadRequest(f"invalid {what} name {key!r}: {name_hint}")
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            raise BadRequest(f"{what} {key!r} must be {types_hint}")
         value = str(value)
         if len(value) > MAX_VALUE_LEN or "\x00" in value:
-            raise BadRequest(f"argument {key!r} is too long or holds a NUL byte")
+            raise BadRequest(f"{what} {key!r} is too long or holds a NUL byte")
         out[key] = value
     return out
+
+
+def validate_args(args: Any) -> dict[str, str]:
+    """Spider arguments: name → string (numbers are written as text)."""
+    return _text_values(args, field="args", what="argument", shape="name → string", name_re=ARG_NAME_RE,
+                        name_hint="use letters, digits and _", types=(str, int, float),
+                        types_hint="a string or a number")
 
 
 def validate_settings(settings: Any) -> dict[str, str]:
-    if settings is None:
-        return {}
-    if not isinstance(settings, dict):
-        raise BadRequest("settings must be an object of NAME → value")
-    out = {}
-    for key, value in settings.items():
-        if not isinstance(key, str) or not SETTING_NAME_RE.match(key):
-            raise BadRequest(f"invalid setting name {key!r}: Scrapy settings are UPPER_CASE")
-        if not isinstance(value, (str, int, float, bool)):
-            raise BadRequest(f"setting {key!r} must be a string, number or boolean")
-        value = str(value)
-        if len(value) > MAX_VALUE_LEN or "\x00" in value:
-            raise BadRequest(f"setting {key!r} is too long or holds a NUL byte")
-        out[key] = value
-    return out
+    """Scrapy settings: NAME → value (strings, numbers and booleans, as text)."""
+    return _text_values(settings, field="settings", what="setting", shape="NAME → value",
+                        name_re=SETTING_NAME_RE, name_hint="Scrapy settings are UPPER_CASE",
+                        types=(str, int, float, bool),
+                        types_hint="a string, number or boolean")
 
 
 def validate_options(timeout: Any, priority: Any) -> tuple[float | None, int]:

@@ -72,20 +72,21 @@ def stop_group(proc, timeout=10.0):
         pass
 
 
-def redis_available():
+def listening(port, host="127.0.0.1"):
+    """True when a server accepts connections on `port` (a service the tests need)."""
     try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+        with socket.create_connection((host, port), timeout=1):
             return True
     except OSError:
         return False
+
+
+def redis_available():
+    return listening(6379)
 
 
 def rabbitmq_available():
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
-            return True
-    except OSError:
-        return False
+    return listening(5672)
 
 
 BROKERS = {
