@@ -6,21 +6,29 @@ stays pending with no ``published_at`` and the reconciler publishes it later,
 so a broker outage delays a task but never loses it.
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any
 
 from crawlfleet import ledger
 from crawlfleet.errors import BadRequest, Conflict, NotFound
-from crawlfleet.models import NODE_ID_RE, TaskStatus, new_task, now, results_collection_for
+from crawlfleet.models import NODE_ID_RE, Doc, TaskStatus, new_task, now, results_collection_for
 # The checks of a run request live in the shared package (schedules use them too);
 # imported here under their old names for callers of `master.dispatch`.
 from crawlfleet.runrequest import (RETRYABLE, default_retry, validate_args,  # noqa: F401
                                    validate_options, validate_retry, validate_settings)
 from master.nodes import online_node_ids
 
+if TYPE_CHECKING:
+    from crawlfleet.broker import Broker
+    from crawlfleet.config import Config
+    from crawlfleet.store import Store
+
 log = logging.getLogger(__name__)
 
 
-def resolve_targets(store, config, nodes):
+def resolve_targets(store: Store, config: Config, nodes: Any) -> list[str]:
     """The list of targets: ["any"], one per online node for "all", or chosen ids."""
     if nodes in (None, "", "any", ["any"]):
         return ["any"]
@@ -42,7 +50,7 @@ def resolve_targets(store, config, nodes):
     return list(dict.fromkeys(nodes))
 
 
-def get_spider(store, name):
+def get_spider(store: Store, name: Any) -> Doc:
     spider = store.spiders.find_one({"_id": name}) if isinstance(name, str) else None
     if spider is None:
         known = sorted(d["_id"] for d in store.spiders.find({}, {"_id": 1}))
@@ -50,7 +58,7 @@ def get_spider(store, name):
     return spider
 
 
-def pin_version(store, spider, version_id):
+def pin_version(store: Store, spider: Doc, version_id: Any) -> Doc:
     """The spider as version `version_id` of its project defines it."""
     version = (store.versions.find_one({"_id": version_id, "project": spider["project"]})
                if isinstance(version_id, str) else None)
@@ -66,9 +74,10 @@ def pin_version(store, spider, version_id):
                 or results_collection_for(spider["_id"]))
 
 
-def run_spider(store, broker, config, name, *, args=None, settings=None, nodes="any",
-               timeout=None, priority=0, trigger="api", retry=None, extra=None,
-               version=None):
+def run_spider(store: Store, broker: Broker, config: Config, name: Any, *, args: Any = None,
+               settings: Any = None, nodes: Any = "any", timeout: Any = None,
+               priority: Any = 0, trigger: str = "api", retry: Any = None,
+               extra: Doc | None = None, version: Any = None) -> list[Doc]:
     """Create and announce the tasks of one run request; returns the task documents.
 
     `extra` adds caller-owned fields to each task (e.g. schedule id, fire time);
@@ -93,7 +102,7 @@ def run_spider(store, broker, config, name, *, args=None, settings=None, nodes="
     return tasks
 
 
-def publish(store, broker, task):
+def publish(store: Store, broker: Broker, task: Doc) -> bool:
     """Announce a pending task on the broker; failures are left to the reconciler."""
     try:
         broker.publish_task(task["_id"], task["target"], task.get("priority", 0))
@@ -106,7 +115,7 @@ def publish(store, broker, task):
     return True
 
 
-def request_cancel(store, broker, task_id):
+def request_cancel(store: Store, broker: Broker, task_id: str) -> Doc | None:
     """Cancel a task: a pending one at once, a running one through its node."""
     task = store.tasks.find_one({"_id": task_id})
     if task is None:

@@ -20,12 +20,20 @@ no heartbeat until it has watched for a whole ``node_timeout``: nodes that
 were heartbeating into an unreachable store are not dead.
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any
 
 from crawlfleet import ledger
 from crawlfleet.broker import prune_processed
 from crawlfleet.models import FINAL_VALUES, RETRYABLE_VALUES, NodeStatus, TaskStatus, next_attempt, now
 from master.dispatch import publish
+
+if TYPE_CHECKING:
+    from crawlfleet.broker import Broker
+    from crawlfleet.config import Config
+    from crawlfleet.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +42,14 @@ BATCH = 500
 
 
 class Reconciler:
-    def __init__(self, config, store, broker):
+    def __init__(self, config: Config, store: Store, broker: Broker) -> None:
         self.config = config
         self.store = store
         self.broker = broker
-        self.last_success = None
+        self.last_success: float | None = None
         self.judging_from = now() + config.node_timeout
 
-    def run_once(self):
+    def run_once(self) -> dict[str, Any]:
         at = now()
         if self.last_success is None or at - self.last_success > self.config.node_timeout:
             self.judging_from = max(self.judging_from, at + self.config.node_timeout)
@@ -56,7 +64,7 @@ class Reconciler:
         self.last_success = now()
         return report
 
-    def mark_offline_nodes(self):
+    def mark_offline_nodes(self) -> list[str]:
         cutoff = now() - self.config.node_timeout
         lapsed = [n["_id"] for n in self.store.nodes.find(
             {"status": NodeStatus.ONLINE.value, "heartbeat_at": {"$lt": cutoff}}, {"_id": 1})]
@@ -67,7 +75,7 @@ class Reconciler:
             log.warning("node %s missed its heartbeats: offline", node_id)
         return lapsed
 
-    def mark_orphaned_tasks(self):
+    def mark_orphaned_tasks(self) -> list[str]:
         alive = {n["_id"]: n.get("session") for n in self.store.nodes.find(
             {"status": NodeStatus.ONLINE.value, "heartbeat_at": {"$gte": now() - self.config.node_timeout}},
             {"session": 1})}
@@ -84,7 +92,7 @@ class Reconciler:
                 marked.append(task["_id"])
         return marked
 
-    def schedule_retries(self):
+    def schedule_retries(self) -> list[str]:
         """Give each final task whose policy asks for it its next attempt, once."""
         made = []
         done = self.store.tasks.find(
@@ -110,7 +118,7 @@ class Reconciler:
             ledger.supersede(self.store, task["_id"], retry["_id"] if retry else None)
         return made
 
-    def publish_stranded_tasks(self):
+    def publish_stranded_tasks(self) -> list[str]:
         at = now()
         published = []
         never = self.store.tasks.find(
