@@ -1,11 +1,13 @@
 # The two commands of the README's quick start:
 #   make up     installs crawlfleet in .venv and starts the whole platform
-#   make test   installs the test dependencies and runs the whole test suite
+#   make test   installs the test dependencies, type-checks, runs the whole test suite
+# and the developer's fast tier:
+#   make test-fast   type-checks, then every test not marked slow (under 2 minutes)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up test install install-test services browser clean
+.PHONY: up test test-fast typecheck install install-test services browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +28,14 @@ services:
 browser:
 	bash scripts/chromium.sh
 
-test: install-test services browser
+typecheck: install-test
+	$(BIN)/mypy
+
+test: install-test services browser typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install-test services typecheck
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .crawlfleet build *.egg-info

@@ -16,6 +16,10 @@ from crawlfleet.errors import ConfigError
 
 ENV_PREFIX = "CRAWLFLEET_"
 UP_STATE_FILE = "run/up.json"
+# The bundled spider projects are data installed next to this package (the
+# `spiders` package of pyproject.toml): found by path, never imported, so the
+# shared package does not depend on them.
+BUNDLED_SPIDERS = Path(__file__).resolve().parent.parent / "spiders"
 
 
 def _coerce(setting, raw, source):
@@ -172,9 +176,7 @@ class Config:
     def spider_folders(self):
         if self.spiders_path:
             return [Path(p).expanduser().resolve() for p in self.spiders_path.split(":") if p]
-        import spiders
-
-        return [Path(next(iter(spiders.__path__))).resolve()]
+        return [BUNDLED_SPIDERS]
 
     @property
     def uses_embedded_broker(self):

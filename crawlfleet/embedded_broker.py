@@ -41,7 +41,7 @@ class Channel(filesystem.Channel):
     """A filesystem channel whose messages and exchange tables are never seen half-written."""
 
     # -- messages ---------------------------------------------------------------
-    def _put(self, queue: str, payload: dict, **kwargs) -> None:
+    def _put(self, queue: str, payload: dict, **kwargs) -> None:  # type: ignore[override]
         name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         staging = os.path.join(self.data_folder_out, f"{STAGING_PREFIX}{name}.part")
@@ -54,7 +54,7 @@ class Channel(filesystem.Channel):
                 os.unlink(staging)
             raise ChannelError(f"cannot add a message to {self.data_folder_out!r}") from exc
 
-    def _get(self, queue: str) -> dict:
+    def _get(self, queue: str) -> dict:  # type: ignore[override]
         suffix = f"{queue}.msg"
         processed = self.processed_folder if self.store_processed else None
         for name in sorted(os.listdir(self.data_folder_in)):

@@ -9,13 +9,25 @@ no longer compares; numbers behave the same on both.
 import enum
 import re
 import secrets
+import socket
 import time
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+# A document of the store, as pymongo gives and takes it.
+Doc = dict[str, Any]
 
 SPIDER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 NODE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
-class TaskStatus(str, enum.Enum):
+class TaskStatus(enum.StrEnum):
+    """A task's place in its life cycle; `crawlfleet.ledger` moves it (RQ's JobStatus).
+
+    The sets below are the only lists of statuses: code that asks "is it
+    still going", "has it ended", "did it fail", "may it be retried" uses them.
+    """
+
     PENDING = "pending"
     RUNNING = "running"
     FINISHED = "finished"
@@ -24,19 +36,53 @@ class TaskStatus(str, enum.Enum):
     TIMEOUT = "timeout"
     ABNORMAL = "abnormal"
 
-    def __str__(self):
-        return self.value
+    # Declared here, filled in below the class (annotations alone are not members).
+    ACTIVE: ClassVar[frozenset["TaskStatus"]]
+    FINAL: ClassVar[frozenset["TaskStatus"]]
+    FAILED: ClassVar[frozenset["TaskStatus"]]
+    RETRYABLE: ClassVar[frozenset["TaskStatus"]]
 
     @property
-    def is_final(self):
-        return self in FINAL_STATUSES
+    def is_final(self) -> bool:
+        return self in TaskStatus.FINAL
+
+    @staticmethod
+    def values(statuses: "Iterable[TaskStatus]") -> list[str]:
+        """The stored strings of `statuses`, in the enum's order (for `$in` queries)."""
+        chosen = set(statuses)
+        return [s.value for s in TaskStatus if s in chosen]
 
 
-FINAL_STATUSES = frozenset(
-    {TaskStatus.FINISHED, TaskStatus.ERROR, TaskStatus.CANCELLED, TaskStatus.TIMEOUT,
-     TaskStatus.ABNORMAL}
-)
-FINAL_VALUES = [s.value for s in FINAL_STATUSES]
+TaskStatus.ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
+TaskStatus.FINAL = frozenset(set(TaskStatus) - TaskStatus.ACTIVE)
+# The ways a run can fail; a retry policy may ask for another attempt on each.
+TaskStatus.FAILED = frozenset(
+    {TaskStatus.ERROR, TaskStatus.TIMEOUT, TaskStatus.ABNORMAL})
+TaskStatus.RETRYABLE = TaskStatus.FAILED
+
+FINAL_STATUSES = TaskStatus.FINAL
+FINAL_VALUES = TaskStatus.values(TaskStatus.FINAL)
+ACTIVE_VALUES = TaskStatus.values(TaskStatus.ACTIVE)
+FAILED_VALUES = TaskStatus.values(TaskStatus.FAILED)
+RETRYABLE_VALUES = TaskStatus.values(TaskStatus.RETRYABLE)
+
+
+class NodeStatus(enum.StrEnum):
+    """A node's registration in `nodes`: heartbeating, missed its heartbeats, or shut down."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    STOPPED = "stopped"
+
+
+class FireState(enum.StrEnum):
+    """What became of one fire time of a schedule (`schedule_fires.state`)."""
+
+    DISPATCHING = "dispatching"
+    FIRED = "fired"
+    SKIPPED = "skipped"
+    QUEUED = "queued"
+    FAILED = "failed"
 
 
 class SpiderKind(str, enum.Enum):
@@ -44,21 +90,29 @@ class SpiderKind(str, enum.Enum):
     COMMAND = "command"
 
 
-def now():
+def default_node_id() -> str:
+    """A node's id when none is configured: its host name, made a valid id."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()).strip("-")
+    return (name or "node")[:63]
+
+
+def now() -> float:
     return time.time()
 
 
-def new_task_id():
+def new_task_id() -> str:
     """Sortable by creation time (hex milliseconds) and unguessable."""
     return f"{int(time.time() * 1000):011x}{secrets.token_hex(5)}"
 
 
-def results_collection_for(spider_name):
+def results_collection_for(spider_name: str) -> str:
     return "results_" + re.sub(r"[^A-Za-z0-9_]", "_", spider_name)
 
 
-def new_task(spider, *, target, args=None, settings=None, timeout=None, priority=0,
-             trigger="api", retry=None, retry_of=None, attempt=1, extra=None):
+def new_task(spider: Doc, *, target: str, args: dict[str, str] | None = None,
+             settings: dict[str, str] | None = None, timeout: float | None = None,
+             priority: int = 0, trigger: str = "api", retry: Doc | None = None,
+             retry_of: str | None = None, attempt: int = 1, extra: Doc | None = None) -> Doc:
     """The ledger document of a task that has been asked for but not yet run.
 
     `retry` is the task's retry policy ``{"max_attempts": n, "backoff": s}``;
@@ -105,7 +159,7 @@ CARRIED_FIELDS = ("spider", "project", "version", "kind", "results_collection", 
                   "schedule_id", "fire_time")
 
 
-def next_attempt(task, delay):
+def next_attempt(task: Doc, delay: float) -> Doc:
     """The ledger document of the attempt after `task`, due `delay` seconds from now.
 
     Its id is derived from the first attempt's, so writing it twice is a
@@ -125,7 +179,7 @@ def next_attempt(task, delay):
     return doc
 
 
-def public_task(doc):
+def public_task(doc: Doc | None) -> Doc | None:
     """A task document as the API shows it: `id` next to `_id` for clients."""
     if doc is None:
         return None

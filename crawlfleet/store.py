@@ -13,7 +13,7 @@ Collections:
 - ``masters``       running masters, their heartbeats and last discovery
 - ``tokens``        API tokens (only their SHA-256 is kept)
 - ``users``         web UI users (``_id`` = name), roles and password hashes
-- ``schedules``     cron schedules (crawlfleet/schedules.py), ordered by ``due_at``
+- ``schedules``     cron schedules (crawlfleet/schedules/), ordered by ``due_at``
 - ``schedule_fires``  one record per schedule and fire time: the task(s)
                     it made or why it was skipped (unique key)
 - ``leases``        short leases, e.g. which master is the scheduler leader
@@ -21,11 +21,20 @@ Collections:
                     ``_at`` (when it was stored: the results browser's order)
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import gridfs
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.collection import Collection
+
+from crawlfleet.models import Doc
+
+if TYPE_CHECKING:
+    from crawlfleet.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -74,71 +83,71 @@ RESULTS_INDEXES = [
 class Store:
     """A pymongo client and the collections of one crawlfleet database."""
 
-    def __init__(self, config, *, client=None):
+    def __init__(self, config: Config, *, client: pymongo.MongoClient[Doc] | None = None) -> None:
         self.config = config
-        self.client = client or pymongo.MongoClient(
+        self.client: pymongo.MongoClient[Doc] = client or pymongo.MongoClient(
             config.mongo_uri,
             serverSelectionTimeoutMS=10_000,
             connectTimeoutMS=5_000,
             appname="crawlfleet",
         )
         self.db = self.client[config.mongo_db]
-        self._results_indexed = set()
+        self._results_indexed: set[str] = set()
 
     # the ledger's collections, by name, so call sites read like the design
     @property
-    def spiders(self):
+    def spiders(self) -> Collection[Doc]:
         return self.db.spiders
 
     @property
-    def projects(self):
+    def projects(self) -> Collection[Doc]:
         return self.db.projects
 
     @property
-    def versions(self):
+    def versions(self) -> Collection[Doc]:
         return self.db.versions
 
     @property
-    def tasks(self):
+    def tasks(self) -> Collection[Doc]:
         return self.db.tasks
 
     @property
-    def task_logs(self):
+    def task_logs(self) -> Collection[Doc]:
         return self.db.task_logs
 
     @property
-    def nodes(self):
+    def nodes(self) -> Collection[Doc]:
         return self.db.nodes
 
     @property
-    def masters(self):
+    def masters(self) -> Collection[Doc]:
         return self.db.masters
 
     @property
-    def tokens(self):
+    def tokens(self) -> Collection[Doc]:
         return self.db.tokens
 
     @property
-    def schedules(self):
+    def schedules(self) -> Collection[Doc]:
         return self.db.schedules
 
     @property
-    def schedule_fires(self):
+    def schedule_fires(self) -> Collection[Doc]:
         return self.db.schedule_fires
 
     @property
-    def leases(self):
+    def leases(self) -> Collection[Doc]:
         return self.db.leases
 
     @property
-    def users(self):
+    def users(self) -> Collection[Doc]:
         return self.db.users
 
     @property
-    def files(self):
+    def files(self) -> gridfs.GridFSBucket:
         return gridfs.GridFSBucket(self.db, bucket_name="files")
 
-    def results(self, collection_name):
+    def results(self, collection_name: str) -> Collection[Doc]:
         """A results collection, its indexes made the first time this process uses it."""
         coll = self.db[collection_name]
         if collection_name not in self._results_indexed:
@@ -146,12 +155,12 @@ class Store:
             self._results_indexed.add(collection_name)
         return coll
 
-    def ensure_indexes(self):
+    def ensure_indexes(self) -> None:
         for name, indexes in INDEXES.items():
             self.db[name].create_indexes(indexes)
 
-    def ping(self):
+    def ping(self) -> None:
         self.client.admin.command("ping")
 
-    def close(self):
+    def close(self) -> None:
         self.client.close()

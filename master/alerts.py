@@ -21,7 +21,7 @@ Each task is alerted at most once: it is claimed by an atomic update
 (``alerted_at`` from null to now) before anything is sent, and what was
 sent is recorded under ``alert`` on the task. The webhook gets a JSON POST
 (`payload`; its ``text`` field makes it work as a Slack-style incoming
-webhook), tried `ATTEMPTS` times with a doubling backoff on connection
+webhook), tried as `crawlfleet.retrying.ALERT_DELIVERY` says on connection
 errors, 5xx and 429; emails go through ``smtplib``, tried the same way.
 """
 
@@ -36,7 +36,8 @@ from urllib.parse import urlparse
 import requests
 
 from crawlfleet.errors import ConfigError
-from crawlfleet.models import FINAL_VALUES, now
+from crawlfleet.models import FAILED_VALUES, FINAL_VALUES, now
+from crawlfleet.retrying import ALERT_DELIVERY
 from crawlfleet.schedules import ALERT_EVENTS, iso_time
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,11 @@ INTERVAL = 1.0        # seconds between passes
 LOOKBACK = 600.0      # a new leader looks this far back for tasks not yet alerted
 OVERLAP = 60.0        # each pass re-reads this much before the last (clocks of nodes differ)
 PAGE = 500
-ATTEMPTS = 3
-BACKOFF = 1.0         # seconds before the second attempt; doubles each time
 WEBHOOK_TIMEOUT = 5.0
 SMTP_TIMEOUT = 10.0
 RETRY_WAIT = 120.0
-FAILURES = ("error", "timeout", "abnormal")
+FAILURES = tuple(FAILED_VALUES)
+ATTEMPTS = ALERT_DELIVERY.attempts  # tries of one delivery
 SMTP_SECURITY = ("none", "starttls", "ssl")
 
 
@@ -266,20 +266,24 @@ class Alerter:
 
     # -- delivery ------------------------------------------------------------------
     def retrying(self, send):
-        """Run `send` up to ATTEMPTS times; it returns None when done, raises
-        `Permanent` to stop at once, anything else to try again."""
-        error = None
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                send()
-                return {"ok": True, "attempts": attempt, "error": None}
-            except Permanent as exc:
-                return {"ok": False, "attempts": attempt, "error": str(exc)}
-            except Exception as exc:  # network, SMTP, 5xx: worth another try
-                error = f"{type(exc).__name__}: {exc}"
-            if attempt < ATTEMPTS:
-                self.sleep(BACKOFF * 2 ** (attempt - 1))
-        return {"ok": False, "attempts": ATTEMPTS, "error": error}
+        """Run `send` under the `ALERT_DELIVERY` policy; it returns None when done,
+        raises `Permanent` to stop at once, anything else to try again."""
+        attempts = 0
+
+        def attempt():
+            nonlocal attempts
+            attempts += 1
+            send()
+
+        try:
+            # Any failure but Permanent (network, SMTP, 5xx) is worth another try.
+            ALERT_DELIVERY.call(attempt, retry_on=(Exception,), give_up_on=(Permanent,),
+                                sleep=self.sleep)
+        except Permanent as exc:
+            return {"ok": False, "attempts": attempts, "error": str(exc)}
+        except Exception as exc:  # the last attempt failed too: recorded, not raised
+            return {"ok": False, "attempts": attempts, "error": f"{type(exc).__name__}: {exc}"}
+        return {"ok": True, "attempts": attempts, "error": None}
 
     def post(self, url, body):
         response = self.session.post(url, json=body, timeout=WEBHOOK_TIMEOUT,

@@ -7,6 +7,8 @@ command). Each distinct content becomes an immutable version, stored as a
 zip in GridFS; the project's spiders then point at that version.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import os
@@ -15,12 +17,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pymongo.errors
 
 from crawlfleet import packaging
 from crawlfleet.errors import CrawlfleetError, ProjectError
-from crawlfleet.models import SPIDER_NAME_RE, SpiderKind, now, results_collection_for
+from crawlfleet.models import SPIDER_NAME_RE, Doc, SpiderKind, now
+from crawlfleet.runrequest import validate_retry
+from master.spiderrows import sync_spider_rows, version_entry
+
+if TYPE_CHECKING:
+    from crawlfleet.config import Config
+    from crawlfleet.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +39,7 @@ WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSW
 SCRAPY_CFG = "scrapy.cfg"
 
 
-def project_kind(folder):
+def project_kind(folder: str | Path) -> SpiderKind | None:
     folder = Path(folder)
     if (folder / SCRAPY_CFG).is_file():
         return SpiderKind.SCRAPY
@@ -39,7 +48,7 @@ def project_kind(folder):
     return None
 
 
-def list_scrapy_spiders(folder, timeout):
+def list_scrapy_spiders(folder: str | Path, timeout: float) -> list[str]:
     """Names printed by `scrapy list` run in the project folder."""
     # Uploaded projects run here too: the platform's secrets stay out of reach.
     env = {k: v for k, v in os.environ.items()
@@ -62,7 +71,7 @@ def list_scrapy_spiders(folder, timeout):
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def read_manifest(folder):
+def read_manifest(folder: str | Path) -> list[Doc]:
     path = Path(folder) / MANIFEST
     try:
         data = json.loads(path.read_text())
@@ -92,17 +101,15 @@ def read_manifest(folder):
     return spiders
 
 
-def _manifest_retry(entry):
+def _manifest_retry(entry: Doc) -> Doc | None:
     """The spider's own retry policy, checked like a run request's."""
-    from master.dispatch import validate_retry
-
     try:
         return validate_retry(entry.get("retry"))
     except CrawlfleetError as exc:
         raise ProjectError(f"{MANIFEST}: spider {entry.get('name')!r}: {exc}") from None
 
 
-def inspect(folder, config):
+def inspect(folder: Path, config: Config) -> tuple[SpiderKind, list[Doc]]:
     """(kind, spider entries) of a project folder, or ProjectError saying why not."""
     kind = project_kind(folder)
     if kind is SpiderKind.SCRAPY:
@@ -125,12 +132,13 @@ def inspect(folder, config):
     return kind, spiders
 
 
-def default_label(stamp):
+def default_label(stamp: float) -> str:
     """A version's label when none is given: its creation time, UTC."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
 
 
-def register(store, project, folder, kind, spiders, *, source, label=None):
+def register(store: Store, project: str, folder: Path, kind: SpiderKind, spiders: list[Doc], *,
+             source: str, label: str | None = None) -> Doc:
     """Store the folder as a version of `project` (if new) and make it current.
 
     `label` names a new version for people (default: its creation time); the
@@ -148,11 +156,7 @@ def register(store, project, folder, kind, spiders, *, source, label=None):
                 "_id": version_id, "project": project, "kind": kind.value,
                 "file_id": file_id, "sha256": zip_sha256, "size": len(data),
                 "files": len(files),
-                # whole entries, so rolling back restores each spider as it was
-                "spiders": [{"name": s["name"], "command": s["command"],
-                             "description": s["description"],
-                             "results_collection": s["results_collection"]}
-                            for s in spiders],
+                "spiders": [version_entry(s) for s in spiders],
                 "source": source, "label": label, "created_at": created,
             })
         except pymongo.errors.DuplicateKeyError:
@@ -168,34 +172,18 @@ def register(store, project, folder, kind, spiders, *, source, label=None):
     )
     taken = {d["_id"]: d["project"] for d in store.spiders.find(
         {"_id": {"$in": [s["name"] for s in spiders]}}, {"project": 1})}
-    registered, errors = [], []
-    for spider in spiders:
-        owner = taken.get(spider["name"])
-        if owner and owner != project:
-            errors.append(f"spider {spider['name']!r} already belongs to project {owner!r}")
-            continue
-        store.spiders.update_one(
-            {"_id": spider["name"]},
-            {"$set": {
-                "project": project, "kind": kind.value, "version": version_id,
-                "command": spider["command"], "description": spider["description"],
-                "results_collection": spider["results_collection"]
-                or results_collection_for(spider["name"]),
-                "retry": spider.get("retry"),
-                "updated_at": created,
-            }, "$setOnInsert": {"created_at": created}},
-            upsert=True,
-        )
-        registered.append(spider["name"])
-    # Spiders the project no longer defines stop being runnable.
-    store.spiders.delete_many({"project": project, "_id": {"$nin": [s["name"] for s in spiders]}})
+    errors = [f"spider {s['name']!r} already belongs to project {taken[s['name']]!r}"
+              for s in spiders if taken.get(s["name"]) not in (None, project)]
+    mine = [s for s in spiders if taken.get(s["name"]) in (None, project)]
+    registered = sync_spider_rows(store, project, kind.value, version_id,
+                                  [version_entry(s) for s in mine], created)
     return {"project": project, "version": version_id, "label": label,
             "spiders": registered, "errors": errors}
 
 
-def scan(store, config):
+def scan(store: Store, config: Config) -> Doc:
     """Discover every project in the configured spider folders."""
-    report = {"projects": [], "errors": []}
+    report: Doc = {"projects": [], "errors": []}
     for base in config.spider_folders:
         if not base.is_dir():
             report["errors"].append({"path": str(base), "error": "folder does not exist"})

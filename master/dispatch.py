@@ -6,68 +6,29 @@ stays pending with no ``published_at`` and the reconciler publishes it later,
 so a broker outage delays a task but never loses it.
 """
 
-import logging
-import re
+from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING, Any
+
+from crawlfleet import ledger
 from crawlfleet.errors import BadRequest, Conflict, NotFound
-from crawlfleet.models import NODE_ID_RE, TaskStatus, new_task, now, results_collection_for
+from crawlfleet.models import NODE_ID_RE, Doc, TaskStatus, new_task, now, results_collection_for
+# The checks of a run request live in the shared package (schedules use them too);
+# imported here under their old names for callers of `master.dispatch`.
+from crawlfleet.runrequest import (RETRYABLE, default_retry, validate_args,  # noqa: F401
+                                   validate_options, validate_retry, validate_settings)
 from master.nodes import online_node_ids
+
+if TYPE_CHECKING:
+    from crawlfleet.broker import Broker
+    from crawlfleet.config import Config
+    from crawlfleet.store import Store
 
 log = logging.getLogger(__name__)
 
-ARG_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
-SETTING_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,99}$")
-MAX_VALUE_LEN = 10_000
 
-
-def validate_args(args):
-    if args is None:
-        return {}
-    if not isinstance(args, dict):
-        raise BadRequest("args must be an object of name → string")
-    out = {}
-    for key, value in args.items():
-        if not isinstance(key, str) or not ARG_NAME_RE.match(key):
-            raise BadRequest(f"invalid argument name {key!r}: use letters, digits and _")
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise BadRequest(f"argument {key!r} must be a string or a number")
-        value = str(value)
-        if len(value) > MAX_VALUE_LEN or "\x00" in value:
-            raise BadRequest(f"argument {key!r} is too long or holds a NUL byte")
-        out[key] = value
-    return out
-
-
-def validate_settings(settings):
-    if settings is None:
-        return {}
-    if not isinstance(settings, dict):
-        raise BadRequest("settings must be an object of NAME → value")
-    out = {}
-    for key, value in settings.items():
-        if not isinstance(key, str) or not SETTING_NAME_RE.match(key):
-            raise BadRequest(f"invalid setting name {key!r}: Scrapy settings are UPPER_CASE")
-        if not isinstance(value, (str, int, float, bool)):
-            raise BadRequest(f"setting {key!r} must be a string, number or boolean")
-        value = str(value)
-        if len(value) > MAX_VALUE_LEN or "\x00" in value:
-            raise BadRequest(f"setting {key!r} is too long or holds a NUL byte")
-        out[key] = value
-    return out
-
-
-def validate_options(timeout, priority):
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-            raise BadRequest("timeout must be a number of seconds ≥ 0")
-    if priority is None:
-        priority = 0
-    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 9:
-        raise BadRequest("priority must be an integer from 0 to 9")
-    return timeout or None, priority
-
-
-def resolve_targets(store, config, nodes):
+def resolve_targets(store: Store, config: Config, nodes: Any) -> list[str]:
     """The list of targets: ["any"], one per online node for "all", or chosen ids."""
     if nodes in (None, "", "any", ["any"]):
         return ["any"]
@@ -89,7 +50,7 @@ def resolve_targets(store, config, nodes):
     return list(dict.fromkeys(nodes))
 
 
-def get_spider(store, name):
+def get_spider(store: Store, name: Any) -> Doc:
     spider = store.spiders.find_one({"_id": name}) if isinstance(name, str) else None
     if spider is None:
         known = sorted(d["_id"] for d in store.spiders.find({}, {"_id": 1}))
@@ -97,40 +58,7 @@ def get_spider(store, name):
     return spider
 
 
-RETRYABLE = ("error", "timeout", "abnormal")
-
-
-def validate_retry(retry):
-    """A retry policy ``{"max_attempts": 1-20, "backoff": s, "on": [statuses]}``, or None.
-
-    `max_attempts` counts every attempt (1 = no retry); attempt k+1 waits
-    `backoff` × 2^(k-1) seconds; `on` defaults to error, timeout and abnormal.
-    """
-    if retry is None:
-        return None
-    if not isinstance(retry, dict) or set(retry) - {"max_attempts", "backoff", "on"}:
-        raise BadRequest('retry must be {"max_attempts": n, "backoff": seconds, "on": [statuses]}')
-    attempts = retry.get("max_attempts", 1)
-    backoff = retry.get("backoff", 0)
-    on = retry.get("on", list(RETRYABLE))
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
-        raise BadRequest("retry.max_attempts must be an integer from 1 to 20")
-    if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or backoff < 0:
-        raise BadRequest("retry.backoff must be a number of seconds ≥ 0")
-    if isinstance(on, str):
-        on = [x for x in on.split(",") if x]
-    if not isinstance(on, list) or not on or any(x not in RETRYABLE for x in on):
-        raise BadRequest(f"retry.on must list statuses among {', '.join(RETRYABLE)}")
-    return {"max_attempts": attempts, "backoff": float(backoff), "on": sorted(set(on))}
-
-
-def default_retry(config):
-    """Without a policy only platform failures (`abnormal`) are retried."""
-    return {"max_attempts": config.retry_abnormal_attempts, "backoff": config.retry_backoff,
-            "on": ["abnormal"]}
-
-
-def pin_version(store, spider, version_id):
+def pin_version(store: Store, spider: Doc, version_id: Any) -> Doc:
     """The spider as version `version_id` of its project defines it."""
     version = (store.versions.find_one({"_id": version_id, "project": spider["project"]})
                if isinstance(version_id, str) else None)
@@ -146,9 +74,10 @@ def pin_version(store, spider, version_id):
                 or results_collection_for(spider["_id"]))
 
 
-def run_spider(store, broker, config, name, *, args=None, settings=None, nodes="any",
-               timeout=None, priority=0, trigger="api", retry=None, extra=None,
-               version=None):
+def run_spider(store: Store, broker: Broker, config: Config, name: Any, *, args: Any = None,
+               settings: Any = None, nodes: Any = "any", timeout: Any = None,
+               priority: Any = 0, trigger: str = "api", retry: Any = None,
+               extra: Doc | None = None, version: Any = None) -> list[Doc]:
     """Create and announce the tasks of one run request; returns the task documents.
 
     `extra` adds caller-owned fields to each task (e.g. schedule id, fire time);
@@ -167,13 +96,13 @@ def run_spider(store, broker, config, name, *, args=None, settings=None, nodes="
     tasks = [new_task(spider, target=t, args=args, settings=settings, timeout=timeout,
                       priority=priority, trigger=trigger, retry=retry, extra=extra)
              for t in targets]
-    store.tasks.insert_many(tasks)
+    ledger.create(store, tasks)
     for task in tasks:
         publish(store, broker, task)
     return tasks
 
 
-def publish(store, broker, task):
+def publish(store: Store, broker: Broker, task: Doc) -> bool:
     """Announce a pending task on the broker; failures are left to the reconciler."""
     try:
         broker.publish_task(task["_id"], task["target"], task.get("priority", 0))
@@ -181,30 +110,21 @@ def publish(store, broker, task):
         log.warning("could not publish task %s (%s); the reconciler will retry", task["_id"], exc)
         return False
     stamp = now()
-    store.tasks.update_one(
-        {"_id": task["_id"], "status": TaskStatus.PENDING.value},
-        {"$set": {"published_at": stamp}, "$inc": {"publish_count": 1}},
-    )
+    ledger.mark_published(store, task["_id"], stamp)
     task["published_at"] = stamp
     return True
 
 
-def request_cancel(store, broker, task_id):
+def request_cancel(store: Store, broker: Broker, task_id: str) -> Doc | None:
     """Cancel a task: a pending one at once, a running one through its node."""
     task = store.tasks.find_one({"_id": task_id})
     if task is None:
         raise NotFound(f"unknown task {task_id!r}")
     if TaskStatus(task["status"]).is_final:
         raise Conflict(f"task {task_id} is already {task['status']}")
-    stamp = now()
-    done = store.tasks.find_one_and_update(
-        {"_id": task_id, "status": TaskStatus.PENDING.value},
-        {"$set": {"status": TaskStatus.CANCELLED.value, "cancel_requested": True,
-                  "finished_at": stamp, "error": "cancelled before it started"}},
-    )
-    if done is None:
-        store.tasks.update_one({"_id": task_id, "status": TaskStatus.RUNNING.value},
-                               {"$set": {"cancel_requested": True}})
+    if not ledger.cancel_pending(store, task_id):
+        # Running (or claimed a moment ago): its node stops it.
+        ledger.request_cancel(store, task_id)
         try:
             broker.publish_control({"op": "cancel", "task_id": task_id})
         except Exception as exc:

@@ -5,9 +5,16 @@ logs alone go after ``log_retention_days``. Results are the user's data and
 are never deleted here.
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 from crawlfleet.models import FINAL_VALUES, now
+
+if TYPE_CHECKING:
+    from crawlfleet.config import Config
+    from crawlfleet.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +22,7 @@ DAY = 86400.0
 BATCH = 1000
 
 
-def prune_ledger(store, config, at=None):
+def prune_ledger(store: Store, config: Config, at: float | None = None) -> dict[str, int]:
     at = at or now()
     report = {"tasks": 0, "logs_of_tasks": 0}
     if config.task_retention_days > 0:

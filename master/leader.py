@@ -17,14 +17,22 @@ they are not, the unique key on (schedule, fire time) keeps a tick from
 firing twice; leadership only keeps the work in one place.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import pymongo
 from pymongo import ReturnDocument
 
-from crawlfleet.models import now
+from crawlfleet.models import Doc, now
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from crawlfleet.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +40,9 @@ SAFETY_MARGIN = 0.2  # of the TTL: stop acting this much before the lease can la
 
 
 class Lease:
-    def __init__(self, store, name, owner, ttl, *, clock=now, monotonic=time.monotonic):
+    def __init__(self, store: Store, name: str, owner: str, ttl: float, *,
+                 clock: Callable[[], float] = now,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.name = name
         self.owner = owner
@@ -40,19 +50,19 @@ class Lease:
         self.clock = clock
         self.monotonic = monotonic
         self._valid_until = 0.0
-        self.term = None           # bumped each time the lease changes hands
-        self.leader_since = None   # epoch time this owner took the lease
+        self.term: int | None = None           # bumped each time the lease changes hands
+        self.leader_since: float | None = None   # epoch time this owner took the lease
         self.changed = threading.Event()  # set whenever leadership is gained or lost
 
     @property
-    def interval(self):
+    def interval(self) -> float:
         """Seconds between renewals (and between attempts to take the lease)."""
         return self.ttl / 4
 
-    def is_leader(self):
+    def is_leader(self) -> bool:
         return self.monotonic() < self._valid_until
 
-    def refresh(self):
+    def refresh(self) -> bool:
         """Renew the lease, or take it if it has lapsed; True while we hold it."""
         started = self.monotonic()
         at = self.clock()
@@ -77,13 +87,13 @@ class Lease:
             self.changed.set()
         return False
 
-    def _renew(self, at):
+    def _renew(self, at: float) -> Doc | None:
         return self.store.leases.find_one_and_update(
             {"_id": self.name, "owner": self.owner, "expires_at": {"$gte": at}},
             {"$set": {"expires_at": at + self.ttl, "renewed_at": at}},
             return_document=ReturnDocument.AFTER)
 
-    def _take_over(self, at):
+    def _take_over(self, at: float) -> Doc | None:
         return self.store.leases.find_one_and_update(
             {"_id": self.name, "expires_at": {"$lt": at}},
             {"$set": {"owner": self.owner, "expires_at": at + self.ttl, "renewed_at": at,
@@ -91,7 +101,7 @@ class Lease:
              "$inc": {"term": 1}},
             return_document=ReturnDocument.AFTER)
 
-    def _create(self, at):
+    def _create(self, at: float) -> Doc | None:
         try:
             self.store.leases.insert_one(
                 {"_id": self.name, "owner": self.owner, "expires_at": at + self.ttl,
@@ -100,7 +110,7 @@ class Lease:
             return None  # it exists and is held by someone else
         return self.store.leases.find_one({"_id": self.name})
 
-    def release(self):
+    def release(self) -> None:
         """Give the lease up (clean stop), so another master takes it at once."""
         was = self.is_leader()
         self._valid_until = 0.0
@@ -114,11 +124,11 @@ class Lease:
             log.warning("lease %s: could not give it up (%s); it lapses in %.1f s",
                         self.name, exc, self.ttl)
 
-    def holder(self):
+    def holder(self) -> Doc | None:
         """The lease document (owner, expires_at, term), or None."""
         return self.store.leases.find_one({"_id": self.name})
 
-    def run(self, stopped):
+    def run(self, stopped: threading.Event) -> None:
         """Keep the lease fresh (or keep trying to take it) until `stopped` is set."""
         while not stopped.is_set():
             self.refresh()

@@ -20,13 +20,20 @@ no heartbeat until it has watched for a whole ``node_timeout``: nodes that
 were heartbeating into an unreachable store are not dead.
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any
 
-import pymongo.errors
-
+from crawlfleet import ledger
 from crawlfleet.broker import prune_processed
-from crawlfleet.models import FINAL_VALUES, TaskStatus, next_attempt, now
-from master.dispatch import RETRYABLE, publish
+from crawlfleet.models import FINAL_VALUES, RETRYABLE_VALUES, NodeStatus, TaskStatus, next_attempt, now
+from master.dispatch import publish
+
+if TYPE_CHECKING:
+    from crawlfleet.broker import Broker
+    from crawlfleet.config import Config
+    from crawlfleet.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +42,14 @@ BATCH = 500
 
 
 class Reconciler:
-    def __init__(self, config, store, broker):
+    def __init__(self, config: Config, store: Store, broker: Broker) -> None:
         self.config = config
         self.store = store
         self.broker = broker
-        self.last_success = None
+        self.last_success: float | None = None
         self.judging_from = now() + config.node_timeout
 
-    def run_once(self):
+    def run_once(self) -> dict[str, Any]:
         at = now()
         if self.last_success is None or at - self.last_success > self.config.node_timeout:
             self.judging_from = max(self.judging_from, at + self.config.node_timeout)
@@ -57,20 +64,20 @@ class Reconciler:
         self.last_success = now()
         return report
 
-    def mark_offline_nodes(self):
+    def mark_offline_nodes(self) -> list[str]:
         cutoff = now() - self.config.node_timeout
         lapsed = [n["_id"] for n in self.store.nodes.find(
-            {"status": "online", "heartbeat_at": {"$lt": cutoff}}, {"_id": 1})]
+            {"status": NodeStatus.ONLINE.value, "heartbeat_at": {"$lt": cutoff}}, {"_id": 1})]
         for node_id in lapsed:
             self.store.nodes.update_one(
                 {"_id": node_id, "heartbeat_at": {"$lt": cutoff}},
-                {"$set": {"status": "offline"}})
+                {"$set": {"status": NodeStatus.OFFLINE.value}})
             log.warning("node %s missed its heartbeats: offline", node_id)
         return lapsed
 
-    def mark_orphaned_tasks(self):
+    def mark_orphaned_tasks(self) -> list[str]:
         alive = {n["_id"]: n.get("session") for n in self.store.nodes.find(
-            {"status": "online", "heartbeat_at": {"$gte": now() - self.config.node_timeout}},
+            {"status": NodeStatus.ONLINE.value, "heartbeat_at": {"$gte": now() - self.config.node_timeout}},
             {"session": 1})}
         marked = []
         for task in self.store.tasks.find({"status": TaskStatus.RUNNING.value},
@@ -80,17 +87,12 @@ class Reconciler:
                 continue
             reason = (f"node {task.get('node_id')} stopped heartbeating" if session is None
                       else f"node {task.get('node_id')} restarted while the task ran")
-            result = self.store.tasks.update_one(
-                {"_id": task["_id"], "status": TaskStatus.RUNNING.value,
-                 "session": task.get("session")},
-                {"$set": {"status": TaskStatus.ABNORMAL.value, "finished_at": now(),
-                          "error": reason}})
-            if result.modified_count:
+            if ledger.mark_abnormal(self.store, task["_id"], task.get("session"), reason):
                 log.warning("task %s abnormal: %s", task["_id"], reason)
                 marked.append(task["_id"])
         return marked
 
-    def schedule_retries(self):
+    def schedule_retries(self) -> list[str]:
         """Give each final task whose policy asks for it its next attempt, once."""
         made = []
         done = self.store.tasks.find(
@@ -98,30 +100,25 @@ class Reconciler:
         for task in done:
             policy = task.get("retry") or {}
             attempt = task.get("attempt", 1)
-            due = (task["status"] in policy.get("on", RETRYABLE)
+            due = (task["status"] in policy.get("on", RETRYABLE_VALUES)
                    and attempt < policy.get("max_attempts", 1)
                    and not task.get("cancel_requested"))
+            retry = None
             if due:
                 delay = policy.get("backoff", 0) * 2 ** (attempt - 1)
                 retry = next_attempt(task, delay)
-                try:
-                    self.store.tasks.insert_one(retry)
+                # False: another master made it already (its id is derived).
+                if ledger.add_attempt(self.store, retry):
                     log.warning("task %s %s: attempt %d of %d in %.0f s as %s", task["_id"],
                                 task["status"], retry["attempt"], policy["max_attempts"],
                                 delay, retry["_id"])
                     made.append(retry["_id"])
                     if delay == 0:
                         publish(self.store, self.broker, retry)
-                except pymongo.errors.DuplicateKeyError:
-                    pass  # another master made it already
-            self.store.tasks.update_one(
-                {"_id": task["_id"], "retry_pending": True},
-                {"$unset": {"retry_pending": ""},
-                 "$set": {"retried_by": f"{task.get('root_id') or task['_id']}-a{attempt + 1}"
-                          if due else None}})
+            ledger.supersede(self.store, task["_id"], retry["_id"] if retry else None)
         return made
 
-    def publish_stranded_tasks(self):
+    def publish_stranded_tasks(self) -> list[str]:
         at = now()
         published = []
         never = self.store.tasks.find(

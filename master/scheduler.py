@@ -42,7 +42,7 @@ import pymongo
 from pymongo import UpdateOne
 
 from crawlfleet.errors import BadRequest, Conflict, CrawlfleetError, NotFound
-from crawlfleet.models import TaskStatus, now
+from crawlfleet.models import ACTIVE_VALUES, now
 from crawlfleet.schedules import (DISPATCHING, FAILED, FIRED, QUEUED, SKIPPED, CronSpec,
                                   iso_time)
 from master.dispatch import run_spider
@@ -59,7 +59,6 @@ STUCK_AFTER = 30.0        # a fire record still dispatching this long lost its m
 RECOVER_INTERVAL = 10.0
 PRUNE_INTERVAL = 3600.0   # fire records go with the tasks (task_retention_days)
 MISSED_RECORDS = 100      # missed fire times recorded one by one; the rest in one record
-ACTIVE = [TaskStatus.PENDING.value, TaskStatus.RUNNING.value]
 
 
 class Scheduler:
@@ -307,7 +306,7 @@ class Scheduler:
     def active_task(self, schedule_id):
         """A pending or running task of this schedule, or None."""
         return self.store.tasks.find_one(
-            {"schedule_id": schedule_id, "status": {"$in": ACTIVE}}, {"status": 1})
+            {"schedule_id": schedule_id, "status": {"$in": ACTIVE_VALUES}}, {"status": 1})
 
     def release_queued(self, doc, state, at, stats):
         """Dispatch the queued fire once the run it waits for has ended."""

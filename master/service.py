@@ -1,9 +1,12 @@
 """The master process: discover projects at start, then reconcile forever."""
 
+from __future__ import annotations
+
 import logging
 import os
 import socket
 import threading
+from typing import TYPE_CHECKING, Any
 
 from crawlfleet.broker import Broker
 from master import discovery, housekeeping
@@ -13,11 +16,15 @@ from master.alerts import Alerter
 from master.leader import Lease
 from master.scheduler import Scheduler
 
+if TYPE_CHECKING:
+    from crawlfleet.config import Config
+    from crawlfleet.store import Store
+
 log = logging.getLogger(__name__)
 
 
 class Master:
-    def __init__(self, config, store, broker=None):
+    def __init__(self, config: Config, store: Store, broker: Broker | None = None) -> None:
         self.config = config
         self.store = store
         self.broker = broker or Broker(config)
@@ -30,9 +37,9 @@ class Master:
         self.scheduler = Scheduler(config, store, self.broker, self.lease,
                                    master_id=self.master_id)
         self.alerter = Alerter(config, store, self.lease, master_id=self.master_id)
-        self.threads = []
+        self.threads: list[threading.Thread] = []
 
-    def start(self):
+    def start(self) -> dict[str, Any]:
         self.store.ensure_indexes()
         self.start_scheduling()
         report = discovery.scan(self.store, self.config)
@@ -47,7 +54,7 @@ class Master:
             upsert=True)
         return report
 
-    def serve_forever(self):
+    def serve_forever(self) -> None:
         last_housekeeping = 0.0
         while not self.stopped.is_set():
             try:
@@ -62,7 +69,7 @@ class Master:
                               self.config.reconcile_interval)
             self.stopped.wait(self.config.reconcile_interval)
 
-    def start_scheduling(self):
+    def start_scheduling(self) -> None:
         """The lease, scheduler and alert threads; they end when `stopped` is set."""
         for name, target in (("lease", self.lease.run), ("scheduler", self.scheduler.run),
                              ("alerts", self.alerter.run)):
@@ -71,10 +78,10 @@ class Master:
             thread.start()
             self.threads.append(thread)
 
-    def stop(self):
+    def stop(self) -> None:
         self.stopped.set()
 
-    def close(self):
+    def close(self) -> None:
         self.stopped.set()
         for thread in self.threads:  # the lease thread gives the lease up as it ends
             thread.join(timeout=10)

@@ -7,21 +7,27 @@ them. A version is named by its id or by its label (the newest version with
 that label wins when several share it).
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any
 
 import gridfs.errors
 
 from crawlfleet.errors import BadRequest, Conflict, NotFound
-from crawlfleet.models import TaskStatus, now, results_collection_for
+from crawlfleet.models import ACTIVE_VALUES, Doc, now
+from master.spiderrows import sync_spider_rows
+
+if TYPE_CHECKING:
+    from crawlfleet.store import Store
 
 log = logging.getLogger(__name__)
 
-ACTIVE = [TaskStatus.PENDING.value, TaskStatus.RUNNING.value]
 VERSION_FIELDS = {"_id": 1, "project": 1, "label": 1, "kind": 1, "source": 1, "size": 1,
                   "files": 1, "sha256": 1, "spiders": 1, "created_at": 1}
 
 
-def get_project(store, name):
+def get_project(store: Store, name: Any) -> Doc:
     doc = store.projects.find_one({"_id": name}) if isinstance(name, str) else None
     if doc is None:
         known = sorted(d["_id"] for d in store.projects.find({}, {"_id": 1}))
@@ -29,7 +35,7 @@ def get_project(store, name):
     return doc
 
 
-def find_version(store, project, ref):
+def find_version(store: Store, project: str, ref: Any) -> Doc:
     """The version of `project` whose id (or, failing that, label) is `ref`."""
     if not isinstance(ref, str) or not ref:
         raise BadRequest("name a version by its id or label")
@@ -44,7 +50,7 @@ def find_version(store, project, ref):
     return doc
 
 
-def public_version(doc, current=None):
+def public_version(doc: Doc, current: str | None = None) -> Doc:
     out = {k: doc.get(k) for k in VERSION_FIELDS if k != "_id"}
     out["id"] = doc["_id"]
     out["spiders"] = [s["name"] for s in doc.get("spiders") or [] if isinstance(s, dict)]
@@ -54,12 +60,12 @@ def public_version(doc, current=None):
     return out
 
 
-def versions_of(store, project):
+def versions_of(store: Store, project: str) -> list[Doc]:
     """A project's versions, newest first."""
     return list(store.versions.find({"project": project}, VERSION_FIELDS).sort("created_at", -1))
 
 
-def public_project(store, doc, *, with_versions=False):
+def public_project(store: Store, doc: Doc, *, with_versions: bool = False) -> Doc:
     spiders = [d["_id"] for d in store.spiders.find({"project": doc["_id"]}, {"_id": 1})
                .sort("_id", 1)]
     out = {
@@ -85,24 +91,24 @@ def public_project(store, doc, *, with_versions=False):
     return out
 
 
-def list_projects(store):
+def list_projects(store: Store) -> list[Doc]:
     return [public_project(store, d) for d in store.projects.find().sort("_id", 1)]
 
 
-def list_versions(store, project):
+def list_versions(store: Store, project: str) -> Doc:
     doc = get_project(store, project)
     current = doc.get("current_version")
     return {"project": project, "current_version": current,
             "versions": [public_version(v, current) for v in versions_of(store, project)]}
 
 
-def active_tasks(store, query, limit=5):
+def active_tasks(store: Store, query: Doc, limit: int = 5) -> list[str]:
     """Ids of pending or running tasks matching `query` (a few, to name them)."""
-    query = dict(query, status={"$in": ACTIVE})
+    query = dict(query, status={"$in": ACTIVE_VALUES})
     return [d["_id"] for d in store.tasks.find(query, {"_id": 1}).limit(limit)]
 
 
-def activate(store, project, ref):
+def activate(store: Store, project: str, ref: Any) -> Doc:
     """Make an existing version the project's current one (a rollback, or forward again).
 
     The project's spiders become exactly those of that version, as it
@@ -122,24 +128,13 @@ def activate(store, project, ref):
         {"_id": project},
         {"$set": {"current_version": version["_id"], "kind": version["kind"],
                   "updated_at": stamp}})
-    for entry in entries:
-        fields = {"project": project, "kind": version["kind"], "version": version["_id"],
-                  "command": entry.get("command"),
-                  "results_collection": entry.get("results_collection")
-                  or results_collection_for(entry["name"]),
-                  "updated_at": stamp}
-        if "description" in entry:  # versions made before descriptions were kept
-            fields["description"] = entry["description"]
-        store.spiders.update_one({"_id": entry["name"]},
-                                 {"$set": fields, "$setOnInsert": {"created_at": stamp}},
-                                 upsert=True)
-    store.spiders.delete_many({"project": project, "_id": {"$nin": names}})
+    sync_spider_rows(store, project, version["kind"], version["_id"], entries, stamp)
     log.info("project %s: version %s (%s) is current (was %s)", project, version["_id"],
              version.get("label"), doc.get("current_version"))
     return public_project(store, get_project(store, project))
 
 
-def _delete_file(store, version):
+def _delete_file(store: Store, version: Doc) -> None:
     if version.get("file_id") is None:
         return
     try:
@@ -148,7 +143,7 @@ def _delete_file(store, version):
         pass
 
 
-def delete_version(store, project, ref):
+def delete_version(store: Store, project: str, ref: Any) -> Doc:
     """Delete a version that is not current and that no pending or running task needs."""
     doc = get_project(store, project)
     version = find_version(store, project, ref)
@@ -164,7 +159,7 @@ def delete_version(store, project, ref):
     return {"project": project, "deleted": version["_id"], "label": version.get("label")}
 
 
-def delete_project(store, project):
+def delete_project(store: Store, project: str) -> Doc:
     """Delete a project, its versions (and their zips) and its spiders.
 
     Refused while any of its tasks is pending or running; finished tasks,

@@ -21,12 +21,11 @@ import uuid
 
 import pymongo.errors
 from kombu.mixins import ConsumerMixin
-from pymongo import ReturnDocument
 
-from crawlfleet import __version__, counters
+from crawlfleet import __version__, counters, ledger
 from crawlfleet.broker import Topology, connect
 from crawlfleet.errors import ConfigError
-from crawlfleet.models import TaskStatus, now
+from crawlfleet.models import NodeStatus, TaskStatus, default_node_id, now
 from node.filecache import FileCache
 from node.runner import TaskRun
 from node.venvs import Virtualenvs
@@ -36,11 +35,6 @@ log = logging.getLogger(__name__)
 
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 WATCH_INTERVAL = 1.0
-
-
-def default_node_id():
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()).strip("-")
-    return (name or "node")[:63]
 
 
 def memory_percent():
@@ -74,7 +68,7 @@ class NodeAgent(ConsumerMixin):
     # -- life cycle -----------------------------------------------------------
     def register(self):
         node = self.store.nodes.find_one({"_id": self.node_id})
-        if (node and node.get("session") != self.session and node.get("status") == "online"
+        if (node and node.get("session") != self.session and node.get("status") == NodeStatus.ONLINE.value
                 and now() - (node.get("heartbeat_at") or 0) < self.config.node_timeout):
             raise ConfigError(
                 f"node id {self.node_id!r} is in use by a running node "
@@ -83,19 +77,14 @@ class NodeAgent(ConsumerMixin):
         stamp = now()
         self.store.nodes.update_one({"_id": self.node_id}, {"$set": {
             "hostname": socket.gethostname(), "pid": os.getpid(), "session": self.session,
-            "max_runners": self.slots, "status": "online", "started_at": stamp,
+            "max_runners": self.slots, "status": NodeStatus.ONLINE.value, "started_at": stamp,
             "heartbeat_at": stamp, "running": [], "version": __version__,
             "platform": platform.platform(), "cpus": os.cpu_count(),
         }}, upsert=True)
         # Tasks an earlier process of this node was running cannot still be running.
-        result = self.store.tasks.update_many(
-            {"node_id": self.node_id, "status": TaskStatus.RUNNING.value,
-             "session": {"$ne": self.session}},
-            {"$set": {"status": TaskStatus.ABNORMAL.value, "finished_at": stamp,
-                      "error": "the node restarted while the task ran"}})
-        if result.modified_count:
-            log.warning("marked %d task(s) of a previous run of this node abnormal",
-                        result.modified_count)
+        swept = ledger.sweep_node_restart(self.store, self.node_id, self.session)
+        if swept:
+            log.warning("marked %d task(s) of a previous run of this node abnormal", swept)
         log.info("node %s registered (session %s, %d runners)", self.node_id,
                  self.session[:8], self.slots)
 
@@ -121,7 +110,7 @@ class NodeAgent(ConsumerMixin):
             self.warm.close()
         try:
             self.store.nodes.update_one({"_id": self.node_id, "session": self.session},
-                                        {"$set": {"status": "stopped", "running": []}})
+                                        {"$set": {"status": NodeStatus.STOPPED.value, "running": []}})
         except pymongo.errors.PyMongoError as exc:
             log.warning("could not record the node as stopped: %s", exc)
 
@@ -203,18 +192,11 @@ class NodeAgent(ConsumerMixin):
     # -- the ledger ---------------------------------------------------------------
     def claim(self, task_id):
         """Take a pending task for this node, or explain in the log why not."""
-        task = self.store.tasks.find_one_and_update(
-            {"_id": task_id, "status": TaskStatus.PENDING.value,
-             "target": {"$in": ["any", self.node_id]}},
-            {"$set": {"status": TaskStatus.RUNNING.value, "node_id": self.node_id,
-                      "session": self.session, "started_at": now()}},
-            return_document=ReturnDocument.AFTER)
+        task = ledger.claim(self.store, task_id, self.node_id, self.session)
         if task is not None:
             if task.get("cancel_requested"):
-                self.store.tasks.update_one(
-                    {"_id": task_id, "session": self.session},
-                    {"$set": {"status": TaskStatus.CANCELLED.value, "finished_at": now(),
-                              "error": "cancelled before it started"}})
+                ledger.finish(self.store, task_id, self.session, TaskStatus.CANCELLED,
+                              error="cancelled before it started")
                 return None
             return task
         current = self.store.tasks.find_one({"_id": task_id}, {"status": 1, "node_id": 1})
@@ -281,7 +263,7 @@ class NodeAgent(ConsumerMixin):
             running = list(self.runs)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         self.store.nodes.update_one({"_id": self.node_id, "session": self.session}, {"$set": {
-            "heartbeat_at": now(), "status": "online", "running": running,
+            "heartbeat_at": now(), "status": NodeStatus.ONLINE.value, "running": running,
             "busy": len(running), "free": max(0, self.slots - len(running)),
             "load": load, "memory_percent": memory_percent(),
         }})

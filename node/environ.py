@@ -1,22 +1,17 @@
-"""The environment and command line of a spider process.
+"""The environment of a spider process (its command line: `node.command`).
 
 A spider gets crawlfleet's variables and Crawlab's names for the same facts,
-so spiders written for Crawlab's SDK run unchanged. Arguments and settings
-travel as list items of argv, never through a shell.
+so spiders written for Crawlab's SDK run unchanged.
 """
 
 import json
 import os
-import sys
 
 from pymongo.uri_parser import parse_uri
-
-from crawlfleet.models import SpiderKind
 
 # Secrets of the platform that a spider has no business reading.
 WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD",
             "CRAWLFLEET_ALERT_SMTP_PASSWORD")
-PYTHON_NAMES = ("python", "python3")
 
 
 def crawlab_variables(mongo_uri, mongo_db, collection, task_id):
@@ -51,21 +46,3 @@ def task_environment(task, config, node_id, base=None):
     env.update(crawlab_variables(config.mongo_uri, config.mongo_db,
                                  task["results_collection"], task["_id"]))
     return env
-
-
-def task_command(task, spider, python=None):
-    """argv of the spider process (`spider` is the spider document; `python` the
-    interpreter of the project's environment, by default the node's own)."""
-    python = python or sys.executable
-    args = task.get("args") or {}
-    if task["kind"] == SpiderKind.SCRAPY.value:
-        argv = [python, "-m", "crawlfleet.sdk.launch", task["spider"]]
-        for name, value in args.items():
-            argv += ["-a", f"{name}={value}"]
-        for name, value in (task.get("settings") or {}).items():
-            argv += ["-s", f"{name}={value}"]
-        return argv
-    command = list(spider["command"])
-    if command[0] in PYTHON_NAMES:
-        command[0] = python
-    return command + [f"--{name}={value}" for name, value in args.items()]

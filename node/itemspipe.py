@@ -16,11 +16,11 @@ import time
 import pymongo.errors
 
 from crawlfleet.items import insert_batch, prepare
+from crawlfleet.retrying import STORE_OUTAGE
 
 log = logging.getLogger(__name__)
 
 BATCH = 200
-WRITE_ATTEMPTS = 10
 FLUSH_SECONDS = 1.0
 
 
@@ -71,18 +71,15 @@ class ItemsPipe:
         if not batch:
             return
         batch = prepare(batch, self.task_id)
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                insert_batch(self.store.results(self.collection), batch)
-                break
-            except pymongo.errors.PyMongoError as exc:
-                log.warning("task %s: items not stored yet (%s)", self.task_id, exc)
-                if attempt == WRITE_ATTEMPTS - 1:
-                    # counted, said, and the task fails: never dropped silently
-                    self.lost += len(batch)
-                    self.say(f"items pipe: {len(batch)} items could not be stored ({exc})")
-                    return
-                time.sleep(min(2 ** attempt * 0.5, 10))
+        try:
+            STORE_OUTAGE.call(lambda: insert_batch(self.store.results(self.collection), batch),
+                              on_retry=lambda exc, attempt, wait: log.warning(
+                                  "task %s: items not stored yet (%s)", self.task_id, exc))
+        except pymongo.errors.PyMongoError as exc:
+            # counted, said, and the task fails: never dropped silently
+            self.lost += len(batch)
+            self.say(f"items pipe: {len(batch)} items could not be stored ({exc})")
+            return
         try:
             self.store.tasks.update_one({"_id": self.task_id},
                                         {"$inc": {"stats.items": len(batch)}})

@@ -19,9 +19,12 @@ import traceback
 
 import pymongo.errors
 
+from crawlfleet import ledger
 from crawlfleet.errors import CrawlfleetError
-from crawlfleet.models import TaskStatus, now
-from node.environ import task_command, task_environment
+from crawlfleet.models import SpiderKind, TaskStatus
+from crawlfleet.retrying import FINAL_STATUS, STORE_OUTAGE
+from node.command import spider_command
+from node.environ import task_environment
 from node.itemspipe import ItemsPipe
 from node.logship import LogShipper
 
@@ -84,13 +87,14 @@ class TaskRun:
     def _run(self):
         version = self._with_store_retries(lambda: self.cache.version(self.task["version"]))
         spider = {"_id": self.task["spider"]}
-        if self.task["kind"] != "scrapy" and not self._command_of(version, spider):
+        scrapy = self.task["kind"] == SpiderKind.SCRAPY.value
+        if not scrapy and not self._command_of(version, spider):
             # an entry without a command in the version: the spider document may have it
             spider = self._with_store_retries(
                 lambda: self.store.spiders.find_one({"_id": self.task["spider"]})) or spider
         # the task runs the version it recorded, whatever is current now
         spider = dict(spider, command=self._command_of(version, spider))
-        if self.task["kind"] != "scrapy" and not spider.get("command"):
+        if not scrapy and not spider.get("command"):
             return {"status": TaskStatus.ERROR.value,
                     "error": f"spider {self.task['spider']} is not in version {self.task['version']}"}
         self.log.say(f"task {self.task_id} on node {self.node_id}: "
@@ -101,15 +105,16 @@ class TaskRun:
         except CrawlfleetError as exc:
             self.log.say(str(exc))
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
-        argv = task_command(self.task, spider, python)
+        command = spider_command(self.task, spider)
+        argv = command.argv(python)
         env = task_environment(self.task, self.config, self.node_id)
         self.task_dir.mkdir(parents=True, exist_ok=True)
         self.items = ItemsPipe(self.store, self.task, self.task_dir, self.log.say)
         env["CRAWLFLEET_ITEMS_PIPE"] = self.items.path
-        self.log.say("command: " + " ".join(argv[1:] if argv[0].endswith("python") else argv))
+        self.log.say("command: " + command.display())
         started = time.monotonic()
-        if self.warm is not None and self.task["kind"] == "scrapy":
-            self.proc = self.warm.spawn(python, workdir, argv[3:], env, self.log.say)
+        if self.warm is not None and command.warm_capable:
+            self.proc = self.warm.spawn(python, workdir, command.launch_args(), env, self.log.say)
         if self.proc is None:
             try:
                 self.proc = subprocess.Popen(
@@ -119,8 +124,8 @@ class TaskRun:
             except OSError as exc:
                 return {"status": TaskStatus.ERROR.value,
                         "error": f"cannot start the spider: {exc}"}
-        self._best_effort({"$set": {"pid": self.proc.pid, "spider_started_at": now(),
-                                    "hostname": socket.gethostname()}})
+        self._best_effort(lambda: ledger.start(self.store, self.task_id, self.session,
+                                               pid=self.proc.pid, hostname=socket.gethostname()))
         self.log.follow(self.proc.stdout)
         ending = self._wait(started)
         code = self.proc.returncode
@@ -165,23 +170,17 @@ class TaskRun:
                 pass
         return ending
 
-    def _best_effort(self, update):
+    def _best_effort(self, write):
         """A ledger write the task does not depend on: skipped while the store is away."""
         try:
-            self.store.tasks.update_one({"_id": self.task_id}, update)
+            write()
         except pymongo.errors.PyMongoError as exc:
             log.warning("task %s: ledger update skipped (%s)", self.task_id, exc)
 
-    def _with_store_retries(self, operation, attempts=6):
+    def _with_store_retries(self, operation):
         """Run a step that needs the store, waiting out a short outage."""
-        for attempt in range(attempts):
-            try:
-                return operation()
-            except pymongo.errors.PyMongoError as exc:
-                if attempt == attempts - 1:
-                    raise
-                self.log.say(f"store unreachable ({exc.__class__.__name__}); retrying")
-                time.sleep(min(2 ** attempt, 10))
+        return STORE_OUTAGE.call(operation, on_retry=lambda exc, attempt, wait: self.log.say(
+            f"store unreachable ({exc.__class__.__name__}); retrying in {wait:.1f} s"))
 
     def _stop(self):
         grace = self.config.cancel_grace
@@ -202,17 +201,10 @@ class TaskRun:
 
     def _record(self, result):
         """Write the final status; retried, because the ack waits for it."""
-        fields = {"status": result["status"], "finished_at": now(),
-                  "exit_code": result.get("exit_code"), "error": result.get("error"),
-                  "log_lines": self.log.stored}
-        for attempt in range(30):
-            try:
-                self.store.tasks.update_one(
-                    {"_id": self.task_id, "status": TaskStatus.RUNNING.value,
-                     "session": self.session},
-                    {"$set": fields})
-                return
-            except pymongo.errors.PyMongoError as exc:
-                log.warning("task %s: final status not written yet (%s)", self.task_id, exc)
-                time.sleep(min(2 ** attempt * 0.5, 10))
-        log.error("task %s: giving up writing its final status", self.task_id)
+        try:
+            FINAL_STATUS.call(lambda: ledger.finish(
+                self.store, self.task_id, self.session, result["status"],
+                error=result.get("error"), exit_code=result.get("exit_code"),
+                log_lines=self.log.stored))
+        except pymongo.errors.PyMongoError as exc:
+            log.error("task %s: giving up writing its final status (%s)", self.task_id, exc)

@@ -83,11 +83,12 @@ class Zygote:
         threading.Thread(target=self._listen, name=f"warm-{self.pid}", daemon=True).start()
 
     def _stderr_tail(self):
+        """The last line the warm process wrote to stderr, to explain why it died."""
         try:
             self.proc.wait(1)
             return self.proc.stderr.read().decode(errors="replace").strip().splitlines()[-1]
-        except Exception:
-            return ""
+        except (subprocess.TimeoutExpired, OSError, ValueError, IndexError):
+            return ""  # still running, pipe closed, or silent: nothing to explain with
 
     def _listen(self):
         while True:

@@ -1,65 +1,56 @@
 """Shared fixtures: a real MongoDB-wire server, isolated databases and brokers.
 
 Every process a test starts runs in its own process group, and the fixture
-that started it ends that group.
+that started it ends that group. Helpers (waits, ports, configs, process
+groups) live in tests/helpers.py; they are imported here for the fixtures and
+re-exported, so ``from conftest import wait_task`` keeps working.
+
+Test tiers: markers are given per module in `MODULE_MARKS` below (one place to
+see which tier a module is in); `make test-fast` runs ``-m "not slow"``.
 """
 
-import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-import uuid
 from pathlib import Path
 
-import pymongo
 import pytest
 
-from crawlfleet.config import Config
 from crawlfleet.store import Store
+from helpers import *  # noqa: F401,F403  (re-exported for `from conftest import ...`)
+from helpers import (BIN, Processes, Tokens, free_port, make_config, stop_group,
+                     wait_for_port)
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+# Markers of whole modules (paths relative to tests/). `slow`: starts whole
+# platforms (master, nodes, web as processes) or real crawls for minutes;
+# `faults`: kills and restarts services mid-run; `browser`: headless
+# Chromium; `multihost`: several hosts' worth of processes.
+MODULE_MARKS = {
+    "faults/test_faults.py": ("faults", "slow"),
+    "browser/test_ui_browser.py": ("browser", "slow"),
+    "test_multihost.py": ("multihost", "slow"),
+    "test_compose.py": ("multihost", "slow"),
+    "test_readme_e2e.py": ("slow",),
+    "test_node.py": ("slow",),
+    "test_leader.py": ("slow",),
+    "test_schedules_e2e.py": ("slow",),
+    "test_metrics.py": ("slow",),
+    "test_warm.py": ("slow",),
+    "test_retries.py": ("slow",),
+    "test_uploads.py": ("slow",),
+    "test_scrapyd.py": ("slow",),
+    "test_logformat.py": ("slow",),
+    "test_health.py": ("slow",),
+}
+TESTS = Path(__file__).resolve().parent
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, timeout=20.0, proc=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+def pytest_collection_modifyitems(config, items):
+    for item in items:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
-
-
-def stop_group(proc, timeout=10.0):
-    """End a process started with start_new_session=True, and its whole group."""
-    if proc.poll() is None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=timeout)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers left in the group
-    except (ProcessLookupError, PermissionError):
-        pass
+            module = Path(str(item.fspath)).resolve().relative_to(TESTS).as_posix()
+        except ValueError:
+            continue
+        for name in MODULE_MARKS.get(module, ()):
+            item.add_marker(getattr(pytest.mark, name))
 
 
 @pytest.fixture(scope="session")
@@ -79,51 +70,6 @@ def mongo_server(tmp_path_factory):
         stop_group(proc)
 
 
-def redis_available():
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def rabbitmq_available():
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-BROKERS = {
-    "embedded": lambda: "filesystem://",
-    "redis": lambda: "redis://127.0.0.1:6379/5",
-    "rabbitmq": lambda: "amqp://guest:guest@127.0.0.1:5672//",
-}
-
-
-def make_config(tmp_path, mongo_uri, broker="embedded", **extra):
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    values = {
-        "home": str(home),
-        "mongo_uri": mongo_uri,
-        "mongo_db": "t_" + uuid.uuid4().hex[:12],
-        "broker_url": BROKERS[broker](),
-        "queue_prefix": "cft" + uuid.uuid4().hex[:10],
-        "spiders_path": str(ROOT / "spiders"),
-        "api_url": "http://127.0.0.1:1",
-        "heartbeat_interval": 1.0,
-        "node_timeout": 5.0,
-        "reconcile_interval": 0.5,
-        "cancel_grace": 3.0,
-        "stats_interval": 0.5,
-        "log_flush_interval": 0.2,
-    }
-    values.update(extra)
-    return Config.from_dict(values)
-
-
 @pytest.fixture
 def config(tmp_path, mongo_server):
     """A config with its own database, home folder and embedded broker."""
@@ -139,38 +85,6 @@ def store(config):
     store.close()
 
 
-FINAL = {"finished", "error", "cancelled", "timeout", "abnormal"}
-
-
-def wait_task(store, task_id, timeout=60.0, statuses=FINAL):
-    """Poll the ledger until the task reaches one of `statuses`; returns its document."""
-    deadline = time.monotonic() + timeout
-    doc = None
-    while time.monotonic() < deadline:
-        doc = store.tasks.find_one({"_id": task_id})
-        if doc and doc["status"] in statuses:
-            return doc
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} still {doc and doc['status']} after {timeout} s: {doc}")
-
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached after {timeout} s")
-
-
-def task_log(store, task_id):
-    lines = []
-    for doc in store.task_logs.find({"task_id": task_id}).sort("seq", 1):
-        lines.extend(doc["lines"])
-    return lines
-
-
 @pytest.fixture(scope="session")
 def demo_site():
     """The bundled demo site, served on a free port for the whole session."""
@@ -179,88 +93,6 @@ def demo_site():
     server = start_in_thread("127.0.0.1", 0)
     yield server.url
     server.stop()
-
-
-def process_env(config, **extra):
-    env = dict(os.environ)
-    env.update(config.as_environ())
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-class Processes:
-    """crawlfleet processes started by one test, each in its own process group."""
-
-    def __init__(self, config, demo_url, tmp_path):
-        self.config = config
-        self.demo_url = demo_url
-        self.tmp_path = tmp_path
-        self.procs = []
-        self.node_ids = []
-
-    def start(self, *args, env=None, name="proc"):
-        log = open(self.tmp_path / f"{name}-{len(self.procs)}.log", "wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crawlfleet", *args],
-            env=env or process_env(self.config, CRAWLFLEET_DEMO_URL=self.demo_url),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        proc.log_path = log.name
-        self.procs.append(proc)
-        return proc
-
-    def node(self, store, node_id=None, max_runners=2, **extra_env):
-        node_id = node_id or "n" + uuid.uuid4().hex[:6]
-        env = process_env(self.config, CRAWLFLEET_DEMO_URL=self.demo_url,
-                          CRAWLFLEET_NODE_ID=node_id, CRAWLFLEET_MAX_RUNNERS=max_runners,
-                          **extra_env)
-        proc = self.start("node", env=env, name=f"node-{node_id}")
-        proc.node_id = node_id
-        self.node_ids.append(node_id)
-        wait_for(lambda: (store.nodes.find_one({"_id": node_id, "status": "online"})
-                          or proc.poll() is not None),
-                 what=f"node {node_id} registered")
-        assert proc.poll() is None, open(proc.log_path).read()
-        return proc
-
-    def master(self):
-        return self.start("master", name="master")
-
-    def stop_all(self):
-        for proc in reversed(self.procs):
-            stop_group(proc)
-
-
-def purge_broker(config, node_ids=()):
-    """Delete what a test declared on a shared Redis or RabbitMQ."""
-    from kombu import Connection
-
-    if config.broker_url.startswith("redis"):
-        import redis
-
-        client = redis.Redis.from_url(config.broker_url)
-        for key in client.scan_iter(f"*{config.queue_prefix}*"):
-            client.delete(key)
-        client.close()
-    elif config.broker_url.startswith("amqp"):
-        with Connection(config.broker_url) as conn:
-            channel = conn.channel()
-            from crawlfleet.broker import Topology
-
-            topology = Topology(config.queue_prefix)
-            names = [topology.shared_queue.name]
-            names += [topology.node_queue(n).name for n in node_ids]
-            for name in names:
-                try:
-                    channel.queue_delete(name)
-                except Exception:
-                    channel = conn.channel()
-            for exchange in (topology.task_exchange, topology.control_exchange):
-                try:
-                    channel.exchange_delete(exchange.name)
-                except Exception:
-                    channel = conn.channel()
 
 
 @pytest.fixture
@@ -284,20 +116,6 @@ def app(config, store):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-class Tokens:
-    """Authorization headers (and raw tokens) for each role."""
-
-    def __init__(self, store):
-        from crawlfleet.tokens import create_token
-
-        self.admin_token = create_token(store, "t-admin", "admin")
-        self.operator_token = create_token(store, "t-op", "operator")
-        self.viewer_token = create_token(store, "t-view", "viewer")
-        self.admin = {"Authorization": "Bearer " + self.admin_token}
-        self.operator = {"Authorization": "Bearer " + self.operator_token}
-        self.viewer = {"Authorization": "Bearer " + self.viewer_token}
 
 
 @pytest.fixture

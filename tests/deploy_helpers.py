@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from conftest import Tokens, auth, client  # noqa: F401  (re-exported for the deploy tests)
+from conftest import auth, client  # noqa: F401  (fixtures re-exported for the deploy tests)
+from helpers import Tokens  # noqa: F401
 from crawlfleet import packaging
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 
-from conftest import free_port
+from helpers import free_port
 from crawlfleet.errors import ConfigError
 from crawlfleet.models import new_task, now
 from master.alerts import ATTEMPTS, RETRY_WAIT, Alerter

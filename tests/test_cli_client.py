@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from conftest import free_port
+from helpers import free_port
 from crawlfleet.cli import main
 from crawlfleet.client import ApiClient, ApiUnreachable, ClientError
 from crawlfleet.tokens import create_token, verify_token

@@ -16,7 +16,7 @@ from test_gitimport import Repo
 
 @pytest.fixture
 def config(tmp_path, mongo_server):
-    from conftest import make_config
+    from helpers import make_config
 
     return make_config(tmp_path, mongo_server, git_local_roots=str(tmp_path / "repos"))
 

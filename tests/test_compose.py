@@ -22,7 +22,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import BIN, free_port, purge_broker, redis_available, stop_group
+from helpers import BIN, free_port, purge_broker, redis_available, stop_group
 from crawlfleet.config import Config
 from crawlfleet.defaults import BY_NAME
 

@@ -29,7 +29,7 @@ def git(*args, cwd):
 @pytest.fixture
 def config(tmp_path, mongo_server):
     """Local repositories allowed under this test's folder only."""
-    from conftest import make_config
+    from helpers import make_config
 
     return make_config(tmp_path, mongo_server, git_local_roots=str(tmp_path / "repos"))
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import free_port, process_env
+from helpers import free_port, process_env
 from crawlfleet.models import now
 from web import create_app
 

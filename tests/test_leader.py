@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import Processes, make_config, stop_group, wait_for
+from helpers import Processes, make_config, stop_group, wait_for
 from crawlfleet import schedules
 from crawlfleet.store import Store
 from master.leader import SAFETY_MARGIN, Lease
@@ -142,17 +142,31 @@ def test_three_masters_leader_killed_twice_every_tick_fires_exactly_once(cluster
     sid = doc["_id"]
     wait_for(lambda: store.schedule_fires.find_one({"schedule_id": sid}), timeout=15,
              what="the first fire")
+    def fired_by(pid):
+        """Fire records the master of `pid` has recorded as fired (ledger facts)."""
+        return [r for r in store.schedule_fires.find({"schedule_id": sid, "state": "fired"},
+                                                     {"fire_time": 1, "master": 1})
+                if str(r.get("master", "")).endswith(f"-{pid}")]
+
+    def leader_has_fired(count):
+        """Wait until the current leader has fired `count` ticks; returns its pid."""
+        return wait_for(lambda: (lambda pid: pid if pid and len(fired_by(pid)) >= count
+                                 else None)(leader_pid()),
+                        timeout=30, what=f"the leader firing {count} ticks")
+
     killed = []
     for _ in range(2):
-        time.sleep(4)
+        leader_has_fired(4)
         victim = leader_pid()
         assert victim in masters and masters[victim].poll() is None
         os.killpg(victim, signal.SIGKILL)
         masters[victim].wait(10)
         killed.append((victim, time.time()))
         wait_for(lambda: leader_pid() not in (None, victim), timeout=15, what="a new leader")
-    time.sleep(4)
-    end = time.time() - 1.5  # every fire time up to here is due and handled by now
+    last = leader_has_fired(4)
+    # The leader fires in order, catch-up first: every fire time up to its latest
+    # fired one is handled by now.
+    end = max(r["fire_time"] for r in fired_by(last))
     survivors = [p for p in masters.values() if p.poll() is None]
     assert len(survivors) == 1
     for proc in survivors:

@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 
-from conftest import free_port, process_env, stop_group, wait_for, wait_for_port
+from helpers import free_port, process_env, stop_group, wait_for, wait_for_port
 from crawlfleet import logformat
 
 FIELDS = {"time", "level", "role", "logger", "message", "pid"}

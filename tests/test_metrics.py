@@ -11,7 +11,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import free_port, process_env, stop_group, wait_for, wait_for_port, wait_task
+from helpers import free_port, process_env, stop_group, wait_for, wait_for_port, wait_task
 from crawlfleet import counters
 from crawlfleet.broker import Broker
 from crawlfleet.models import now
@@ -210,7 +210,7 @@ def test_queue_depths_on_real_brokers(broker, tmp_path, mongo_server):
     """On Redis and RabbitMQ: waiting messages are counted per queue over one
     connection, and a queue nobody declared yet counts 0 (RabbitMQ closes the
     channel on that passive declare; the next queue is still read)."""
-    from conftest import make_config, purge_broker, rabbitmq_available, redis_available
+    from helpers import make_config, purge_broker, rabbitmq_available, redis_available
     from web.metrics import queue_depths
 
     if not {"redis": redis_available, "rabbitmq": rabbitmq_available}[broker]():

@@ -31,7 +31,7 @@ import pymongo
 import pytest
 import requests
 
-from conftest import stop_group
+from helpers import FINAL, stop_group
 from crawlfleet.config import Config
 from crawlfleet.store import Store
 from crawlfleet.tokens import create_token
@@ -40,7 +40,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 IP = shutil.which("ip") or "/usr/sbin/ip"
 MONGO_PORT, REDIS_PORT, DEMO_PORT, WEB_PORT = 27017, 6379, 8900, 8080
-FINAL = {"finished", "error", "cancelled", "timeout", "abnormal"}
 
 # The short clocks of tests/conftest.py make_config, plus a short retry backoff.
 CLOCKS = {

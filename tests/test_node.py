@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from kombu import Connection
 
-from conftest import (BROKERS, Processes, make_config, purge_broker, rabbitmq_available,
+from helpers import (BROKERS, Processes, make_config, purge_broker, rabbitmq_available,
                       redis_available, task_log, wait_for, wait_task)
 from crawlfleet.broker import Broker, Topology
 from crawlfleet.store import Store
@@ -150,7 +150,9 @@ def test_cancel_of_a_spider_that_ignores_sigint_escalates_to_sigterm(emb):
     task_id = run(config, store, broker, "sleeper", args={"ignore_int": "1"})
     wait_task(store, task_id, statuses={"running"})
     wait_for(lambda: store.tasks.find_one({"_id": task_id}).get("pid"), what="spider started")
-    time.sleep(0.5)
+    # The spider says so after it has set SIGINT aside: only then is the test fair.
+    wait_for(lambda: any("sleeping forever" in line for line in task_log(store, task_id)), timeout=30,
+             what="the spider ignoring SIGINT")
     dispatch.request_cancel(store, broker, task_id)
     task = wait_task(store, task_id, timeout=30)
     assert task["status"] == "cancelled"
@@ -253,11 +255,13 @@ def test_a_killed_node_leaves_its_task_abnormal_not_running(emb):
 def test_redelivered_message_for_a_finished_task_is_dropped(emb):
     """Publishing a finished task again does not run it a second time."""
     config, store, broker, procs = emb
-    procs.node(store)
+    node = procs.node(store)
     task_id = run(config, store, broker, "echo_args")
     first = wait_task(store, task_id)
     broker.publish_task(task_id)
-    time.sleep(2)
+    # The node's answer to the second message, in its log: the ledger refused the claim.
+    wait_for(lambda: f"dropped a message for task {task_id}: it is finished"
+             in open(node.log_path).read(), timeout=30, what="the duplicate dropped")
     again = store.tasks.find_one({"_id": task_id})
     assert again["started_at"] == first["started_at"]
     assert store.results("results_echo_args").count_documents({"_tid": task_id}) == 1

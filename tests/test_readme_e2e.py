@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (free_port, make_config, purge_broker, rabbitmq_available, redis_available,
+from helpers import (free_port, make_config, purge_broker, rabbitmq_available, redis_available,
                       stop_group, wait_for_port)
 
 CLI = [sys.executable, "-m", "crawlfleet"]

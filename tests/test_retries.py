@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import task_log, wait_for, wait_task
+from helpers import task_log, wait_for, wait_task
 from crawlfleet.models import now
 from master import dispatch, housekeeping
 from test_node import platform as platform_fixture
@@ -21,6 +21,13 @@ def emb(tmp_path, mongo_server, demo_site):
 
 def attempts(store, root_id):
     return sorted(store.tasks.find({"root_id": root_id}), key=lambda t: t["attempt"])
+
+
+def retry_decided(store, task_id):
+    """Wait for the reconciler's decision on a final task, recorded in the ledger
+    (`retry_pending` cleared, `retried_by` the next attempt or None); returns it."""
+    return wait_for(lambda: (lambda d: d if "retry_pending" not in d else None)(
+        store.tasks.find_one({"_id": task_id})), timeout=30, what=f"retry decision on {task_id}")
 
 
 def test_error_is_retried_per_policy_with_backoff(emb):
@@ -42,7 +49,7 @@ def test_error_is_retried_per_policy_with_backoff(emb):
     for task in chain:  # every attempt keeps its own log and exit code
         assert task["exit_code"] == 1
         assert any("ValueError" in line for line in task_log(store, task["_id"]))
-    time.sleep(2)
+    assert retry_decided(store, chain[-1]["_id"])["retried_by"] is None
     assert len(attempts(store, first)) == 3  # no fourth
 
 
@@ -53,7 +60,7 @@ def test_errors_are_not_retried_by_default(emb):
     procs.node(store)
     task_id = run(config, store, broker, "crasher")
     assert wait_task(store, task_id)["status"] == "error"
-    time.sleep(3)
+    assert retry_decided(store, task_id)["retried_by"] is None
     assert len(attempts(store, task_id)) == 1
     assert store.tasks.find_one({"_id": task_id}).get("retry_pending") is None
 

@@ -4,7 +4,7 @@ webhook receiver — the whole unattended chain."""
 
 import json
 
-from conftest import Processes, make_config, wait_for
+from helpers import Processes, make_config, wait_for
 from crawlfleet import schedules
 from crawlfleet.store import Store
 from test_alerts import Receiver

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import task_log, wait_task
+from helpers import task_log, wait_task
 from crawlfleet.users import create_user
 from deploy_helpers import (BUNDLED, app, assert_nothing_deployed, auth, client,  # noqa: F401
                             copy_project, live, sandbox_tmp)

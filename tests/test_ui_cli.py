@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from conftest import process_env
+from helpers import process_env
 from crawlfleet import users
 
 

@@ -15,7 +15,7 @@ import zipfile
 
 import pytest
 
-from conftest import task_log, wait_task
+from helpers import task_log, wait_task
 from crawlfleet.broker import Broker
 from deploy_helpers import (BUNDLED, PROJECTS, app, assert_nothing_deployed, auth,  # noqa: F401
                             client, copy_project, live, sandbox_tmp, upload, zip_folder)
@@ -353,7 +353,7 @@ def test_under_gunicorn_an_upload_works_and_a_huge_one_is_413_at_once(processes,
     1 GiB body with 413 at once, without reading it."""
     import requests
 
-    from conftest import free_port, process_env, wait_for_port
+    from helpers import free_port, process_env, wait_for_port
 
     port = free_port()
     env = process_env(config, CRAWLFLEET_MAX_UPLOAD_BYTES=1024 * 1024,

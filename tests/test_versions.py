@@ -82,6 +82,43 @@ def test_rollback_makes_the_older_version_and_its_spiders_current(client, auth, 
     assert spiders["shop_extra"]["description"] == "second"
 
 
+def write_manifest(folder, **fields):
+    manifest = json.loads((folder / "crawlfleet.json").read_text())
+    manifest["spiders"][0].update(fields)
+    (folder / "crawlfleet.json").write_text(json.dumps(manifest))
+
+
+def test_rollback_restores_every_field_of_each_spider(client, auth, store, shop):
+    """A rollback gives each spider row back exactly what its version recorded:
+    kind, version, command, description, results collection and retry policy
+    (the newer version's policy does not stay behind)."""
+    write_manifest(shop, description="first", results_collection="shop_v1",
+                   retry={"max_attempts": 2, "backoff": 1, "on": ["error"]})
+    v1 = upload(client, auth.admin, zip_folder(shop, top="shop"), label="v1").get_json()["version"]
+    moving = ("updated_at", "created_at")
+
+    def row():
+        doc = store.spiders.find_one({"_id": "plain_catalogue"})
+        return {k: v for k, v in doc.items() if k not in moving}
+
+    first = row()
+    write_manifest(shop, command=["python3", "main.py"], description="second",
+                   results_collection="shop_v2",
+                   retry={"max_attempts": 3, "backoff": 5, "on": ["timeout"]})
+    v2 = upload(client, auth.admin, zip_folder(shop, top="shop"), label="v2").get_json()["version"]
+    second = row()
+    assert first["retry"] == {"max_attempts": 2, "backoff": 1.0, "on": ["error"]}
+    assert second["retry"] == {"max_attempts": 3, "backoff": 5.0, "on": ["timeout"]}
+    changed = {"version", "command", "description", "results_collection", "retry"}
+    assert {k for k in first if first[k] != second.get(k)} == changed
+    assert client.post(f"/api/v1/projects/shop/versions/{v1}/activate",
+                       headers=auth.operator).status_code == 200
+    assert row() == first
+    assert client.post(f"/api/v1/projects/shop/versions/{v2}/activate",
+                       headers=auth.operator).status_code == 200
+    assert row() == second
+
+
 def test_rollback_needs_a_writer_and_a_known_version(client, auth, two_versions):
     v1, _ = two_versions
     assert client.post(f"/api/v1/projects/shop/versions/{v1}/activate",

@@ -5,7 +5,7 @@ fallback."""
 import os
 import signal
 
-from conftest import task_log, wait_for, wait_task
+from helpers import task_log, wait_for, wait_task
 from test_node import emb, run  # noqa: F401  (the embedded-broker platform fixture)
 
 

@@ -60,8 +60,7 @@ def check_master(config, master_id=None, max_age=None, at=None):
 
 def check_node(config, node_id=None, max_age=None, at=None):
     """(ok, message) for this node."""
-    from crawlfleet.models import now
-    from node.agent import default_node_id
+    from crawlfleet.models import NodeStatus, default_node_id, now
 
     node_id = node_id or config.node_id or default_node_id()
     max_age = max_age or config.node_timeout
@@ -75,7 +74,7 @@ def check_node(config, node_id=None, max_age=None, at=None):
     if doc is None:
         return False, f"node {node_id} has not registered"
     age = at - (doc.get("heartbeat_at") or 0)
-    if doc.get("status") != "online":
+    if doc.get("status") != NodeStatus.ONLINE.value:
         return False, f"node {node_id} is {doc.get('status')}"
     if age >= max_age:
         return False, f"node {node_id} last heartbeat {age:.1f} s ago (limit {max_age:g} s)"

@@ -24,7 +24,7 @@ from crawlfleet.sdk.context import TaskContext
 BATCH_SIZE = 100
 
 _lock = threading.Lock()
-_buffer = []
+_buffer: list[dict] = []
 _context = None
 
 

@@ -12,6 +12,7 @@ import pymongo.errors
 import pymongo.synchronous.monitor
 
 from crawlfleet.items import insert_batch, prepare
+from crawlfleet.retrying import STORE_OUTAGE, STORE_UNREACHABLE
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,8 @@ if _JOIN_MONITORS is not None:
 
 COUNT_INTERVAL = 1.0
 
-# Item writes are retried with backoff before the spider gives up loudly:
+# Item writes are retried (`STORE_OUTAGE`) before the spider gives up loudly:
 # an item is never silently dropped.
-WRITE_ATTEMPTS = 8
-WRITE_BACKOFF_MAX = 10.0
 
 
 class TaskContext:
@@ -91,18 +90,10 @@ class TaskContext:
             log.warning("crawlfleet: stats not sent: %s", exc)
 
     def _retry(self, operation):
-        delay = 0.5
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                return operation()
-            except (pymongo.errors.AutoReconnect, pymongo.errors.ServerSelectionTimeoutError,
-                    pymongo.errors.NetworkTimeout) as exc:
-                if attempt == WRITE_ATTEMPTS:
-                    raise
-                log.warning("crawlfleet: store unreachable (%s); retry %d in %.1f s",
-                            exc, attempt, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, WRITE_BACKOFF_MAX)
+        return STORE_OUTAGE.call(
+            operation, retry_on=STORE_UNREACHABLE,
+            on_retry=lambda exc, attempt, wait: log.warning(
+                "crawlfleet: store unreachable (%s); retry %d in %.1f s", exc, attempt, wait))
 
     def close(self):
         self.count()

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import (Processes, free_port, make_config, purge_broker, rabbitmq_available,
+from helpers import (Processes, free_port, make_config, purge_broker, rabbitmq_available,
                       redis_available, stop_group, wait_for, wait_for_port)
 from crawlfleet.broker import Broker
 from crawlfleet.models import FINAL_VALUES
