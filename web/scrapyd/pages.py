@@ -72,7 +72,8 @@ def home():
 </p>
 
 <p>
-    <code>curl http://{host}{escape(mount_path())}/schedule.json -d project=default -d spider=somespider</code>
+    <code>curl http://{host}{escape(mount_path())}/schedule.json -d project=default \
+-d spider=somespider</code>
 </p>
 
 <p>

@@ -105,8 +105,9 @@ def listjobs():
         return {"id": task["jobid"], "project": task["project"], "spider": task["spider"]}
 
     return reply(
-        pending=[dict(base(t), version=t.get("scrapyd_version"), settings=t.get("settings") or {},
-                      args=t.get("args") or {}) for t in groups["pending"]],
+        pending=[dict(base(t), version=t.get("scrapyd_version"),
+                      settings=t.get("settings") or {}, args=t.get("args") or {})
+                 for t in groups["pending"]],
         running=[dict(base(t), pid=t.get("pid"), start_time=jobs.stamp(t.get("started_at")),
                       **file_urls(t)) for t in groups["running"]],
         finished=[dict(base(t), start_time=jobs.stamp(t.get("started_at")),
@@ -293,5 +294,5 @@ def refuse_while_busy(store, query: dict, what: str) -> None:
                                  {"root_id": 1}).limit(5))
     if busy:
         ids = jobids.jobids_of(store, [jobs.root_of(t) for t in busy])
-        raise ScrapydError(f"{what} is used by pending or running jobs: {', '.join(ids.values())}; "
-                           "cancel them or wait for them to end")
+        raise ScrapydError(f"{what} is used by pending or running jobs: "
+                           f"{', '.join(ids.values())}; cancel them or wait for them to end")
