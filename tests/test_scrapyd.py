@@ -358,3 +358,48 @@ def test_listspiders_of_a_version(scrapyd, two_eggs):
     missing = scrapyd.get("listspiders.json")
     assert missing.status_code == 200
     assert missing.json()["message"] == "'project' parameter is required"
+
+
+# -- /scrapyd/ on the main port: the same protocol and pages as the root listener ---------
+
+def test_options_pages_and_odd_requests_under_the_prefix(live, scrapyd):
+    """OPTIONS is 204 with Allow; the pages link under /scrapyd (after a proxy's
+    X-Forwarded-Prefix); a wrong method is a 405; odd input never a 500."""
+    base = live.url + "/scrapyd/"
+    for endpoint, allow in (("schedule.json", "OPTIONS, HEAD, POST"),
+                            ("listjobs.json", "OPTIONS, HEAD, GET")):
+        response = requests.options(base + endpoint, auth=scrapyd.auth, timeout=30)
+        assert response.status_code == 204 and response.content == b""
+        assert response.headers["Allow"] == allow
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+    anonymous = requests.options(base + "schedule.json", timeout=30)
+    assert anonymous.status_code == 401 and anonymous.text == "Unauthorized"
+    home = requests.get(base, auth=scrapyd.auth, timeout=30)
+    assert home.status_code == 200 and '"/scrapyd/jobs"' in home.text
+    assert '"/scrapyd/logs/"' in home.text and "No Scrapy projects yet." in home.text
+    proxied = requests.get(base, auth=scrapyd.auth, timeout=30,
+                           headers={"X-Forwarded-Prefix": '/p"><script>'})
+    assert '"/p&quot;&gt;&lt;script&gt;/scrapyd/jobs"' in proxied.text
+    for path, text in (("jobs", "Cancel"), ("logs", "Last modified"), ("items/", "Directory")):
+        page = requests.get(base + path, auth=scrapyd.auth, timeout=30)
+        assert page.status_code == 200 and text in page.text, path
+    wrong = requests.get(base + "schedule.json", auth=scrapyd.auth, timeout=30)
+    assert wrong.status_code == 405 and "POST" in wrong.headers["Allow"]
+    long_job = requests.get(base + "status.json", params={"job": "x" * 5000},
+                            auth=scrapyd.auth, timeout=30)
+    assert long_job.status_code == 200 and long_job.json()["currstate"] is None
+    for method, endpoint, data in (
+            ("get", "listspiders.json", {"project": ""}),
+            ("get", "listspiders.json", {"project": "..", "_version": "%zz"}),
+            ("post", "schedule.json", {"project": "", "spider": ""}),
+            ("post", "addversion.json", "project=p&version=1&egg=%zz%00%ff"),
+            ("post", "cancel.json", {"project": "p"}),
+            ("post", "delversion.json", {"project": "/etc", "version": "1"})):
+        kwargs = {"params": data} if method == "get" else {"data": data}
+        response = getattr(requests, method)(base + endpoint, auth=scrapyd.auth, timeout=30,
+                                             **kwargs)
+        assert response.status_code == 200, (endpoint, response.text)
+        assert response.json()["status"] == "error", (endpoint, response.text)
+        assert response.text.endswith("\n")
+    missing = requests.get(base + "logs/p/s/nope.log", auth=scrapyd.auth, timeout=30)
+    assert missing.status_code == 404

@@ -19,14 +19,14 @@ import posixpath
 import socket
 
 from flask import Response, current_app, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from crawlfleet.errors import CrawlfleetError
 
 log = logging.getLogger(__name__)
 
-GET_METHODS = "OPTIONS, HEAD, GET"
-POST_METHODS = "OPTIONS, HEAD, POST"
+# endpoint -> the method it serves ("GET" or "POST"), filled by webservice.route
+SERVED = {}
 
 
 class ScrapydError(CrawlfleetError):
@@ -77,16 +77,20 @@ def check_traversal(project: str) -> str:
 
 
 def allowed_methods() -> str:
-    rule = request.url_rule
-    return POST_METHODS if rule is not None and "POST" in rule.methods else GET_METHODS
+    return f"OPTIONS, HEAD, {SERVED.get(request.endpoint, 'GET')}"
 
 
 def options_reply():
-    """Scrapyd answers OPTIONS (after authentication) with 204 and Allow."""
+    """Scrapyd answers OPTIONS (after authentication) with 204 and Allow; other
+    methods an endpoint does not serve are refused here, after authentication
+    as in Scrapyd, rather than by the router."""
     if request.method == "OPTIONS":
         response = Response(status=204)
         response.headers["Allow"] = allowed_methods()
         return response
+    served = SERVED.get(request.endpoint)
+    if served and request.method not in (served, "HEAD" if served == "GET" else served):
+        raise MethodNotAllowed(valid_methods=allowed_methods().split(", "))
     return None
 
 
@@ -119,7 +123,7 @@ def handle_error(exc):
     if isinstance(exc, HTTPException):
         response = error_reply(exc.description or exc.name, exc.code or 400)
         if exc.code == 405:
-            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or []))
+            response.headers["Allow"] = allowed_methods()
         return response
     log.exception("unhandled error in %s %s", request.method, request.path)
     return error_reply(f"{type(exc).__name__}: internal error, see the server's log")

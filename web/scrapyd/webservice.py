@@ -18,13 +18,21 @@ from master import dispatch, uploads, versions
 from web import services
 from web.projects_api import read_multipart
 from web.scrapyd import bp, jobids, jobs, mount_path
-from web.scrapyd.protocol import ScrapydError, check_traversal, param, reply
+from web.scrapyd.protocol import SERVED, ScrapydError, check_traversal, param, reply
 
 SCHEDULE_FIELDS = {"project", "spider", "_version", "jobid", "priority", "setting"}
 
 
 def route(rule, method):
-    return bp.route(rule, methods=[method, "OPTIONS"], provide_automatic_options=False)
+    """An endpoint serving `method`; the others reach it too, to be answered
+    after authentication (protocol.options_reply)."""
+
+    def decorator(view):
+        SERVED[f"{bp.name}.{view.__name__}"] = method
+        return bp.route(rule, methods=["GET", "POST", "OPTIONS", "PUT", "DELETE", "PATCH"],
+                        provide_automatic_options=False)(view)
+
+    return decorator
 
 
 def project_exists(project: str) -> bool:
