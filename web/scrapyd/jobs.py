@@ -62,7 +62,9 @@ def list_jobs(store, project: str | None = None) -> dict:
     query = {} if project is None else {"project": project}
     pending = list(store.tasks.find(dict(query, status=PENDING), FIELDS).sort("created_at", 1))
     running = list(store.tasks.find(dict(query, status=RUNNING), FIELDS).sort("started_at", 1))
-    finished = list(store.tasks.find(dict(query, status={"$in": FINAL_VALUES}), FIELDS)
+    # a job cancelled before it started left Scrapyd's queue without a trace
+    finished = list(store.tasks.find(dict(query, status={"$in": FINAL_VALUES},
+                                          started_at={"$ne": None}), FIELDS)
                     .sort("finished_at", -1).limit(FINISHED_TO_KEEP))
     finished.reverse()  # Scrapyd lists the oldest finished job first
     # a crawl whose retry waits or runs is not finished: show only its latest attempt
