@@ -17,6 +17,8 @@ Collections:
 - ``schedule_fires``  one record per schedule and fire time: the task(s)
                     it made or why it was skipped (unique key)
 - ``leases``        short leases, e.g. which master is the scheduler leader
+- ``scrapyd_jobs``  Scrapyd job ids (``_id`` = ``job:<id>``, unique) and the
+                    crawl (root task id) each names (web/scrapyd/jobids.py)
 - ``results_<spider>``  scraped items, each with ``_tid``, ``task_id`` and
                     ``_at`` (when it was stored: the results browser's order)
 """
@@ -59,6 +61,7 @@ INDEXES = {
         IndexModel([("task_id", ASCENDING), ("seq", ASCENDING)], unique=True),
     ],
     "nodes": [IndexModel([("heartbeat_at", DESCENDING)])],
+    "scrapyd_jobs": [IndexModel([("task", ASCENDING)])],
     "tokens": [IndexModel([("name", ASCENDING)])],
     # the scheduler reads only the schedules that are due: no scan of them all
     "schedules": [IndexModel([("due_at", ASCENDING)]),
@@ -138,6 +141,10 @@ class Store:
     @property
     def leases(self) -> Collection[Doc]:
         return self.db.leases
+
+    @property
+    def scrapyd_jobs(self) -> Collection[Doc]:
+        return self.db.scrapyd_jobs
 
     @property
     def users(self) -> Collection[Doc]:

@@ -142,10 +142,13 @@ def register(store: Store, project: str, folder: Path, kind: SpiderKind, spiders
     """Store the folder as a version of `project` (if new) and make it current.
 
     `label` names a new version for people (default: its creation time); the
-    same content uploaded again is the same version and keeps its first label.
+    same content uploaded again is the same version and keeps its first label
+    as its name, and a new label given with it names that version too (a
+    label names one version of a project: it moves from the one it named).
     """
     version_id, data, zip_sha256, files = packaging.pack(project, folder)
     created = now()
+    given = label
     label = label or default_label(created)
     known = store.versions.find_one({"_id": version_id}, {"label": 1})
     if known is None:
@@ -157,12 +160,14 @@ def register(store: Store, project: str, folder: Path, kind: SpiderKind, spiders
                 "file_id": file_id, "sha256": zip_sha256, "size": len(data),
                 "files": len(files),
                 "spiders": [version_entry(s) for s in spiders],
-                "source": source, "label": label, "created_at": created,
+                "source": source, "label": label, "labels": [label], "created_at": created,
             })
         except pymongo.errors.DuplicateKeyError:
             # Another master registered the same content a moment ago.
             store.files.delete(file_id)
     else:
+        if given:
+            add_label(store, project, version_id, given)
         label = known.get("label") or label
     store.projects.update_one(
         {"_id": project},
@@ -179,6 +184,16 @@ def register(store: Store, project: str, folder: Path, kind: SpiderKind, spiders
                                   [version_entry(s) for s in mine], created)
     return {"project": project, "version": version_id, "label": label,
             "spiders": registered, "errors": errors}
+
+
+def add_label(store: Store, project: str, version_id: str, label: str) -> None:
+    """`label` names `version_id` too, and no other version of `project`."""
+    store.versions.update_many({"project": project, "_id": {"$ne": version_id}, "labels": label},
+                               {"$pull": {"labels": label}})
+    doc = store.versions.find_one({"_id": version_id}, {"label": 1, "labels": 1}) or {}
+    labels = doc.get("labels") or ([doc["label"]] if doc.get("label") else [])
+    if label not in labels:
+        store.versions.update_one({"_id": version_id}, {"$set": {"labels": labels + [label]}})
 
 
 def scan(store: Store, config: Config) -> Doc:

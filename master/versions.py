@@ -3,8 +3,9 @@ older one, delete one no task needs, delete a whole project.
 
 Versions are immutable (``versions``, ``_id`` = content hash, zip in GridFS)
 and made by `master.discovery.register`; this module only chooses between
-them. A version is named by its id or by its label (the newest version with
-that label wins when several share it).
+them. A version is named by its id or by one of its labels (``labels``: the
+first, ``label``, and any given later to the same content; the newest
+version with that label wins when several share it).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VERSION_FIELDS = {"_id": 1, "project": 1, "label": 1, "kind": 1, "source": 1, "size": 1,
-                  "files": 1, "sha256": 1, "spiders": 1, "created_at": 1}
+VERSION_FIELDS = {"_id": 1, "project": 1, "label": 1, "labels": 1, "kind": 1, "source": 1,
+                  "size": 1, "files": 1, "sha256": 1, "spiders": 1, "created_at": 1}
 
 
 def get_project(store: Store, name: Any) -> Doc:
@@ -40,10 +41,11 @@ def find_version(store: Store, project: str, ref: Any) -> Doc:
     if not isinstance(ref, str) or not ref:
         raise BadRequest("name a version by its id or label")
     doc = store.versions.find_one({"_id": ref, "project": project})
-    if doc is None:
-        found = list(store.versions.find({"project": project, "label": ref})
-                     .sort("created_at", -1).limit(1))
-        doc = found[0] if found else None
+    for field in ("labels", "label"):  # every name a version has, then its first
+        if doc is None:
+            found = list(store.versions.find({"project": project, field: ref})
+                         .sort("created_at", -1).limit(1))
+            doc = found[0] if found else None
     if doc is None:
         get_project(store, project)  # an unknown project is the clearer error
         raise NotFound(f"project {project!r} has no version {ref!r}")

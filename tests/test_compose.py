@@ -232,8 +232,9 @@ def test_environment_is_valid_configuration():
     # only the web server signs cookies: the others never get the secret
     for name in ("master", "node"):
         assert "CRAWLFLEET_SECRET_KEY" not in environment(services[name])
-    assert services["web"]["ports"] == ["8080:8080"]
-    assert services["web"]["command"] == ["web", "--bind", "0.0.0.0:8080"]
+    assert services["web"]["ports"] == ["8080:8080", "6800:6800"]
+    assert services["web"]["command"] == ["web", "--bind", "0.0.0.0:8080",
+                                          "--scrapyd-bind", "0.0.0.0:6800"]
 
 
 def test_secret_key_comes_from_the_environment():
@@ -335,7 +336,7 @@ def start_order(services):
 class Local:
     """The compose services as local processes: container addresses translated."""
 
-    def __init__(self, tmp_path, mongo_uri, redis_url, demo_url, web_port):
+    def __init__(self, tmp_path, mongo_uri, redis_url, demo_url, web_port, scrapyd_port):
         self.tmp_path = tmp_path
         self.translations = [
             ("mongodb://mongo:27017", mongo_uri),
@@ -343,6 +344,7 @@ class Local:
             ("http://demo:8900", demo_url),
             ("0.0.0.0:8080", f"127.0.0.1:{web_port}"),
             ("127.0.0.1:8080", f"127.0.0.1:{web_port}"),
+            ("0.0.0.0:6800", f"127.0.0.1:{scrapyd_port}"),
         ]
         entrypoint = [json.loads(arg) for ins, arg in dockerfile() if ins == "ENTRYPOINT"][-1]
         assert entrypoint == ["crawlfleet"]
@@ -417,9 +419,9 @@ def test_the_commands_it_names_run_a_crawl(tmp_path, mongo_server, demo_site):
               "CRAWLFLEET_QUEUE_PREFIX": prefix, "CRAWLFLEET_WEB_WORKERS": "2",
               "CRAWLFLEET_WEB_THREADS": "4", "CRAWLFLEET_MAX_RUNNERS": "2"}
     services = compose(dotenv)["services"]
-    web_port = free_port()
+    web_port, scrapyd_port = free_port(), free_port()
     redis_url = "redis://127.0.0.1:6379/7"
-    local = Local(tmp_path, mongo_server, redis_url, demo_site, web_port)
+    local = Local(tmp_path, mongo_server, redis_url, demo_site, web_port, scrapyd_port)
     replicas = {"master": ["master-1"], "web": ["web-1"], "node": ["node-1", "node-2"]}
     started = {}
     try:
@@ -469,6 +471,10 @@ def test_the_commands_it_names_run_a_crawl(tmp_path, mongo_server, demo_site):
                     for s in f.samples if s.name == "crawlfleet_tasks"
                     and s.labels == {"status": "finished"}]
         assert finished == [3]
+        # Scrapyd's API at the root of the compose file's second listener
+        scrapyd = api.get(f"http://127.0.0.1:{scrapyd_port}/daemonstatus.json", timeout=30)
+        assert scrapyd.status_code == 200, scrapyd.text
+        assert (scrapyd.json()["status"], scrapyd.json()["finished"]) == ("ok", 3)
 
         for proc in local.procs:  # CRAWLFLEET_LOG_FORMAT=json from the compose file
             lines = [line for line in open(proc.log_path).read().splitlines() if line.strip()]

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from helpers import (free_port, make_config, purge_broker, rabbitmq_available, redis_available,
                       stop_group, wait_for_port)
@@ -32,10 +34,11 @@ def user_env(home, **extra):
     return env
 
 
-def start_up(home, port, demo_port, log_path):
+def start_up(home, port, demo_port, log_path, scrapyd_port=0):
     seen = log_path.stat().st_size if log_path.exists() else 0
     log = open(log_path, "ab")
-    proc = subprocess.Popen([*CLI, "up", "--port", str(port), "--demo-port", str(demo_port)],
+    proc = subprocess.Popen([*CLI, "up", "--port", str(port), "--demo-port", str(demo_port),
+                             "--scrapyd-port", str(scrapyd_port)],
                             env=user_env(home), stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 90
@@ -57,14 +60,20 @@ def ctrl_c(proc, timeout=60):
 def test_quick_start_on_embedded_defaults(tmp_path):
     """up → spiders → run books --wait → results --format csv → Ctrl-C → up again keeps it all."""
     home = tmp_path / "data"
-    port, demo_port = free_port(), free_port()
+    port, demo_port, scrapyd_port = free_port(), free_port(), free_port()
     log_path = tmp_path / "up.log"
-    up = start_up(home, port, demo_port, log_path)
+    up = start_up(home, port, demo_port, log_path, scrapyd_port)
     try:
         banner = open(log_path).read()
         assert f"http://127.0.0.1:{port}" in banner
         assert "admin token" in banner and "cft_" in banner
         assert str(home) in banner
+        # Scrapyd clients get host:port, with the banner's token as the password
+        assert f"Scrapyd API   http://127.0.0.1:{scrapyd_port}" in banner
+        token = re.search(r"admin token\s+(cft_\S+)", banner).group(1)
+        scrapyd = requests.get(f"http://127.0.0.1:{scrapyd_port}/listprojects.json",
+                               auth=("me", token), timeout=30)
+        assert scrapyd.status_code == 200 and "books" in scrapyd.json()["projects"]
         env = user_env(home)  # "another terminal": only CRAWLFLEET_HOME is shared
 
         listed = cli("spiders", env=env)

@@ -1,7 +1,9 @@
-"""The Scrapyd-compatible endpoints (web/scrapyd.py) over real HTTP: the real
-`scrapyd-deploy` (scrapyd-client) builds and uploads an egg of the bundled
-books project, schedule.json runs it on a real node, and every endpoint
-answers in Scrapyd's shapes."""
+"""The Scrapyd-compatible endpoints (web/scrapyd/) under /scrapyd/ over real
+HTTP: the real `scrapyd-deploy` (scrapyd-client) builds and uploads an egg of
+the bundled books project, schedule.json runs it on a real node under the
+client's job id, and every endpoint answers as Scrapyd 1.6 does (errors as
+200 {"status": "error"}, Scrapyd's messages). The root listener and Scrapyd's
+own integration suite are in test_scrapyd_root.py."""
 
 import io
 import json
@@ -116,7 +118,8 @@ def test_scrapyd_deploy_then_schedule_runs_on_a_node(live, auth, store, config, 
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ok" and body["node_name"]
-    task_id = body["jobid"]
+    assert body["jobid"] == "my-job-1"  # the client's id is the job's id
+    task_id = body["task_id"]
     task = wait_task(store, task_id, timeout=120)
     assert task["status"] == "finished", task_log(store, task_id)
     assert task["version"] == version["_id"] and task["trigger"] == "scrapyd"
@@ -125,14 +128,32 @@ def test_scrapyd_deploy_then_schedule_runs_on_a_node(live, auth, store, config, 
     assert task["priority"] == 3 and task["scrapyd_jobid"] == "my-job-1"
     assert store.results("results_books").count_documents({"_tid": task_id}) == 40
 
-    assert scrapyd.get("status.json", job=task_id).json()["currstate"] == "finished"
+    assert scrapyd.get("status.json", job="my-job-1").json()["currstate"] == "finished"
+    assert scrapyd.get("status.json", job="my-job-1", project="books").json()["currstate"] \
+        == "finished"
     jobs = scrapyd.get("listjobs.json", project="books").json()
     assert jobs["status"] == "ok" and jobs["pending"] == [] and jobs["running"] == []
     [finished] = jobs["finished"]
-    assert finished["id"] == task_id and finished["spider"] == "books"
-    assert finished["start_time"] and finished["end_time"] and finished["status"] == "finished"
-    log = requests.get(live.url + finished["log_url"], headers=auth.viewer, timeout=30)
-    assert "Spider closed" in log.text
+    assert set(finished) == {"id", "project", "spider", "start_time", "end_time", "log_url",
+                             "items_url"}
+    assert finished["id"] == "my-job-1" and finished["spider"] == "books"
+    assert finished["start_time"] and finished["end_time"]
+    assert finished["log_url"] == "/scrapyd/logs/books/books/my-job-1.log"
+    # the task log, as the Scrapy log file Scrapyd would have written: every line a
+    # Scrapy log line (or a continuation), the stats dump included
+    log = requests.get(live.url + finished["log_url"], auth=scrapyd.auth, timeout=30)
+    assert log.status_code == 200 and log.headers["Content-Type"].startswith("text/plain")
+    assert "[scrapy.core.engine] INFO: Spider closed (finished)" in log.text
+    assert "[scrapy.statscollectors] INFO: Dumping Scrapy stats:" in log.text
+    assert not [line for line in log.text.splitlines() if line.startswith("[crawlfleet] ")]
+    assert " [crawlfleet] INFO: task " in log.text  # the platform's lines, in Scrapy's format
+    items = requests.get(live.url + finished["items_url"], auth=scrapyd.auth, timeout=30)
+    rows = [json.loads(line) for line in items.text.splitlines()]
+    assert len(rows) == 40 and not {"_id", "_tid", "task_id", "_at"} & set(rows[0])
+    listing = requests.get(live.url + "/scrapyd/logs/books/books/", auth=scrapyd.auth, timeout=30)
+    assert 'href="/scrapyd/logs/books/books/my-job-1.log"' in listing.text
+    page = requests.get(live.url + "/scrapyd/jobs", auth=scrapyd.auth, timeout=30).text
+    assert "my-job-1" in page and 'href="/scrapyd/logs/books/books/my-job-1.log"' in page
 
 
 # -- addversion.json -------------------------------------------------------------------
@@ -153,16 +174,19 @@ def test_addversion_of_an_egg_registers_its_spiders(scrapyd, store):
     ({"version": "1"}, {"egg": ("p.egg", b"x")}, "'project' parameter is required"),
     ({"project": "p"}, {"egg": ("p.egg", b"x")}, "'version' parameter is required"),
     ({"project": "p", "version": "1"}, None, "'egg' parameter is required"),
-    ({"project": "p", "version": "1"}, {"egg": ("p.egg", b"not a zip")}, "not a valid zip"),
+    ({"project": "p", "version": "1"}, {"egg": ("p.egg", b"not a zip")},
+     "egg is not a ZIP file (if using curl, use egg=@path not egg=path)"),
     ({"project": "p", "version": "1"}, {"egg": ("p.egg", make_egg(entry_point=False))},
      "no [scrapy] settings entry point"),
     ({"project": "../p", "version": "1"}, {"egg": ("p.egg", make_egg())},
+     "DirectoryTraversalError: ../p"),
+    ({"project": "a b", "version": "1"}, {"egg": ("p.egg", make_egg())},
      "invalid project name"),
 ])
 def test_addversion_refusals_leave_nothing(scrapyd, store, config, sandbox_tmp, data, files,
                                            message):
     response = scrapyd.post("addversion.json", data, files=files or {"x": ("x", b"")})
-    assert response.status_code == 400, response.text
+    assert response.status_code == 200, response.text  # Scrapyd's way
     body = response.json()
     assert body["status"] == "error" and message in body["message"]
     assert_nothing_deployed(store, config, sandbox_tmp)
@@ -173,10 +197,10 @@ def test_addversion_refusals_leave_nothing(scrapyd, store, config, sandbox_tmp, 
 def test_basic_auth_maps_onto_tokens_and_users(live, auth, store):
     base = live.url + "/scrapyd/daemonstatus.json"
     anonymous = requests.get(base, timeout=30)
-    assert anonymous.status_code == 401
-    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
-    assert anonymous.json()["status"] == "error"
-    assert requests.get(base, auth=("x", "cft_wrong"), timeout=30).status_code == 401
+    assert anonymous.status_code == 401 and anonymous.text == "Unauthorized"
+    assert anonymous.headers["WWW-Authenticate"] == 'basic realm="Scrapyd"'
+    wrong = requests.get(base, auth=("x", "cft_wrong"), timeout=30)
+    assert wrong.status_code == 401 and wrong.text == "Unauthorized"
     viewer = requests.get(base, auth=("anyone", auth.viewer_token), timeout=30)
     assert viewer.status_code == 200
     assert set(viewer.json()) == {"node_name", "status", "pending", "running", "finished"}
@@ -189,6 +213,7 @@ def test_basic_auth_maps_onto_tokens_and_users(live, auth, store):
                               data={"project": "p", "spider": "s"},
                               auth=("anyone", auth.viewer_token), timeout=30)
     assert forbidden.status_code == 403 and forbidden.json()["status"] == "error"
+    assert "operator" in forbidden.json()["message"]
 
 
 # -- schedule, cancel, jobs, versions ----------------------------------------------------
@@ -206,40 +231,101 @@ def test_schedule_an_older_version_and_list_it_pending(scrapyd, store, two_eggs)
     assert scrapyd.get("listversions.json", project="eggs").json()["versions"] == ["1", "2"]
     body = scrapyd.post("schedule.json", {"project": "eggs", "spider": "eggspider",
                                           "_version": "1", "color": "red"}).json()
-    assert store.tasks.find_one({"_id": body["jobid"]})["version"] == v1
+    assert len(body["jobid"]) == 32 and body["jobid"] != body["task_id"]  # uuid1().hex
+    assert store.tasks.find_one({"_id": body["task_id"]})["version"] == v1
     jobs = scrapyd.get("listjobs.json").json()
     assert jobs["pending"] == [{"id": body["jobid"], "project": "eggs", "spider": "eggspider",
-                                "version": v1, "settings": {}, "args": {"color": "red"}}]
+                                "version": "1", "settings": {}, "args": {"color": "red"}}]
     assert scrapyd.get("status.json", job=body["jobid"]).json()["currstate"] == "pending"
     status = scrapyd.get("daemonstatus.json").json()
     assert (status["pending"], status["running"], status["finished"]) == (1, 0, 0)
 
 
-@pytest.mark.parametrize("data, status, message", [
-    ({"project": "eggs", "spider": "nope"}, 404, "spider 'nope' not found"),
-    ({"project": "nope", "spider": "eggspider"}, 404, "unknown project 'nope'"),
-    ({"project": "eggs", "spider": "eggspider", "_version": "9"}, 404, "no version '9'"),
-    ({"project": "eggs"}, 400, "'spider' parameter is required"),
-    ({"project": "eggs", "spider": "eggspider", "setting": "NOVALUE"}, 400, "NAME=VALUE"),
-    ({"project": "eggs", "spider": "eggspider", "priority": "high"}, 400, "priority"),
-    ({"project": "eggs", "spider": "eggspider", "bad-arg": "1"}, 400, "invalid argument name"),
+@pytest.mark.parametrize("data, message", [
+    ({"project": "eggs", "spider": "nope"}, "spider 'nope' not found"),
+    ({"project": "nope", "spider": "eggspider"}, "project 'nope' not found"),
+    ({"project": "eggs", "spider": "eggspider", "_version": "9"}, "version '9' not found"),
+    ({"project": "eggs"}, "'spider' parameter is required"),
+    ({"project": "eggs", "spider": "eggspider", "setting": "NOVALUE"}, "NAME=VALUE"),
+    ({"project": "eggs", "spider": "eggspider", "priority": "high"}, "priority is invalid"),
+    ({"project": "eggs", "spider": "eggspider", "bad-arg": "1"}, "invalid argument name"),
+    ({"project": "eggs", "spider": "eggspider", "jobid": "a/b"}, "jobid must be"),
 ])
-def test_schedule_errors(scrapyd, store, two_eggs, data, status, message):
+def test_schedule_errors(scrapyd, store, two_eggs, data, message):
+    """Scrapyd answers its errors with 200 and {"status": "error", "message": ...}."""
     response = scrapyd.post("schedule.json", data)
-    assert response.status_code == status, response.text
-    assert response.json()["status"] == "error" and message in response.json()["message"]
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "error" and message in body["message"], body
     assert store.tasks.count_documents({}) == 0
+    assert store.scrapyd_jobs.count_documents({}) == 0
+
+
+def test_a_client_jobid_is_the_jobs_id_and_stays_unique(scrapyd, store, two_eggs):
+    """The jobid a client sends finds the job everywhere; sending it again is refused
+    and schedules nothing."""
+    body = scrapyd.post("schedule.json", {"project": "eggs", "spider": "eggspider",
+                                          "jobid": "2024-06-01T12_00_00"}).json()
+    assert body["jobid"] == "2024-06-01T12_00_00", body
+    assert store.tasks.find_one({"_id": body["task_id"]})["scrapyd_jobid"] == body["jobid"]
+    again = scrapyd.post("schedule.json", {"project": "eggs", "spider": "eggspider",
+                                           "jobid": "2024-06-01T12_00_00"})
+    assert again.status_code == 200 and again.json()["status"] == "error"
+    assert "already used" in again.json()["message"]
+    # a crawlfleet task id is taken too
+    taken = scrapyd.post("schedule.json", {"project": "eggs", "spider": "eggspider",
+                                           "jobid": body["task_id"]}).json()
+    assert taken["status"] == "error" and "already used" in taken["message"]
+    assert store.tasks.count_documents({}) == 1
+    assert scrapyd.get("status.json", job="2024-06-01T12_00_00",
+                       project="eggs").json()["currstate"] == "pending"
+    [pending] = scrapyd.get("listjobs.json", project="eggs").json()["pending"]
+    assert pending["id"] == "2024-06-01T12_00_00"
+    cancel = scrapyd.post("cancel.json", {"project": "eggs", "job": "2024-06-01T12_00_00"})
+    assert cancel.json()["prevstate"] == "pending"
+    assert scrapyd.get("status.json", job="2024-06-01T12_00_00").json()["currstate"] == "finished"
+
+
+def test_a_new_label_on_unchanged_content_labels_that_version_too(scrapyd, store):
+    """As with two eggs of the same code in Scrapyd: both names are listed, either
+    schedules, and deleting one keeps the other."""
+    first = add_egg(scrapyd, "same", "1.0", make_egg(marker="same")).json()
+    second = add_egg(scrapyd, "same", "1.1", make_egg(marker="same")).json()
+    assert second["version"] == "1.1" and second["version_id"] == first["version_id"]
+    assert scrapyd.get("listversions.json", project="same").json()["versions"] == ["1.0", "1.1"]
+    for label in ("1.0", "1.1"):
+        body = scrapyd.post("schedule.json", {"project": "same", "spider": "eggspider",
+                                              "_version": label}).json()
+        assert store.tasks.find_one({"_id": body["task_id"]})["version"] == first["version_id"]
+        assert scrapyd.get("listspiders.json", project="same",
+                           _version=label).json()["spiders"] == ["eggspider"]
+    assert scrapyd.post("delversion.json", {"project": "same", "version": "1.0"}).json() \
+        == {"status": "ok", "node_name": scrapyd.get("daemonstatus.json").json()["node_name"]}
+    assert scrapyd.get("listversions.json", project="same").json()["versions"] == ["1.1"]
+    assert store.versions.count_documents({"project": "same"}) == 1
+
+
+def test_addversion_takes_a_url_encoded_egg(scrapyd, store):
+    """ScrapydWeb and Scrapyd's own tests send the egg as a url-encoded field."""
+    response = scrapyd.post("addversion.json", {"project": "plain", "version": "r1",
+                                                "egg": make_egg()})
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ok" and response.json()["spiders"] == 1
+    assert scrapyd.get("listspiders.json", project="plain").json()["spiders"] == ["eggspider"]
 
 
 def test_cancel_a_pending_job(scrapyd, store, two_eggs):
-    job = scrapyd.post("schedule.json", {"project": "eggs", "spider": "eggspider"}).json()["jobid"]
+    scheduled = scrapyd.post("schedule.json", {"project": "eggs", "spider": "eggspider"}).json()
+    job = scheduled["jobid"]
     body = scrapyd.post("cancel.json", {"project": "eggs", "job": job}).json()
     assert body == {"node_name": body["node_name"], "status": "ok", "prevstate": "pending"}
-    assert store.tasks.find_one({"_id": job})["status"] == "cancelled"
+    assert store.tasks.find_one({"_id": scheduled["task_id"]})["status"] == "cancelled"
     again = scrapyd.post("cancel.json", {"project": "eggs", "job": job}).json()
     assert again["prevstate"] is None
     assert scrapyd.post("cancel.json", {"project": "eggs", "job": "nope"}).json()["prevstate"] is None
-    assert scrapyd.get("status.json", job="nope").json()["currstate"] == "unknown"
+    assert scrapyd.get("status.json", job="nope").json()["currstate"] is None
+    missing = scrapyd.post("cancel.json", {"project": "nope", "job": job}).json()
+    assert missing["status"] == "error" and missing["message"] == "project 'nope' not found"
 
 
 def test_delversion_of_the_newest_makes_the_one_before_current(scrapyd, store, two_eggs):
@@ -251,15 +337,16 @@ def test_delversion_of_the_newest_makes_the_one_before_current(scrapyd, store, t
     scrapyd.post("delversion.json", {"project": "eggs", "version": "1"})
     assert scrapyd.get("listprojects.json").json()["projects"] == []
     missing = scrapyd.post("delversion.json", {"project": "eggs", "version": "1"})
-    assert missing.status_code == 404 and missing.json()["status"] == "error"
+    assert missing.status_code == 200 and missing.json()["status"] == "error"
+    assert missing.json()["message"] == "version '1' not found"
 
 
 def test_delversion_and_delproject_refuse_while_jobs_wait(scrapyd, store, two_eggs):
     job = scrapyd.post("schedule.json", {"project": "eggs", "spider": "eggspider"}).json()["jobid"]
     busy = scrapyd.post("delversion.json", {"project": "eggs", "version": "2"})
-    assert busy.status_code == 409 and job in busy.json()["message"]
+    assert busy.json()["status"] == "error" and job in busy.json()["message"]
     busy = scrapyd.post("delproject.json", {"project": "eggs"})
-    assert busy.status_code == 409
+    assert busy.json()["status"] == "error" and job in busy.json()["message"]
     scrapyd.post("cancel.json", {"project": "eggs", "job": job})
     assert scrapyd.post("delproject.json", {"project": "eggs"}).json()["status"] == "ok"
     assert store.versions.count_documents({}) == 0 and store.spiders.count_documents({}) == 0
@@ -269,4 +356,50 @@ def test_listspiders_of_a_version(scrapyd, two_eggs):
     assert scrapyd.get("listspiders.json", project="eggs", _version="1").json()["spiders"] == [
         "eggspider"]
     missing = scrapyd.get("listspiders.json")
-    assert missing.status_code == 400 and "'project' parameter is required" in missing.json()["message"]
+    assert missing.status_code == 200
+    assert missing.json()["message"] == "'project' parameter is required"
+
+
+# -- /scrapyd/ on the main port: the same protocol and pages as the root listener ---------
+
+def test_options_pages_and_odd_requests_under_the_prefix(live, scrapyd):
+    """OPTIONS is 204 with Allow; the pages link under /scrapyd (after a proxy's
+    X-Forwarded-Prefix); a wrong method is a 405; odd input never a 500."""
+    base = live.url + "/scrapyd/"
+    for endpoint, allow in (("schedule.json", "OPTIONS, HEAD, POST"),
+                            ("listjobs.json", "OPTIONS, HEAD, GET")):
+        response = requests.options(base + endpoint, auth=scrapyd.auth, timeout=30)
+        assert response.status_code == 204 and response.content == b""
+        assert response.headers["Allow"] == allow
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+    anonymous = requests.options(base + "schedule.json", timeout=30)
+    assert anonymous.status_code == 401 and anonymous.text == "Unauthorized"
+    home = requests.get(base, auth=scrapyd.auth, timeout=30)
+    assert home.status_code == 200 and '"/scrapyd/jobs"' in home.text
+    assert '"/scrapyd/logs/"' in home.text and "No Scrapy projects yet." in home.text
+    proxied = requests.get(base, auth=scrapyd.auth, timeout=30,
+                           headers={"X-Forwarded-Prefix": '/p"><script>'})
+    assert '"/p&quot;&gt;&lt;script&gt;/scrapyd/jobs"' in proxied.text
+    for path, text in (("jobs", "Cancel"), ("logs", "Last modified"), ("items/", "Directory")):
+        page = requests.get(base + path, auth=scrapyd.auth, timeout=30)
+        assert page.status_code == 200 and text in page.text, path
+    wrong = requests.get(base + "schedule.json", auth=scrapyd.auth, timeout=30)
+    assert wrong.status_code == 405 and "POST" in wrong.headers["Allow"]
+    long_job = requests.get(base + "status.json", params={"job": "x" * 5000},
+                            auth=scrapyd.auth, timeout=30)
+    assert long_job.status_code == 200 and long_job.json()["currstate"] is None
+    for method, endpoint, data in (
+            ("get", "listspiders.json", {"project": ""}),
+            ("get", "listspiders.json", {"project": "..", "_version": "%zz"}),
+            ("post", "schedule.json", {"project": "", "spider": ""}),
+            ("post", "addversion.json", "project=p&version=1&egg=%zz%00%ff"),
+            ("post", "cancel.json", {"project": "p"}),
+            ("post", "delversion.json", {"project": "/etc", "version": "1"})):
+        kwargs = {"params": data} if method == "get" else {"data": data}
+        response = getattr(requests, method)(base + endpoint, auth=scrapyd.auth, timeout=30,
+                                             **kwargs)
+        assert response.status_code == 200, (endpoint, response.text)
+        assert response.json()["status"] == "error", (endpoint, response.text)
+        assert response.text.endswith("\n")
+    missing = requests.get(base + "logs/p/s/nope.log", auth=scrapyd.auth, timeout=30)
+    assert missing.status_code == 404

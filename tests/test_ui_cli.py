@@ -18,7 +18,12 @@ def test_user_create_passwd_and_list(config, store):
     made = cli(config, "create", "bob", "--role", "operator", "--password-stdin",
                stdin="first-password\n")
     assert made.returncode == 0, made.stderr
+    assert "user bob created with role operator: deploys, runs" in made.stdout
     assert users.authenticate(store, "bob", "first-password")["role"] == "operator"
+    viewer = cli(config, "create", "eve", "--password-stdin", stdin="eve-password\n")
+    # the default role, and what it cannot do, said where the user sees it
+    assert "created with role viewer: reads only" in viewer.stdout
+    assert "need --role operator" in viewer.stdout
     generated = cli(config, "passwd", "bob", "--generate")
     assert generated.returncode == 0, generated.stderr
     password = generated.stdout.strip().rsplit(" ", 1)[1]

@@ -99,7 +99,7 @@ def create_app(config=None):
     app.register_blueprint(api.bp)
     app.register_blueprint(projects_api.bp)
     app.register_blueprint(schedules_api.bp)
-    app.register_blueprint(scrapyd.bp)
+    scrapyd.register(app)  # under /scrapyd/; the root listener is web.scrapyd.root
     app.register_blueprint(ui.bp)
     app.register_blueprint(results.bp)
     app.register_blueprint(admin.bp)

@@ -92,12 +92,12 @@ def _until_store_answers(step, stopped, pause=2.0):
     return False
 
 
-def _gunicorn_app(config, bind):
+def _gunicorn_app(config, bind, scrapyd_bind=None):
     from gunicorn.app.base import BaseApplication
 
     class WebApplication(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", bind)
+            self.cfg.set("bind", [bind, scrapyd_bind] if scrapyd_bind else [bind])
             self.cfg.set("workers", config.web_workers)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", config.web_threads)
@@ -116,7 +116,12 @@ def _gunicorn_app(config, bind):
         def load(self):
             from web import create_app
 
-            return create_app(config)
+            app = create_app(config)
+            if scrapyd_bind:
+                from web.scrapyd.root import bind_port, with_root_listener
+
+                return with_root_listener(app, bind_port(scrapyd_bind))
+            return app
 
     return WebApplication()
 
@@ -124,10 +129,23 @@ def _gunicorn_app(config, bind):
 @click.command()
 @click.option("--bind", default="127.0.0.1:8080", show_default=True,
               help="HOST:PORT to listen on (gunicorn's convention).")
-def web(bind):
+@click.option("--scrapyd-bind", metavar="HOST:PORT",
+              help="Also answer Scrapyd's API and pages at the root of HOST:PORT "
+                   "(e.g. 0.0.0.0:6800), for clients that take only host:port.")
+def web(bind, scrapyd_bind):
     """Serve the web UI and JSON API with gunicorn."""
+    if scrapyd_bind:
+        from web.scrapyd.root import bind_port
+
+        try:
+            port = bind_port(scrapyd_bind)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--scrapyd-bind") from None
+        if bind.rpartition(":")[2] == str(port):
+            raise click.BadParameter("the Scrapyd listener needs a port of its own, not "
+                                     f"--bind's {port}", param_hint="--scrapyd-bind")
     config = _config_and_logging("web")
-    _gunicorn_app(config, bind).run()
+    _gunicorn_app(config, bind, scrapyd_bind).run()
 
 
 # -- up ------------------------------------------------------------------------
@@ -171,7 +189,10 @@ def _pid_alive(pid):
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the web server.")
 @click.option("--demo-port", type=int, default=8900, show_default=True,
               help="Port of the bundled demo site (0: none).")
-def up(port, host, demo_port):
+@click.option("--scrapyd-port", type=int, default=6800, show_default=True,
+              help="Port of the Scrapyd-compatible listener, on --host (0: none; "
+                   "/scrapyd/ on the web port answers either way).")
+def up(port, host, demo_port, scrapyd_port):
     """Start everything on this machine: store, broker, master, node, web, demo site."""
     from crawlfleet.config import UP_STATE_FILE, Config
     from crawlfleet.store import Store
@@ -224,18 +245,27 @@ def up(port, host, demo_port):
         me = [sys.executable, "-m", "crawlfleet"]
         children.append(Child("master", me + ["master"], env))
         children.append(Child("node", me + ["node"], env))
-        children.append(Child("web", me + ["web", "--bind", f"{host}:{port}"], env))
+        scrapyd_url = None
+        web_argv = me + ["web", "--bind", f"{host}:{port}"]
+        if scrapyd_port:
+            scrapyd_port = free_port(host, preferred=scrapyd_port)  # a Scrapyd may hold 6800
+            scrapyd_url = f"http://{host}:{scrapyd_port}"
+            web_argv += ["--scrapyd-bind", f"{host}:{scrapyd_port}"]
+        children.append(Child("web", web_argv, env))
         if not wait_for_port(host, port, 60, children[-1].proc):
             raise click.ClickException(f"the web server did not start on {host}:{port}")
         _wait_for_discovery(Store(config), started, children)
         state_path.write_text(json.dumps({
             "pid": os.getpid(), "mongo_uri": mongo_uri, "broker_url": config.broker_url,
-            "api_url": api_url, "demo_url": demo_url, "started_at": time.time(),
+            "api_url": api_url, "demo_url": demo_url, "scrapyd_url": scrapyd_url,
+            "started_at": time.time(),
         }))
         click.echo(
             f"\ncrawlfleet is up.\n"
             f"  web and API   {api_url}   (API under {api_url}/api/v1)\n"
-            f"  web login     user admin, password "
+            + (f"  Scrapyd API   {scrapyd_url}   (and {api_url}/scrapyd/; basic auth: a web "
+               f"user, or any name and a token)\n" if scrapyd_url else "")
+            + "  web login     user admin, password "
             + (f"{first_user[1]}   (shown only this once)\n" if first_user and first_user[1]
                else "from CRAWLFLEET_ADMIN_PASSWORD\n" if first_user
                else "as set before (`crawlfleet user passwd admin` resets it)\n")

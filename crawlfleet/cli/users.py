@@ -42,6 +42,15 @@ def _run(action):
         store.close()
 
 
+ROLE_MEANING = {
+    "viewer": "reads only (deploying and scheduling, in the UI, the API or through "
+              "Scrapyd's, need --role operator)",
+    "operator": "deploys, runs, cancels and schedules spiders, in the UI, the API and "
+                "through Scrapyd's",
+    "admin": "everything, users and tokens too",
+}
+
+
 @click.group()
 def user():
     """Web UI users (talks to the store directly)."""
@@ -49,7 +58,9 @@ def user():
 
 @user.command("create")
 @click.argument("name")
-@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True,
+              help="viewer reads only; operator also deploys and runs (Scrapyd clients "
+                   "need it to deploy); admin does everything.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--generate", is_flag=True, help="Make a random password and print it.")
 def create(name, role, password_stdin, generate):
@@ -58,7 +69,8 @@ def create(name, role, password_stdin, generate):
 
     password, show = _password(password_stdin, generate)
     _run(lambda store: users.create_user(store, name, password, role))
-    click.echo(f"user {name} ({role}) created" + (f"; password: {password}" if show else ""))
+    click.echo(f"user {name} created with role {role}: {ROLE_MEANING[role]}"
+               + (f"; password: {password}" if show else ""))
 
 
 @user.command("passwd")
