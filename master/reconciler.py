@@ -134,7 +134,7 @@ class Reconciler:
         stale = list(self.store.tasks.find(
             {"status": TaskStatus.PENDING.value,
              "published_at": {"$lt": at - self.config.republish_after}}).limit(BATCH))
-        depths = {}
+        depths: dict[str, int | None] = {}
         for task in stale:
             target = task.get("target") or "any"
             if target not in depths:
