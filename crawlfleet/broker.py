@@ -11,15 +11,21 @@ node reads what to run from the ledger. Queue names hold no dots because the
 embedded (filesystem) transport keeps the queue name in file names.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import time
 import uuid
+from typing import TYPE_CHECKING, Any
 
 from kombu import Connection, Exchange, Queue
 from kombu.pools import ProducerPool
 
 from crawlfleet import embedded_broker
+
+if TYPE_CHECKING:
+    from crawlfleet.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,7 @@ PUBLISH_RETRY_POLICY = {
 
 
 class Topology:
-    def __init__(self, prefix):
+    def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.task_exchange = Exchange(f"{prefix}-tasks", type="direct", durable=True)
         self.control_exchange = Exchange(f"{prefix}-control", type="fanout", durable=True)
@@ -42,29 +48,29 @@ class Topology:
             durable=True, max_priority=MAX_PRIORITY,
         )
 
-    def node_queue(self, node_id):
+    def node_queue(self, node_id: str) -> Queue:
         return Queue(
             f"{self.prefix}-node-{node_id}", self.task_exchange,
             routing_key=f"node-{node_id}", durable=True, max_priority=MAX_PRIORITY,
         )
 
-    def control_queue(self, node_id):
+    def control_queue(self, node_id: str) -> Queue:
         # A fresh name each start: a node's control queue lives only as long as it does.
         return Queue(
             f"{self.prefix}-control-{node_id}-{uuid.uuid4().hex[:8]}", self.control_exchange,
             durable=False, auto_delete=True,
         )
 
-    def queue_for(self, target):
+    def queue_for(self, target: str | None) -> Queue:
         """The queue a task for `target` ("any" or a node id) is published to."""
         return self.shared_queue if target in (None, "any") else self.node_queue(target)
 
 
-def connect(config):
+def connect(config: Config) -> Connection:
     """A kombu Connection for the configured broker (not yet connected)."""
     url = config.broker_url
-    options = {}
-    transport = None
+    options: dict[str, Any] = {}
+    transport: type | None = None
     if url.startswith("filesystem://"):
         root = config.home_path / "broker"
         for sub in ("queue", "control", "processed"):
@@ -90,7 +96,7 @@ def connect(config):
                       connect_timeout=5)
 
 
-def prune_processed(config, older_than=600.0):
+def prune_processed(config: Config, older_than: float = 600.0) -> int:
     """Delete messages the embedded broker has delivered (it keeps them to move
     them atomically). Returns how many were removed."""
     folder = config.home_path / "broker" / "processed"
@@ -111,7 +117,7 @@ def prune_processed(config, older_than=600.0):
 class Broker:
     """Publishes task announcements and control messages."""
 
-    def __init__(self, config):
+    def __init__(self, config: Config) -> None:
         self.config = config
         self.topology = Topology(config.queue_prefix)
         self.connection = connect(config)
@@ -119,7 +125,7 @@ class Broker:
         # to the same URL, so closing one would close them for all.
         self.producers = ProducerPool(self.connection.Pool(limit=16), limit=16)
 
-    def publish_task(self, task_id, target="any", priority=0):
+    def publish_task(self, task_id: str, target: str = "any", priority: int = 0) -> None:
         queue = self.topology.queue_for(target)
         self._publish(
             {"task_id": task_id},
@@ -129,11 +135,11 @@ class Broker:
             priority=max(0, min(MAX_PRIORITY, int(priority or 0))),
         )
 
-    def publish_control(self, message):
+    def publish_control(self, message: dict[str, Any]) -> None:
         self._publish(message, exchange=self.topology.control_exchange, routing_key="",
                       declare=[self.topology.control_exchange])
 
-    def _publish(self, body, **kwargs):
+    def _publish(self, body: dict[str, Any], **kwargs: Any) -> None:
         with self.producers.acquire(block=True, timeout=30) as producer:
             producer.publish(
                 body,
@@ -144,7 +150,7 @@ class Broker:
                 **kwargs,
             )
 
-    def queue_depth(self, target="any"):
+    def queue_depth(self, target: str = "any") -> int:
         """Messages waiting in a task queue (0 when it does not exist yet)."""
         queue = self.topology.queue_for(target)
         with self.connection.clone() as conn:
@@ -154,6 +160,6 @@ class Broker:
             except conn.channel_errors:
                 return 0
 
-    def close(self):
+    def close(self) -> None:
         self.producers.force_close_all()
         self.connection.release()

@@ -12,9 +12,16 @@ atomic ``$inc`` (upserted), so any number of processes can count into it.
   results all the same), and a store outage at that moment skips it.
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any
 
 import pymongo.errors
+from pymongo.collection import Collection
+
+if TYPE_CHECKING:
+    from crawlfleet.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +29,11 @@ COLLECTION = "counters"
 ITEMS = "items_ingested"
 
 
-def collection(store):
+def collection(store: Store) -> Collection[Any]:
     return store.db[COLLECTION]
 
 
-def add_task_items(store, task_id, session):
+def add_task_items(store: Store, task_id: str, session: str) -> int:
     """Add the items of a task that ended on this node (`session`) to its
     spider's counter. Returns the number added."""
     try:
@@ -45,7 +52,7 @@ def add_task_items(store, task_id, session):
         return 0
 
 
-def items_by_spider(store):
+def items_by_spider(store: Store) -> dict[str, int]:
     """{spider: items ingested}."""
     return {doc["spider"]: doc.get("value") or 0
             for doc in collection(store).find({"metric": ITEMS}, {"spider": 1, "value": 1})

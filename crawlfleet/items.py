@@ -7,11 +7,13 @@ stored either way looks the same: NaN and infinities made null, the task id as
 
 import math
 import time
+from typing import Any
 
 import pymongo.errors
+from pymongo.collection import Collection
 
 
-def clean(value):
+def clean(value: Any) -> Any:
     """NaN and infinities become None: JSON-backed stores (nx-27017) refuse them,
     and no export format can carry them. Containers are copied."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -23,7 +25,7 @@ def clean(value):
     return value
 
 
-def prepare(items, task_id):
+def prepare(items: list[Any], task_id: str) -> list[dict[str, Any]]:
     """Cleaned copies of `items`, tagged with the task id and `_at` (UTC epoch
     seconds), strictly increasing within the batch so that the results browser
     can page in insertion order by an index on it."""
@@ -35,7 +37,7 @@ def prepare(items, task_id):
     return items
 
 
-def insert_batch(collection, items):
+def insert_batch(collection: Collection[Any], items: list[dict[str, Any]]) -> None:
     """insert_many that may be called again with the same prepared batch: a
     retried batch that landed in part has its `_id`s set already, so its
     duplicates are the copies that did land."""

@@ -17,6 +17,7 @@ import shutil
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from crawlfleet.errors import ProjectError
 
@@ -30,7 +31,7 @@ MAX_TOTAL_BYTES = 512 * 1024 * 1024
 MAX_RATIO = 200
 
 
-def project_files(folder):
+def project_files(folder: str | Path) -> list[str]:
     """Relative POSIX paths of the files that make up a project, sorted."""
     folder = Path(folder)
     out = []
@@ -51,12 +52,12 @@ def project_files(folder):
     return sorted(out)
 
 
-def _is_executable(path):
+def _is_executable(path: Path) -> bool:
     # The mode bits, not os.access(): the same tree must pack the same for every user.
     return bool(path.stat().st_mode & 0o111)
 
 
-def content_hash(project, folder, files=None):
+def content_hash(project: str, folder: str | Path, files: list[str] | None = None) -> str:
     folder = Path(folder)
     digest = hashlib.sha256(project.encode() + b"\0")
     for rel in files if files is not None else project_files(folder):
@@ -66,7 +67,7 @@ def content_hash(project, folder, files=None):
     return digest.hexdigest()
 
 
-def pack(project, folder):
+def pack(project: str, folder: str | Path) -> tuple[str, bytes, str, list[str]]:
     """(version_id, zip bytes, zip sha256, file list) for a project folder."""
     folder = Path(folder)
     files = project_files(folder)
@@ -86,7 +87,7 @@ def pack(project, folder):
     return version_id, data, hashlib.sha256(data).hexdigest(), files
 
 
-def _safe_target(dest, name):
+def _safe_target(dest: Path, name: str) -> Path:
     if "\\" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise ProjectError(f"unsafe path in zip: {name!r}")
     parts = PurePosixPath(name).parts
@@ -98,8 +99,8 @@ def _safe_target(dest, name):
     return target
 
 
-def unpack(zip_source, dest, *, max_files=MAX_FILES, max_total=MAX_TOTAL_BYTES,
-           max_ratio=MAX_RATIO):
+def unpack(zip_source: str | Path | IO[bytes], dest: str | Path, *, max_files: int = MAX_FILES,
+           max_total: int = MAX_TOTAL_BYTES, max_ratio: float = MAX_RATIO) -> Path:
     """Extract a zip (path or file object) into `dest`, refusing anything unsafe."""
     dest = Path(dest).resolve()
     dest.mkdir(parents=True, exist_ok=True)
@@ -147,13 +148,13 @@ def unpack(zip_source, dest, *, max_files=MAX_FILES, max_total=MAX_TOTAL_BYTES,
     return dest
 
 
-def zlib_error():
+def zlib_error() -> type[Exception]:
     import zlib
 
     return zlib.error
 
 
-def replace_dir(src, dst):
+def replace_dir(src: str | Path, dst: str | Path) -> None:
     """Move a fully prepared folder into place, atomically when dst does not exist."""
     try:
         os.rename(src, dst)

@@ -41,8 +41,8 @@ def _text_values(mapping: Any, *, field: str, what: str, shape: str, name_re: re
 
 def validate_args(args: Any) -> dict[str, str]:
     """Spider arguments: name → string (numbers are written as text)."""
-    return _text_values(args, field="args", what="argument", shape="name → string", name_re=ARG_NAME_RE,
-                        name_hint="use letters, digits and _", types=(str, int, float),
+    return _text_values(args, field="args", what="argument", shape="name → string",
+                        name_re=ARG_NAME_RE, name_hint="use letters, digits and _", types=(str, int, float),
                         types_hint="a string or a number")
 
 

@@ -5,18 +5,26 @@ entry asked for through a seekable GridFS stream. File contents are shown
 as text only, and only up to a size limit.
 """
 
+from __future__ import annotations
+
 import contextlib
 import zipfile
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from crawlfleet.errors import BadRequest, NotFound, ProjectError
+from crawlfleet.models import Doc
 from master.versions import find_version
+
+if TYPE_CHECKING:
+    from crawlfleet.store import Store
 
 MAX_VIEW_BYTES = 1024 * 1024  # larger files are shown cut, with `truncated`
 BINARY_SNIFF = 8192
 
 
 @contextlib.contextmanager
-def open_version_zip(store, version):
+def open_version_zip(store: Store, version: Doc) -> Iterator[zipfile.ZipFile]:
     stream = store.files.open_download_stream(version["file_id"])
     try:
         with zipfile.ZipFile(stream) as zf:
@@ -27,7 +35,7 @@ def open_version_zip(store, version):
         stream.close()
 
 
-def tree(store, project, ref):
+def tree(store: Store, project: str, ref: Any) -> Doc:
     """Every file of a version: [{"path", "size"}], sorted by path."""
     version = find_version(store, project, ref)
     with open_version_zip(store, version) as zf:
@@ -37,14 +45,14 @@ def tree(store, project, ref):
             "files": sorted(files, key=lambda f: f["path"])}
 
 
-def check_path(path):
+def check_path(path: Any) -> str:
     if (not isinstance(path, str) or not path or "\x00" in path or "\\" in path
             or any(part in ("", ".", "..") for part in path.split("/"))):
         raise BadRequest(f"invalid file path {path!r}: a relative path inside the project")
     return path
 
 
-def _decode(data, cut):
+def _decode(data: bytes, cut: bool) -> str | None:
     """Text of `data`, or None for a binary file. A cut may split one character."""
     if b"\x00" in data[:BINARY_SNIFF]:
         return None
@@ -56,7 +64,8 @@ def _decode(data, cut):
         return None
 
 
-def read(store, project, ref, path, limit=MAX_VIEW_BYTES):
+def read(store: Store, project: str, ref: Any, path: Any,
+         limit: int = MAX_VIEW_BYTES) -> Doc:
     """{"path", "size", "content", "truncated"} of one text file of a version."""
     check_path(path)
     version = find_version(store, project, ref)

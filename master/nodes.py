@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 def is_online(node: Doc, config: Config, at: float | None = None) -> bool:
     beat = node.get("heartbeat_at") or 0
-    return node.get("status") != NodeStatus.STOPPED.value and (at or now()) - beat < config.node_timeout
+    return (node.get("status") != NodeStatus.STOPPED.value
+            and (at or now()) - beat < config.node_timeout)
 
 
 def list_nodes(store: Store, config: Config) -> list[Doc]:
@@ -31,5 +32,6 @@ def online_node_ids(store: Store, config: Config) -> list[str]:
     cutoff = now() - config.node_timeout
     return sorted(
         n["_id"] for n in store.nodes.find(
-            {"heartbeat_at": {"$gt": cutoff}, "status": {"$ne": NodeStatus.STOPPED.value}}, {"_id": 1})
+            {"heartbeat_at": {"$gt": cutoff}, "status": {"$ne": NodeStatus.STOPPED.value}},
+            {"_id": 1})
     )

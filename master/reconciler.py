@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from crawlfleet import ledger
 from crawlfleet.broker import prune_processed
-from crawlfleet.models import FINAL_VALUES, RETRYABLE_VALUES, NodeStatus, TaskStatus, next_attempt, now
+from crawlfleet.models import (FINAL_VALUES, RETRYABLE_VALUES, NodeStatus, TaskStatus,
+                               next_attempt, now)
 from master.dispatch import publish
 
 if TYPE_CHECKING:
@@ -77,7 +78,8 @@ class Reconciler:
 
     def mark_orphaned_tasks(self) -> list[str]:
         alive = {n["_id"]: n.get("session") for n in self.store.nodes.find(
-            {"status": NodeStatus.ONLINE.value, "heartbeat_at": {"$gte": now() - self.config.node_timeout}},
+            {"status": NodeStatus.ONLINE.value,
+             "heartbeat_at": {"$gte": now() - self.config.node_timeout}},
             {"session": 1})}
         marked = []
         for task in self.store.tasks.find({"status": TaskStatus.RUNNING.value},
@@ -132,7 +134,7 @@ class Reconciler:
         stale = list(self.store.tasks.find(
             {"status": TaskStatus.PENDING.value,
              "published_at": {"$lt": at - self.config.republish_after}}).limit(BATCH))
-        depths = {}
+        depths: dict[str, int | None] = {}
         for task in stale:
             target = task.get("target") or "any"
             if target not in depths:

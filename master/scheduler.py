@@ -36,16 +36,28 @@ adopts the tasks if they were written, else dispatches them (within the
 grace) or records them skipped.
 """
 
+from __future__ import annotations
+
 import logging
+import threading
+from typing import TYPE_CHECKING, Any
 
 import pymongo
 from pymongo import UpdateOne
 
 from crawlfleet.errors import BadRequest, Conflict, CrawlfleetError, NotFound
-from crawlfleet.models import ACTIVE_VALUES, now
+from crawlfleet.models import ACTIVE_VALUES, Doc, now
 from crawlfleet.schedules import (DISPATCHING, FAILED, FIRED, QUEUED, SKIPPED, CronSpec,
                                   iso_time)
 from master.dispatch import run_spider
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from crawlfleet.broker import Broker
+    from crawlfleet.config import Config
+    from crawlfleet.store import Store
+    from master.leader import Lease
 
 log = logging.getLogger(__name__)
 
@@ -62,25 +74,26 @@ MISSED_RECORDS = 100      # missed fire times recorded one by one; the rest in o
 
 
 class Scheduler:
-    def __init__(self, config, store, broker, lease=None, *, clock=now, master_id="master"):
+    def __init__(self, config: Config, store: Store, broker: Broker, lease: Lease | None = None,
+                 *, clock: Callable[[], float] = now, master_id: str = "master") -> None:
         self.config = config
         self.store = store
         self.broker = broker
         self.lease = lease
         self.clock = clock
         self.master_id = master_id
-        self._specs = {}
+        self._specs: dict[tuple[str, str], CronSpec] = {}
         self._recovered_at = 0.0
         # Outcomes of fires and schedules' next times, written in bulk after each
         # batch (the fire's claim and its tasks are written at once, one by one).
-        self._writes = {"schedules": [], "schedule_fires": []}
+        self._writes: dict[str, list[UpdateOne]] = {"schedules": [], "schedule_fires": []}
         self._pruned_at = 0.0
 
     # -- the loop ----------------------------------------------------------------
-    def leading(self):
+    def leading(self) -> bool:
         return self.lease is None or self.lease.is_leader()
 
-    def run(self, stopped):
+    def run(self, stopped: threading.Event) -> None:
         while not stopped.is_set():
             if not self.leading():
                 stopped.wait(FOLLOWER_POLL)
@@ -100,7 +113,7 @@ class Scheduler:
                 pause = 1.0
             stopped.wait(pause)
 
-    def idle_time(self):
+    def idle_time(self) -> float:
         """Seconds until the earliest due schedule, at most MAX_IDLE."""
         first = list(self.store.schedules.find({"due_at": {"$gte": 0}}, {"due_at": 1})
                      .sort("due_at", 1).limit(1))
@@ -108,7 +121,7 @@ class Scheduler:
             return MAX_IDLE
         return min(MAX_IDLE, max(0.0, first[0]["due_at"] - self.clock()))
 
-    def tick(self, at=None):
+    def tick(self, at: float | None = None) -> dict[str, int]:
         """One pass over the due schedules; returns counts of what happened."""
         stats = {"schedules": 0, "fired": 0, "skipped": 0, "queued": 0, "failed": 0,
                  "taken": 0}
@@ -136,7 +149,7 @@ class Scheduler:
                 break
         return stats
 
-    def flush(self):
+    def flush(self) -> None:
         """Write the outcomes gathered so far. Lost if the master dies first: a
         schedule is then processed again (its claimed fire times are taken), and
         a fire left `dispatching` is completed by `recover_stuck`."""
@@ -146,14 +159,14 @@ class Scheduler:
                 self.store.db[name].bulk_write(ops, ordered=False)
 
     # -- one schedule -------------------------------------------------------------------
-    def spec(self, doc):
+    def spec(self, doc: Doc) -> CronSpec:
         key = (doc["cron"], doc.get("timezone") or "UTC")
         spec = self._specs.get(key)
         if spec is None:
             spec = self._specs[key] = CronSpec(*key)
         return spec
 
-    def process(self, doc, at, stats):
+    def process(self, doc: Doc, at: float, stats: dict[str, int]) -> None:
         sid = doc["_id"]
         try:
             spec = self.spec(doc)
@@ -187,7 +200,8 @@ class Scheduler:
             {"_id": sid, "due_at": doc["due_at"], "next_fire_at": doc.get("next_fire_at")},
             {"$set": update}))
 
-    def plan(self, doc, spec, first_due, at):
+    def plan(self, doc: Doc, spec: CronSpec, first_due: float,
+             at: float) -> tuple[list[float], list[Doc]]:
         """(fire times to fire, skipped records) of the times due since `first_due`."""
         catchup_from = at - self.config.schedule_catchup
         recent, _ = spec.between(max(first_due, catchup_from), at, 10_000)
@@ -196,11 +210,13 @@ class Scheduler:
         old, more = spec.between(first_due, catchup_from - 0.001, MISSED_RECORDS)
         if not old:  # `first_due` was no fire time of this expression (edited by hand)
             return recent, []
+        latest: float | None
         if recent:
             latest = None
             reason = "missed: no master was firing schedules then"
         else:
             latest = spec.latest_between(first_due, catchup_from - 0.001) if more else old[-1]
+            assert latest is not None  # `old` holds a fire time of that span
             grace = doc.get("misfire_grace")
             grace = self.config.schedule_misfire_grace if grace is None else grace
             if at - latest > grace:
@@ -220,12 +236,12 @@ class Scheduler:
                                        f"from here until {iso_time(until, spec.tz)})"})
         if recent:
             return recent, skip
-        if latest_fires:
+        if latest_fires and latest is not None:
             return [latest], skip
         skip.append({"fire_time": latest, "reason": reason})
         return [], skip
 
-    def record_skipped(self, doc, skipped):
+    def record_skipped(self, doc: Doc, skipped: list[Doc]) -> None:
         stamp = self.clock()
         records = [{"schedule_id": doc["_id"], "spider": doc["spider"], "state": SKIPPED,
                     "claimed_at": stamp, "master": self.master_id, "task_ids": [], **s}
@@ -239,7 +255,8 @@ class Scheduler:
             log.info("schedule %s: fire time %s skipped: %s", doc["_id"],
                      iso_time(s["fire_time"]), s["reason"])
 
-    def fire(self, doc, fire_time, at, state, stats):
+    def fire(self, doc: Doc, fire_time: float, at: float, state: Doc,
+             stats: dict[str, int]) -> None:
         """Claim one fire time (unique insert), then apply overlap and dispatch."""
         record = {"schedule_id": doc["_id"], "fire_time": fire_time, "spider": doc["spider"],
                   "state": DISPATCHING, "claimed_at": self.clock(), "master": self.master_id,
@@ -265,7 +282,7 @@ class Scheduler:
                 return
         self.dispatch(doc, fire_time, state, stats)
 
-    def dispatch(self, doc, fire_time, state, stats):
+    def dispatch(self, doc: Doc, fire_time: float, state: Doc, stats: dict[str, int]) -> None:
         try:
             tasks = run_spider(
                 self.store, self.broker, self.config, doc["spider"],
@@ -287,7 +304,9 @@ class Scheduler:
             return
         self.finish(doc, fire_time, FIRED, state, stats, task_ids=[t["_id"] for t in tasks])
 
-    def finish(self, doc, fire_time, outcome, state, stats, *, reason=None, task_ids=()):
+    def finish(self, doc: Doc, fire_time: float, outcome: str, state: Doc,
+               stats: dict[str, int], *, reason: str | None = None,
+               task_ids: list[str] | tuple[str, ...] = ()) -> None:
         stamp = self.clock()
         self._writes["schedule_fires"].append(UpdateOne(
             {"schedule_id": doc["_id"], "fire_time": fire_time},
@@ -303,12 +322,12 @@ class Scheduler:
             log.info("schedule %s: fire time %s %s: %s", doc["_id"], iso_time(fire_time),
                      outcome, reason)
 
-    def active_task(self, schedule_id):
+    def active_task(self, schedule_id: str) -> Doc | None:
         """A pending or running task of this schedule, or None."""
         return self.store.tasks.find_one(
             {"schedule_id": schedule_id, "status": {"$in": ACTIVE_VALUES}}, {"status": 1})
 
-    def release_queued(self, doc, state, at, stats):
+    def release_queued(self, doc: Doc, state: Doc, at: float, stats: dict[str, int]) -> None:
         """Dispatch the queued fire once the run it waits for has ended."""
         fire_time = state["queued"]
         if self.active_task(doc["_id"]) is not None:
@@ -321,7 +340,7 @@ class Scheduler:
         if claimed.modified_count:
             self.dispatch(doc, fire_time, state, stats)
 
-    def disable(self, doc, reason):
+    def disable(self, doc: Doc, reason: str) -> None:
         log.warning("schedule %s disabled: %s", doc["_id"], reason)
         self.store.schedules.update_one(
             {"_id": doc["_id"]},
@@ -329,7 +348,7 @@ class Scheduler:
                       "queued_fire": None, "disabled_reason": reason,
                       "updated_at": self.clock()}})
 
-    def prune_history(self, at=None):
+    def prune_history(self, at: float | None = None) -> int:
         """Delete fire records older than ``task_retention_days`` (0 keeps them)."""
         at = self.clock() if at is None else at
         self._pruned_at = at
@@ -341,7 +360,7 @@ class Scheduler:
              "state": {"$in": [FIRED, SKIPPED, FAILED]}}).deleted_count
 
     # -- a master died while firing -------------------------------------------------
-    def recover_stuck(self, at=None):
+    def recover_stuck(self, at: float | None = None) -> list[Any]:
         at = self.clock() if at is None else at
         self._recovered_at = at
         recovered = []
@@ -357,7 +376,7 @@ class Scheduler:
             made = [t["_id"] for t in self.store.tasks.find(key, {"_id": 1})]
             doc = self.store.schedules.find_one({"_id": record["schedule_id"]})
             state = {"queued": None, "disable": None, "last": None}
-            stats = {}
+            stats: dict[str, int] = {}
             if made:
                 self.finish(doc or {"_id": record["schedule_id"]}, record["fire_time"], FIRED,
                             state, stats, task_ids=made)

@@ -68,7 +68,8 @@ class NodeAgent(ConsumerMixin):
     # -- life cycle -----------------------------------------------------------
     def register(self):
         node = self.store.nodes.find_one({"_id": self.node_id})
-        if (node and node.get("session") != self.session and node.get("status") == NodeStatus.ONLINE.value
+        if (node and node.get("session") != self.session
+                and node.get("status") == NodeStatus.ONLINE.value
                 and now() - (node.get("heartbeat_at") or 0) < self.config.node_timeout):
             raise ConfigError(
                 f"node id {self.node_id!r} is in use by a running node "
@@ -110,7 +111,8 @@ class NodeAgent(ConsumerMixin):
             self.warm.close()
         try:
             self.store.nodes.update_one({"_id": self.node_id, "session": self.session},
-                                        {"$set": {"status": NodeStatus.STOPPED.value, "running": []}})
+                                        {"$set": {"status": NodeStatus.STOPPED.value,
+                                                  "running": []}})
         except pymongo.errors.PyMongoError as exc:
             log.warning("could not record the node as stopped: %s", exc)
 

@@ -151,8 +151,8 @@ def test_cancel_of_a_spider_that_ignores_sigint_escalates_to_sigterm(emb):
     wait_task(store, task_id, statuses={"running"})
     wait_for(lambda: store.tasks.find_one({"_id": task_id}).get("pid"), what="spider started")
     # The spider says so after it has set SIGINT aside: only then is the test fair.
-    wait_for(lambda: any("sleeping forever" in line for line in task_log(store, task_id)), timeout=30,
-             what="the spider ignoring SIGINT")
+    wait_for(lambda: any("sleeping forever" in line for line in task_log(store, task_id)),
+             timeout=30, what="the spider ignoring SIGINT")
     dispatch.request_cancel(store, broker, task_id)
     task = wait_task(store, task_id, timeout=30)
     assert task["status"] == "cancelled"

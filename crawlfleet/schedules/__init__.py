@@ -12,7 +12,8 @@ and on every fire time:
 The names below are the package's public face; import them from here.
 """
 
-from crawlfleet.schedules.cron import MACROS, MAX_PREVIEW, CronSpec, iso_time, load_timezone, preview
+from crawlfleet.schedules.cron import (MACROS, MAX_PREVIEW, CronSpec, iso_time, load_timezone,
+                                      preview)
 from crawlfleet.schedules.storage import (DISPATCHING, FAILED, FIRED, QUEUED, SKIPPED, create,
                                           delete, get, history, new_schedule_id,
                                           public_schedule, set_enabled, timing, update)

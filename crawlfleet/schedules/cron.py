@@ -22,7 +22,8 @@ Time zones and DST. Fire times are wall-clock times in the schedule's zone
 Fire times are whole seconds, UTC epoch floats, like every ledger timestamp.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -46,7 +47,7 @@ class CronSpec:
     Not thread-safe (it reuses one croniter iterator): make one per thread.
     """
 
-    def __init__(self, cron, tz="UTC"):
+    def __init__(self, cron: Any, tz: Any = "UTC") -> None:
         if not isinstance(cron, str) or not cron.strip():
             raise BadRequest("cron must be a cron expression such as '*/5 * * * *'")
         expr = " ".join(cron.split())
@@ -69,7 +70,7 @@ class CronSpec:
             raise BadRequest(f"cron expression {cron!r} never fires")
 
     # -- public ------------------------------------------------------------------
-    def next_after(self, t):
+    def next_after(self, t: float) -> float | None:
         """The first fire time strictly after epoch `t`, or None if there is none."""
         if self.every_hour:
             found = self._next_elapsed(t)
@@ -77,14 +78,14 @@ class CronSpec:
                 return found
         return self._next_wall(t)
 
-    def _next_elapsed(self, t):
+    def _next_elapsed(self, t: float) -> Any:
         """Hour field `*`: the first instant after `t` whose local reading matches.
 
         Walks the offset segments: within one, local time is the instant plus
         the offset; at a transition, it goes on from the new local reading."""
         u, inclusive = t, False
         for _ in range(4):
-            offset = datetime.fromtimestamp(u, self.tz).utcoffset()
+            offset = datetime.fromtimestamp(u, self.tz).utcoffset() or timedelta(0)
             wall = datetime.fromtimestamp(u, self.tz).replace(tzinfo=None, fold=0)
             self._iter.set_current(wall - timedelta(microseconds=1) if inclusive else wall,
                                    force=True)
@@ -100,15 +101,16 @@ class CronSpec:
             u, inclusive = self._jump(u, instant), True  # the offset changes on the way
         return _SLOW_PATH
 
-    def _next_wall(self, t):
+    def _next_wall(self, t: float) -> float | None:
         """Walk matching wall times, mapping each to its instants (see module doc)."""
         local = datetime.fromtimestamp(t, self.tz)
         wall = local.replace(tzinfo=None, fold=0)
         if self.every_hour:
             # In the first pass of a fall-back, earlier wall times still have a
             # second occurrence ahead: start as far back as the offset drops.
-            later = datetime.fromtimestamp(t + 3 * 3600, self.tz).utcoffset()
-            drop = local.utcoffset() - later
+            # (a zone's offset is never None: `or` is for the type checker)
+            later = datetime.fromtimestamp(t + 3 * 3600, self.tz).utcoffset() or timedelta(0)
+            drop = (local.utcoffset() or timedelta(0)) - later
             if drop > timedelta(0):
                 wall -= drop
         self._iter.set_current(wall, force=True)
@@ -128,21 +130,22 @@ class CronSpec:
                     best = instant
         return best
 
-    def first_at_or_after(self, t):
+    def first_at_or_after(self, t: float) -> float | None:
         return self.next_after(t - 0.001)
 
-    def next_times(self, t, count):
-        out = []
+    def next_times(self, t: float, count: int) -> list[float]:
+        out: list[float] = []
         while len(out) < count:
-            t = self.next_after(t)
-            if t is None:
+            found = self.next_after(t)
+            if found is None:
                 break
-            out.append(t)
+            out.append(found)
+            t = found
         return out
 
-    def between(self, lo, hi, limit):
+    def between(self, lo: float, hi: float, limit: int) -> tuple[list[float], bool]:
         """Fire times in [lo, hi], at most `limit`; and whether more were left out."""
-        out = []
+        out: list[float] = []
         t = self.first_at_or_after(lo)
         while t is not None and t <= hi:
             if len(out) >= limit:
@@ -151,7 +154,7 @@ class CronSpec:
             t = self.next_after(t)
         return out, False
 
-    def latest_between(self, floor, t):
+    def latest_between(self, floor: float, t: float) -> float | None:
         """The last fire time in [floor, t] (None if there is none), without
         walking every fire time since `floor`."""
         span = 1.0
@@ -168,11 +171,11 @@ class CronSpec:
                 return None
             span *= 4
 
-    def iso(self, t):
+    def iso(self, t: float | None) -> str | None:
         return iso_time(t, self.tz)
 
     # -- DST -----------------------------------------------------------------------
-    def _instants(self, wall):
+    def _instants(self, wall: datetime) -> list[float]:
         """The epoch instants a matching wall time fires at (see module doc)."""
         first = wall.replace(tzinfo=self.tz, fold=0).timestamp()
         second = wall.replace(tzinfo=self.tz, fold=1).timestamp()
@@ -185,7 +188,7 @@ class CronSpec:
             return []
         return [self._jump(min(first, second), max(first, second))]
 
-    def _jump(self, lo, hi):
+    def _jump(self, lo: float, hi: float) -> float:
         """The instant in (lo, hi] at which the zone's offset changes."""
         after = datetime.fromtimestamp(hi, self.tz).utcoffset()
         lo, hi = int(lo), int(hi)
@@ -198,7 +201,7 @@ class CronSpec:
         return float(hi)
 
 
-def load_timezone(name):
+def load_timezone(name: Any) -> tuple[str, ZoneInfo]:
     """(name, ZoneInfo) of an IANA zone name; BadRequest when it is unknown."""
     if name in (None, ""):
         name = "UTC"
@@ -211,14 +214,15 @@ def load_timezone(name):
                          "'Europe/Paris', 'America/New_York' or 'UTC'") from None
 
 
-def iso_time(t, tz=timezone.utc):
+def iso_time(t: float | None, tz: tzinfo = timezone.utc) -> str | None:
     """ISO 8601 with the zone's offset, e.g. 2024-03-31T03:00:00+02:00."""
     if t is None:
         return None
     return datetime.fromtimestamp(t, tz).isoformat()
 
 
-def preview(cron, tz="UTC", count=5, start=None):
+def preview(cron: Any, tz: Any = "UTC", count: Any = 5,
+            start: float | None = None) -> dict[str, Any]:
     """The next `count` fire times of an expression, for a user choosing one."""
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_PREVIEW:
         raise BadRequest(f"count must be an integer from 1 to {MAX_PREVIEW}")

@@ -4,14 +4,20 @@ Each fire time of a schedule leaves a record in `schedule_fires` whose
 `state` is a `FireState` (the scheduler, master/scheduler.py, writes them).
 """
 
+from __future__ import annotations
+
 import secrets
 import time
-from datetime import timezone
+from datetime import timezone, tzinfo
+from typing import TYPE_CHECKING, Any
 
 from crawlfleet.errors import BadRequest, NotFound
-from crawlfleet.models import FireState, now
+from crawlfleet.models import Doc, FireState, now
 from crawlfleet.schedules.cron import CronSpec, iso_time, load_timezone
 from crawlfleet.schedules.validation import DEFAULTS, FIELDS, check_fields, validate
+
+if TYPE_CHECKING:
+    from crawlfleet.store import Store
 
 # Fire states recorded in `schedule_fires`, as stored.
 DISPATCHING = FireState.DISPATCHING.value
@@ -21,17 +27,17 @@ QUEUED = FireState.QUEUED.value
 FAILED = FireState.FAILED.value
 
 
-def new_schedule_id():
+def new_schedule_id() -> str:
     return f"{int(time.time() * 1000):011x}{secrets.token_hex(3)}"
 
 
-def timing(spec, enabled, at):
+def timing(spec: CronSpec, enabled: bool, at: float) -> Doc:
     """The fields that tell the scheduler when to look at a schedule next."""
     next_fire = spec.next_after(at) if enabled else None
     return {"next_fire_at": next_fire, "due_at": next_fire, "queued_fire": None}
 
 
-def public_schedule(doc, upcoming=0):
+def public_schedule(doc: Doc | None, upcoming: int = 0) -> Doc | None:
     """A schedule as the API shows it: `id`, ISO times, optionally the next fires."""
     if doc is None:
         return None
@@ -50,14 +56,14 @@ def public_schedule(doc, upcoming=0):
     return out
 
 
-def get(store, schedule_id):
+def get(store: Store, schedule_id: Any) -> Doc:
     doc = store.schedules.find_one({"_id": schedule_id}) if isinstance(schedule_id, str) else None
     if doc is None:
         raise NotFound(f"unknown schedule {schedule_id!r}")
     return doc
 
 
-def create(store, body, *, at=None):
+def create(store: Store, body: Doc, *, at: float | None = None) -> Doc:
     check_fields(body)
     values, spec = validate(store, {**DEFAULTS, **body})
     at = now() if at is None else at
@@ -68,7 +74,8 @@ def create(store, body, *, at=None):
     return doc
 
 
-def update(store, schedule_id, changes, *, replace=False, at=None):
+def update(store: Store, schedule_id: Any, changes: Doc, *, replace: bool = False,
+           at: float | None = None) -> Doc:
     """PATCH (only the fields given) or PUT (`replace`: every other field to its default)."""
     check_fields(changes)
     current = get(store, schedule_id)
@@ -91,20 +98,22 @@ def update(store, schedule_id, changes, *, replace=False, at=None):
     return get(store, schedule_id)
 
 
-def set_enabled(store, schedule_id, enabled, *, at=None):
+def set_enabled(store: Store, schedule_id: Any, enabled: bool, *,
+                at: float | None = None) -> Doc:
     current = get(store, schedule_id)
     if bool(current.get("enabled")) == enabled and not (enabled and current.get("due_at") is None):
         return current
     return update(store, schedule_id, {"enabled": enabled}, at=at)
 
 
-def delete(store, schedule_id):
+def delete(store: Store, schedule_id: Any) -> None:
     get(store, schedule_id)
     store.schedules.delete_one({"_id": schedule_id})
     store.schedule_fires.delete_many({"schedule_id": schedule_id})
 
 
-def history(store, schedule_id, *, limit=50, before=None):
+def history(store: Store, schedule_id: Any, *, limit: int = 50,
+            before: float | None = None) -> Doc:
     """Fire records, newest first, each with the status of the task(s) it made."""
     doc = get(store, schedule_id)
     query = {"schedule_id": schedule_id}
@@ -119,7 +128,7 @@ def history(store, schedule_id, *, limit=50, before=None):
         {"status": 1, "node_id": 1, "stats": 1, "started_at": 1, "finished_at": 1,
          "exit_code": 1, "error": 1})} if task_ids else {}
     try:
-        tz = load_timezone(doc.get("timezone"))[1]
+        tz: tzinfo = load_timezone(doc.get("timezone"))[1]
     except BadRequest:
         tz = timezone.utc
     out = []

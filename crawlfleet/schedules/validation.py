@@ -4,15 +4,20 @@ A schedule stores what its runs will be given, so its run options are checked
 by the same rules as a run request (`crawlfleet.runrequest`).
 """
 
+from __future__ import annotations
+
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from crawlfleet.errors import BadRequest
-from crawlfleet.models import NODE_ID_RE
+from crawlfleet.models import NODE_ID_RE, Doc
 from crawlfleet.runrequest import (validate_args, validate_options, validate_retry,
                                    validate_settings)
 from crawlfleet.schedules.cron import CronSpec
+
+if TYPE_CHECKING:
+    from crawlfleet.store import Store
 
 OVERLAP_POLICIES = ("skip", "queue", "allow")
 ALERT_EVENTS = ("error", "timeout", "abnormal", "finished", "zero_items")
@@ -27,7 +32,7 @@ MAX_DESCRIPTION = 2000
 EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+$")
 
 
-def validate_nodes(store, nodes):
+def validate_nodes(store: Store, nodes: Any) -> str | list[str]:
     """"any", "all", or a list of known node ids."""
     if nodes in (None, "", "any", ["any"]):
         return "any"
@@ -46,7 +51,7 @@ def validate_nodes(store, nodes):
     return nodes
 
 
-def validate_alerts(alerts):
+def validate_alerts(alerts: Any) -> Doc | None:
     """None, or {"on": [events], "webhook": url|None, "email": [addresses]}."""
     if alerts is None:
         return None
@@ -73,9 +78,9 @@ def validate_alerts(alerts):
     return {"on": list(dict.fromkeys(events)), "webhook": webhook, "email": email}
 
 
-def validate(store, body):
+def validate(store: Store, body: Doc) -> tuple[Doc, CronSpec]:
     """A complete schedule (every field of FIELDS) checked and normalised."""
-    out = {}
+    out: Doc = {}
     spider = body.get("spider")
     if not isinstance(spider, str) or not spider:
         raise BadRequest("spider is required: the name of a spider to run")
@@ -113,7 +118,7 @@ def validate(store, body):
     return out, spec
 
 
-def check_fields(body):
+def check_fields(body: Doc) -> None:
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
         raise BadRequest(f"unknown field(s) {', '.join(unknown)}; expected {', '.join(FIELDS)}")
