@@ -16,6 +16,7 @@ import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import logparser
 import pytest
 import requests
 
@@ -190,7 +191,10 @@ def test_scrapyd_client_works_against_host_and_port(root_listener, config, store
     assert finished["items_url"] == f"/items/books/books/{jobid}.jl"
     log = requests.get(url + finished["log_url"], auth=auth, timeout=30)
     assert "[scrapy.core.engine] INFO: Closing spider (finished)" in log.text
-    assert "'item_scraped_count': 40" in log.text  # what LogParser reads the stats from
+    # ScrapydWeb's stats come from LogParser reading this file
+    stats = logparser.parse(log.text)
+    assert stats["finish_reason"] == "finished" and stats["items"] == 40, stats
+    assert stats["pages"] and stats["crawler_stats"]["item_scraped_count"] == 40
     items = requests.get(url + finished["items_url"], auth=auth, timeout=30).text.splitlines()
     assert len(items) == 40
     page = requests.get(f"{url}/jobs", auth=auth, timeout=30).text

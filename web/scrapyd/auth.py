@@ -8,27 +8,14 @@ the body ``Unauthorized``. Reading needs any role; deploying, scheduling,
 cancelling and deleting need operator or admin (403 otherwise).
 """
 
-from flask import Response, g, request
+from flask import g, request
 
 from crawlfleet import users
-from crawlfleet.errors import CrawlfleetError
 from crawlfleet.tokens import verify_token
 from web import services
-from web.scrapyd.protocol import Forbidden
+from web.scrapyd.protocol import Forbidden, Unauthorized
 
 WRITE_ROLES = ("operator", "admin")
-
-
-class Unauthorized(CrawlfleetError):
-    """No credentials, or wrong ones."""
-
-    status_code = 401
-
-
-def unauthorized_reply() -> Response:
-    response = Response("Unauthorized", status=401, mimetype="text/html")
-    response.headers["WWW-Authenticate"] = 'basic realm="Scrapyd"'
-    return response
 
 
 def role_of_request() -> str | None:

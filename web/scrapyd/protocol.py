@@ -41,6 +41,19 @@ class Forbidden(CrawlfleetError):
     status_code = 403
 
 
+class Unauthorized(CrawlfleetError):
+    """No credentials, or wrong ones."""
+
+    status_code = 401
+
+
+def unauthorized_reply() -> Response:
+    """Twisted's answer for Scrapyd's basic auth, to the byte."""
+    response = Response("Unauthorized", status=401, mimetype="text/html")
+    response.headers["WWW-Authenticate"] = 'basic realm="Scrapyd"'
+    return response
+
+
 def node_name() -> str:
     return current_app.extensions["crawlfleet"].config.node_id or socket.gethostname()
 
@@ -109,10 +122,8 @@ def cors_headers(response):
 
 def handle_error(exc):
     """Every error of a Scrapyd endpoint, in Scrapyd's shape."""
-    from web.scrapyd import auth  # the 401 answer is auth's, plain text as Scrapyd's
-
-    if isinstance(exc, auth.Unauthorized):
-        return auth.unauthorized_reply()
+    if isinstance(exc, Unauthorized):
+        return unauthorized_reply()
     if not is_webservice():  # a page: Werkzeug's error page, as Twisted answers one
         if isinstance(exc, HTTPException):
             return exc
