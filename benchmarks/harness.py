@@ -122,6 +122,15 @@ def summary(values):
             f"{percentile(values, 0.99) * 1000:.0f} ms", f"{max(values) * 1000:.0f} ms"]
 
 
+def size_label(n):
+    """1000000 -> "1M", 200000 -> "200k": a collection's size in a row label."""
+    if n >= 1_000_000 and n % 100_000 == 0:
+        return f"{n / 1_000_000:g}M"
+    if n >= 1000:
+        return f"{n / 1000:.0f}k"
+    return str(n)
+
+
 def tree_cpu_seconds(pids):
     """User + system CPU seconds of live processes and all their live descendants
     (a child's time counts once it is reaped, in its parent's children's time,
