@@ -15,7 +15,9 @@ counted, the first batch (warm process not started yet) included.
 CPU per task: user + system seconds of the platform's own processes over the
 batch, divided by its tasks: crawlfleet's master, web, node and warm
 processes (the store apart), Scrapyd's daemon; a spider process's own CPU is
-not counted for either.
+not counted for either. "All CPU" adds the spider processes (Scrapyd starts a
+fresh interpreter per job; crawlfleet forks a warm one): everything but the
+store.
 
 Goals: tasks/s >= 10× Scrapyd's in the same run; platform CPU <= 50 ms a task.
 """
@@ -46,6 +48,7 @@ def crawlfleet_batch(p, n):
     store_pid = p.mongo.pid if p.mongo is not None else None
     others = [pid for pid in p.platform_pids() if pid != store_pid]
     cpu0 = tree_cpu_seconds(others), tree_cpu_seconds([store_pid] if store_pid else [])
+    all0 = tree_cpu_seconds(others, reaped=True)
     started = time.monotonic()
     ids = []
     for _ in range(n):
@@ -54,23 +57,26 @@ def crawlfleet_batch(p, n):
         {"_id": {"$in": ids}, "status": {"$in": FINAL}}) == len(ids), 3600, "all tasks done")
     elapsed = time.monotonic() - started
     cpu1 = tree_cpu_seconds(others), tree_cpu_seconds([store_pid] if store_pid else [])
+    total = tree_cpu_seconds(others, reaped=True) - all0
     docs = list(p.store.tasks.find({"_id": {"$in": ids}}))
     bad = [d for d in docs if d["status"] != "finished"]
     if bad:
         raise SystemExit(f"benchmark: {len(bad)} tasks did not finish, e.g. {bad[0]}")
     setup = statistics.median(d["spider_started_at"] - d["started_at"] for d in docs)
     return {"n": n, "elapsed": elapsed, "cpu": cpu1[0] - cpu0[0], "store_cpu": cpu1[1] - cpu0[1],
-            "setup": setup}
+            "total": total, "setup": setup}
 
 
 def scrapyd_batch(sd, n):
     cpu0 = tree_cpu_seconds([sd.proc.pid])
+    all0 = tree_cpu_seconds([sd.proc.pid], reaped=True)
     started = time.monotonic()
     for _ in range(n):
         sd.schedule(SPIDER, SPIDER)
     wait_until(sd.idle, 3600, "all Scrapyd jobs done")
     elapsed = time.monotonic() - started
     return {"n": n, "elapsed": elapsed, "cpu": tree_cpu_seconds([sd.proc.pid]) - cpu0,
+            "total": tree_cpu_seconds([sd.proc.pid], reaped=True) - all0,
             "store_cpu": None, "setup": None}
 
 
@@ -126,13 +132,15 @@ def main():
             goals.append(f"CPU ≤ {CPU_GOAL * 1000:.0f} ms: {'yes' if cpu <= CPU_GOAL else 'NO'}")
         rows.append([name, config, tasks, ", ".join(f"{x['n'] / x['elapsed']:.2f}" for x in b),
                      f"{rate(name):.2f}", f"{ratio:.1f}×" if ratio else "—",
-                     f"{cpu * 1000:.0f} ms", store, "; ".join(goals)])
+                     f"{cpu * 1000:.0f} ms", store,
+                     f"{sum(x['total'] for x in b) / tasks * 1000:.0f} ms", "; ".join(goals)])
     version = scrapyd_version() if sd is not None else "not run"
     setup = statistics.median(x["setup"] for x in batches["crawlfleet"])
     table(f"Short-task throughput: {opts.rounds} interleaved batches of {opts.tasks} noop_scrapy "
           f"tasks each (one page, one item), shipped defaults; Scrapyd {version}",
           ["system", "configuration", "tasks", "tasks/s by batch", "tasks/s", "vs Scrapyd",
-           "platform CPU/task", "store CPU/task", "goal"], rows,
+           "platform CPU/task", "store CPU/task", "all CPU/task (spiders too, store apart)",
+           "goal"], rows,
           note=f"crawlfleet, claim → spider process started (median of the batches' medians): "
                f"{setup * 1000:.0f} ms")
     cf_rate = rate("crawlfleet")
@@ -143,8 +151,11 @@ def main():
         figure += f", Scrapyd {base:.2f} tasks/s: **{cf_rate / base:.1f}×**"
         headline("short-task throughput, shipped defaults, same run", figure,
                  f"≥ {RATIO_GOAL:.0f}× Scrapyd", "yes" if cf_rate / base >= RATIO_GOAL else "no")
-        headline("platform CPU per task", f"crawlfleet **{cf_cpu * 1000:.0f} ms** (store apart); "
-                 f"Scrapyd's daemon {sd_cpu * 1000:.0f} ms",
+        cf_all = sum(x["total"] for x in batches["crawlfleet"]) / sum(x["n"] for x in batches["crawlfleet"])
+        sd_all = sum(x["total"] for x in batches[sd.label]) / sum(x["n"] for x in batches[sd.label])
+        headline("platform CPU per task", f"crawlfleet **{cf_cpu * 1000:.0f} ms** (store apart), "
+                 f"Scrapyd's daemon {sd_cpu * 1000:.0f} ms; with the spider processes "
+                 f"crawlfleet {cf_all * 1000:.0f} ms, Scrapyd {sd_all * 1000:.0f} ms",
                  f"≤ {CPU_GOAL * 1000:.0f} ms", "yes" if cf_cpu <= CPU_GOAL else "no")
     else:
         headline("short-task throughput, shipped defaults", figure)

@@ -27,6 +27,10 @@ from crawlfleet.embedded import free_port, start_mongo, wait_for_port  # noqa: E
 from crawlfleet.store import Store  # noqa: E402
 from crawlfleet.tokens import create_token  # noqa: E402
 
+# SIGTERM (run_all stopped, a CI timeout) unwinds like Ctrl-C, so every `with`
+# block ends the processes it started instead of leaving them behind.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
 BROKERS = {
     "embedded": "filesystem://",
     "redis": "redis://127.0.0.1:6379/9",
@@ -131,10 +135,11 @@ def size_label(n):
     return str(n)
 
 
-def tree_cpu_seconds(pids):
-    """User + system CPU seconds of live processes and all their live descendants
-    (a child's time counts once it is reaped, in its parent's children's time,
-    which is not added: a spider's own CPU is not the platform's)."""
+def tree_cpu_seconds(pids, reaped=False):
+    """User + system CPU seconds of live processes and all their live descendants.
+    A finished child's time is added to its parent's "children's time" once
+    reaped: not counted by default (a spider's own CPU is not the platform's),
+    counted with `reaped` (everything the tree spent, spiders included)."""
     stats = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -144,15 +149,16 @@ def tree_cpu_seconds(pids):
                 fields = f.read().rsplit(") ", 1)[1].split()
         except (OSError, IndexError):
             continue
-        stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        own = int(fields[11]) + int(fields[12])
+        stats[int(entry)] = (int(fields[1]), own, own + int(fields[13]) + int(fields[14]))
     wanted, todo = set(), [p for p in pids if p in stats]
     while todo:
         pid = todo.pop()
         if pid in wanted:
             continue
         wanted.add(pid)
-        todo += [child for child, (ppid, _) in stats.items() if ppid == pid]
-    return sum(stats[p][1] for p in wanted) / os.sysconf("SC_CLK_TCK")
+        todo += [child for child, (ppid, _, _) in stats.items() if ppid == pid]
+    return sum(stats[p][2 if reaped else 1] for p in wanted) / os.sysconf("SC_CLK_TCK")
 
 
 class Api:

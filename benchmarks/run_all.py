@@ -37,7 +37,7 @@ PEERS = {"bench_dispatch.py", "bench_throughput.py", "bench_overhead.py"}
 # (title, argv); the API/UI dataset is seeded first (seed_data.py skips nothing: a fresh home)
 FULL = [
     ("dispatch latency", ["bench_dispatch.py", "--rounds", "12", "--deploys", "3", "--idles", "2"]),
-    ("short-task throughput and CPU per task", ["bench_throughput.py", "--tasks", "80",
+    ("short-task throughput and CPU per task", ["bench_throughput.py", "--tasks", "40",
                                                 "--rounds", "2"]),
     ("realistic crawl", ["bench_overhead.py", "--products", "1900", "--repeat", "2"]),
     ("item ingest", ["bench_ingest.py", "--items", "20000"]),
@@ -141,11 +141,12 @@ def markdown_table(header, rows):
 
 
 def context_line(info, sha, when, results):
-    loads = [r["load"] for r in results]
+    lows = [float(r["load"].split("–")[0]) for r in results]
+    highs = [float(r["load"].split("–")[1].split()[0]) for r in results]
     return (f"Measured {when} at commit `{sha}` on {info['cores']} cores ({info['cpu']}), "
-            f"{info['memory']}, {info['platform']}, Python {info['python']}; the load average "
-            f"during each benchmark is in its row (other work shared the machine: "
-            f"{'; '.join(loads[:1])} during the first).")
+            f"{info['memory']}, {info['platform']}, Python {info['python']}, under a 1-minute "
+            f"load average of {min(lows):.1f}–{max(highs):.1f} (other work shared the machine; "
+            f"each row gives the load it was measured under).")
 
 
 def write_report(results, info, sha, when, quick):
