@@ -46,7 +46,7 @@ FULL = [
                                  "--tasks", "20000"]),
     ("JSON API at scale", ["bench_api.py", "--home", ".bench-report", "--runs", "20"]),
     ("web UI at scale", ["bench_ui.py", "--home", ".bench-report", "--runs", "20"]),
-    ("soak", ["soak.py", "--tasks", "2000"]),
+    ("soak", ["soak.py", "--tasks", "1500"]),
 ]
 QUICK = [
     ("dispatch latency", ["bench_dispatch.py", "--rounds", "4", "--deploys", "1", "--idles", "1"]),
