@@ -1,11 +1,25 @@
-"""Short-task throughput: no-op Scrapy spider tasks (no request made) pushed
-through the API, a master and one or two nodes, with warm start and with a
-fresh interpreter per task; tasks/s and where each task's time went.
+"""Short-task throughput and the platform's CPU per task, crawlfleet against
+Scrapyd 1.6 in the same run: batches of tasks of the no-op benchmark spider
+(benchmarks/projects/noop_scrapy: one page of the demo site, one item),
+submitted all at once through each one's API, the batches of the two
+interleaved.
 
-    python benchmarks/bench_throughput.py [--tasks 500] [--runners 4] [--broker redis]
+    python benchmarks/bench_throughput.py [--tasks 80] [--rounds 2] [--no-peers]
 
-Both nodes run on this machine, so "2 nodes" shares the same 2 cores.
-Goal: ≥ 6 tasks/s on one 2-core node (3× Scrapyd's best measured here, 1.96 jobs/s).
+Both run with their shipped defaults: crawlfleet one node with its default
+run slots (max(2, cores)), the embedded store and broker, warm start; Scrapyd
+its default max_proc (4 a core) and poll_interval (5 s). crawlfleet stores
+each task's item in its store; Scrapyd, by default, keeps none. Every task is
+counted, the first batch (warm process not started yet) included.
+
+CPU per task: user + system seconds of the platform's own processes over the
+batch, divided by its tasks: crawlfleet's master, web, node and warm
+processes (the store apart), Scrapyd's daemon; a spider process's own CPU is
+not counted for either. "All CPU" adds the spider processes (Scrapyd starts a
+fresh interpreter per job; crawlfleet forks a warm one): everything but the
+store.
+
+Goals: tasks/s >= 10× Scrapyd's in the same run; platform CPU <= 50 ms a task.
 """
 
 import argparse
@@ -17,68 +31,134 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, Platform, table  # noqa: E402
+from harness import (ROOT, Platform, headline, table, tree_cpu_seconds,  # noqa: E402
+                     wait_until)
+from peers import Scrapyd, scrapyd_version  # noqa: E402
+
+from spiders.demosite.server import start_in_thread  # noqa: E402
 
 PROJECTS = ROOT / "benchmarks" / "projects"
+SPIDER = "noop_scrapy"
 FINAL = ["finished", "error", "cancelled", "timeout", "abnormal"]
+RATIO_GOAL = 10.0
+CPU_GOAL = 0.050
 
 
-def measure(opts, nodes, warm, home):
-    shutil.rmtree(home, ignore_errors=True)
-    with Platform(home, broker=opts.broker, spiders_path=str(PROJECTS)) as p:
-        p.master()
-        p.web()
-        for n in range(nodes):
-            p.node(f"t{n}", max_runners=opts.runners, CRAWLFLEET_WARM_START=int(warm))
-        # one task per node first: starts the warm processes and fills the caches
-        for task_id in p.api.run("noop_scrapy", nodes="all")["task_ids"]:
-            p.wait(lambda: p.store.tasks.find_one({"_id": task_id, "status": {"$in": FINAL}}),
-                   120, "warm-up")
-        started = time.monotonic()
-        ids = []
-        for _ in range(opts.tasks):
-            ids += p.api.run("noop_scrapy")["task_ids"]
-        p.wait(lambda: p.store.tasks.count_documents(
-            {"_id": {"$in": ids}, "status": {"$in": FINAL}}) == len(ids), 3600, "all done")
-        elapsed = time.monotonic() - started
-        docs = list(p.store.tasks.find({"_id": {"$in": ids}}))
-    statuses = {}
-    for d in docs:
-        statuses[d["status"]] = statuses.get(d["status"], 0) + 1
-    median = lambda key: statistics.median(key(d) for d in docs)  # noqa: E731
-    spider = median(lambda d: d["finished_at"] - d["spider_started_at"])
-    setup = median(lambda d: d["spider_started_at"] - d["started_at"])
-    return {
-        "nodes": nodes, "start": "warm" if warm else "fresh", "tasks": len(ids),
-        "statuses": ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())),
-        "elapsed": elapsed, "rate": len(ids) / elapsed,
-        "setup": setup, "spider": spider,
-        "platform_share": setup / (setup + spider),
-    }
+def crawlfleet_batch(p, n):
+    store_pid = p.mongo.pid if p.mongo is not None else None
+    others = [pid for pid in p.platform_pids() if pid != store_pid]
+    cpu0 = tree_cpu_seconds(others), tree_cpu_seconds([store_pid] if store_pid else [])
+    all0 = tree_cpu_seconds(others, reaped=True)
+    started = time.monotonic()
+    ids = []
+    for _ in range(n):
+        ids += p.api.run(SPIDER)["task_ids"]
+    wait_until(lambda: p.store.tasks.count_documents(
+        {"_id": {"$in": ids}, "status": {"$in": FINAL}}) == len(ids), 3600, "all tasks done")
+    elapsed = time.monotonic() - started
+    cpu1 = tree_cpu_seconds(others), tree_cpu_seconds([store_pid] if store_pid else [])
+    total = tree_cpu_seconds(others, reaped=True) - all0
+    docs = list(p.store.tasks.find({"_id": {"$in": ids}}))
+    bad = [d for d in docs if d["status"] != "finished"]
+    if bad:
+        raise SystemExit(f"benchmark: {len(bad)} tasks did not finish, e.g. {bad[0]}")
+    setup = statistics.median(d["spider_started_at"] - d["started_at"] for d in docs)
+    return {"n": n, "elapsed": elapsed, "cpu": cpu1[0] - cpu0[0], "store_cpu": cpu1[1] - cpu0[1],
+            "total": total, "setup": setup}
+
+
+def scrapyd_batch(sd, n):
+    cpu0 = tree_cpu_seconds([sd.proc.pid])
+    all0 = tree_cpu_seconds([sd.proc.pid], reaped=True)
+    started = time.monotonic()
+    for _ in range(n):
+        sd.schedule(SPIDER, SPIDER)
+    wait_until(sd.idle, 3600, "all Scrapyd jobs done")
+    elapsed = time.monotonic() - started
+    return {"n": n, "elapsed": elapsed, "cpu": tree_cpu_seconds([sd.proc.pid]) - cpu0,
+            "total": tree_cpu_seconds([sd.proc.pid], reaped=True) - all0,
+            "store_cpu": None, "setup": None}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=500)
-    parser.add_argument("--runners", type=int, default=4)
-    parser.add_argument("--broker", default="redis")
+    parser.add_argument("--tasks", type=int, default=80, help="tasks in each batch")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--no-peers", action="store_true", help="crawlfleet only")
     parser.add_argument("--home", default="./.bench-throughput")
-    parser.add_argument("--skip-fresh", action="store_true")
     opts = parser.parse_args()
     home = Path(opts.home).resolve()
+    shutil.rmtree(home, ignore_errors=True)
+    demo = start_in_thread()
+    env = {"CRAWLFLEET_DEMO_URL": demo.url}
+    batches = {}
+    sd = None
+    try:
+        with Platform(home / "crawlfleet", spiders_path=str(PROJECTS)) as p:
+            if not opts.no_peers:
+                sd = Scrapyd(home / "scrapyd", env)
+                sd.deploy(SPIDER, PROJECTS / SPIDER)
+            p.master()
+            p.web()
+            p.node("t1", **env)
+            runners = p.store.nodes.find_one({"_id": "t1"})["max_runners"]
+            for _ in range(opts.rounds):
+                batches.setdefault("crawlfleet", []).append(crawlfleet_batch(p, opts.tasks))
+                if sd is not None:
+                    batches.setdefault(sd.label, []).append(scrapyd_batch(sd, opts.tasks))
+    finally:
+        if sd is not None:
+            sd.close()
+        demo.stop()
+
+    def rate(name):
+        b = batches[name]
+        return sum(x["n"] for x in b) / sum(x["elapsed"] for x in b)
+
+    base = rate(sd.label) if sd is not None else None
     rows = []
-    for warm in ([True] if opts.skip_fresh else [True, False]):
-        for nodes in (1, 2):
-            r = measure(opts, nodes, warm, home / f"{nodes}-{warm}")
-            rows.append([r["nodes"], r["start"], r["tasks"], r["statuses"], f"{r['elapsed']:.0f} s",
-                         f"{r['rate']:.2f}", f"{r['setup'] * 1000:.0f} ms",
-                         f"{r['spider'] * 1000:.0f} ms", f"{r['platform_share'] * 100:.0f}%",
-                         f"{r['rate'] / 1.96:.1f}×"])
-    table(f"Short-task throughput: no-op Scrapy tasks, {opts.runners} runners per node, "
-          f"{opts.broker} broker (per task, medians: platform = claim → spider process started; "
-          "spider = process start → final status, Scrapy's own start-up included)",
-          ["nodes", "start", "tasks", "statuses", "wall", "tasks/s", "platform", "spider",
-           "platform share", "vs Scrapyd best"], rows)
+    for name, b in batches.items():
+        tasks = sum(x["n"] for x in b)
+        cpu = sum(x["cpu"] for x in b) / tasks
+        store = (f"{sum(x['store_cpu'] for x in b) / tasks * 1000:.0f} ms"
+                 if b[0]["store_cpu"] is not None else "(none)")
+        config = (f"1 node, {runners} run slots (default), embedded store + broker, warm start"
+                  if name == "crawlfleet" else "max_proc 0 = 4 a core, poll_interval 5 s")
+        ratio = rate(name) / base if base else None
+        goals = []
+        if name == "crawlfleet":
+            if ratio is not None:
+                goals.append(f"≥ {RATIO_GOAL:.0f}× Scrapyd: {'yes' if ratio >= RATIO_GOAL else 'NO'}")
+            goals.append(f"CPU ≤ {CPU_GOAL * 1000:.0f} ms: {'yes' if cpu <= CPU_GOAL else 'NO'}")
+        rows.append([name, config, tasks, ", ".join(f"{x['n'] / x['elapsed']:.2f}" for x in b),
+                     f"{rate(name):.2f}", f"{ratio:.1f}×" if ratio else "—",
+                     f"{cpu * 1000:.0f} ms", store,
+                     f"{sum(x['total'] for x in b) / tasks * 1000:.0f} ms", "; ".join(goals)])
+    version = scrapyd_version() if sd is not None else "not run"
+    setup = statistics.median(x["setup"] for x in batches["crawlfleet"])
+    table(f"Short-task throughput: {opts.rounds} interleaved batches of {opts.tasks} noop_scrapy "
+          f"tasks each (one page, one item), shipped defaults; Scrapyd {version}",
+          ["system", "configuration", "tasks", "tasks/s by batch", "tasks/s", "vs Scrapyd",
+           "platform CPU/task", "store CPU/task", "all CPU/task (spiders too, store apart)",
+           "goal"], rows,
+          note=f"crawlfleet, claim → spider process started (median of the batches' medians): "
+               f"{setup * 1000:.0f} ms")
+    cf_rate = rate("crawlfleet")
+    cf_cpu = sum(x["cpu"] for x in batches["crawlfleet"]) / sum(x["n"] for x in batches["crawlfleet"])
+    figure = f"crawlfleet **{cf_rate:.1f} tasks/s**"
+    if base:
+        sd_cpu = sum(x["cpu"] for x in batches[sd.label]) / sum(x["n"] for x in batches[sd.label])
+        figure += f", Scrapyd {base:.2f} tasks/s: **{cf_rate / base:.1f}×**"
+        headline("short-task throughput, shipped defaults, same run", figure,
+                 f"≥ {RATIO_GOAL:.0f}× Scrapyd", "yes" if cf_rate / base >= RATIO_GOAL else "no")
+        cf_all = sum(x["total"] for x in batches["crawlfleet"]) / sum(x["n"] for x in batches["crawlfleet"])
+        sd_all = sum(x["total"] for x in batches[sd.label]) / sum(x["n"] for x in batches[sd.label])
+        headline("platform CPU per task", f"crawlfleet **{cf_cpu * 1000:.0f} ms** (store apart), "
+                 f"Scrapyd's daemon {sd_cpu * 1000:.0f} ms; with the spider processes "
+                 f"crawlfleet {cf_all * 1000:.0f} ms, Scrapyd {sd_all * 1000:.0f} ms",
+                 f"≤ {CPU_GOAL * 1000:.0f} ms", "yes" if cf_cpu <= CPU_GOAL else "no")
+    else:
+        headline("short-task throughput, shipped defaults", figure)
 
 
 if __name__ == "__main__":

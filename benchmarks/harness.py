@@ -27,6 +27,10 @@ from crawlfleet.embedded import free_port, start_mongo, wait_for_port  # noqa: E
 from crawlfleet.store import Store  # noqa: E402
 from crawlfleet.tokens import create_token  # noqa: E402
 
+# SIGTERM (run_all stopped, a CI timeout) unwinds like Ctrl-C, so every `with`
+# block ends the processes it started instead of leaving them behind.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
 BROKERS = {
     "embedded": "filesystem://",
     "redis": "redis://127.0.0.1:6379/9",
@@ -84,8 +88,8 @@ def wait_until(predicate, timeout, what):
     raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
 
 
-def table(title, header, rows):
-    """Print a plain-text table."""
+def table(title, header, rows, note=None):
+    """Print a plain-text table; under run_all it is also recorded for the report."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = "  ".join("-" * w for w in widths)
     print(f"\n{title}\n{line}")
@@ -94,6 +98,67 @@ def table(title, header, rows):
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
     print(line)
+    if note:
+        print(note)
+    record({"kind": "table", "title": title, "header": [str(h) for h in header],
+            "rows": [[str(c) for c in row] for row in rows], "note": note})
+
+
+def headline(what, figure, goal="", met=""):
+    """One line of the README's summary table (run_all writes it from the report)."""
+    print(f"headline: {what}: {figure}" + (f" (goal {goal}: {met})" if goal else ""))
+    record({"kind": "headline", "what": what, "figure": figure, "goal": goal, "met": met})
+
+
+def record(entry):
+    path = os.environ.get("BENCH_RECORD")
+    if path:
+        entry = dict(entry, script=Path(sys.argv[0]).name)
+        with open(path, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+def summary(values):
+    """n, p50, p99 and max of seconds, in ms, as table cells."""
+    if not values:
+        return ["0", "—", "—", "—"]
+    return [str(len(values)), f"{percentile(values, 0.5) * 1000:.0f} ms",
+            f"{percentile(values, 0.99) * 1000:.0f} ms", f"{max(values) * 1000:.0f} ms"]
+
+
+def size_label(n):
+    """1000000 -> "1M", 200000 -> "200k": a collection's size in a row label."""
+    if n >= 1_000_000 and n % 100_000 == 0:
+        return f"{n / 1_000_000:g}M"
+    if n >= 1000:
+        return f"{n / 1000:.0f}k"
+    return str(n)
+
+
+def tree_cpu_seconds(pids, reaped=False):
+    """User + system CPU seconds of live processes and all their live descendants.
+    A finished child's time is added to its parent's "children's time" once
+    reaped: not counted by default (a spider's own CPU is not the platform's),
+    counted with `reaped` (everything the tree spent, spiders included)."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        own = int(fields[11]) + int(fields[12])
+        stats[int(entry)] = (int(fields[1]), own, own + int(fields[13]) + int(fields[14]))
+    wanted, todo = set(), [p for p in pids if p in stats]
+    while todo:
+        pid = todo.pop()
+        if pid in wanted:
+            continue
+        wanted.add(pid)
+        todo += [child for child, (ppid, _, _) in stats.items() if ppid == pid]
+    return sum(stats[p][2 if reaped else 1] for p in wanted) / os.sysconf("SC_CLK_TCK")
 
 
 class Api:
@@ -154,9 +219,11 @@ class Platform:
                   "master discovery")
         return proc
 
-    def node(self, node_id, max_runners=2, **env):
-        proc = self.start(f"node-{node_id}", "node", CRAWLFLEET_NODE_ID=node_id,
-                          CRAWLFLEET_MAX_RUNNERS=max_runners, **env)
+    def node(self, node_id, max_runners=None, **env):
+        """A node; its run slots are the shipped default unless `max_runners` is given."""
+        if max_runners is not None:
+            env["CRAWLFLEET_MAX_RUNNERS"] = max_runners
+        proc = self.start(f"node-{node_id}", "node", CRAWLFLEET_NODE_ID=node_id, **env)
         self.wait(lambda: self.store.nodes.find_one({"_id": node_id, "status": "online"}), 60,
                   f"node {node_id}")
         return proc
@@ -172,18 +239,53 @@ class Platform:
 
     wait = staticmethod(wait_until)
 
+    def platform_pids(self):
+        """The platform's own processes: store, master(s), web, node(s) (and, below
+        them, warm processes; spiders are counted only while alive)."""
+        return ([self.mongo.pid] if self.mongo is not None else []) + \
+            [p.pid for p in self.procs if p.poll() is None]
+
+    def deploy(self, project_dir, project, extra_line=None):
+        """Upload a project folder as a zip through the API, as a user deploys;
+        `extra_line` is appended to its settings.py to make a new version."""
+        import shutil
+        import tempfile
+
+        from crawlfleet.packaging import pack
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / project
+            shutil.copytree(project_dir, folder,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            if extra_line:
+                settings = next(folder.glob("*/settings.py"))
+                settings.write_text(settings.read_text() + extra_line + "\n")
+            _, data, _, _ = pack(project, folder)
+        r = self.api.session.post(f"{self.api.url}/api/v1/projects",
+                                  data={"project": project},
+                                  files={"file": (f"{project}.zip", data, "application/zip")},
+                                  timeout=120)
+        if r.status_code not in (200, 201):
+            raise SystemExit(f"benchmark: deploy refused ({r.status_code}): {r.text[:300]}")
+        return r.json()
+
+    @staticmethod
+    def stop(proc):
+        """End one process's group: SIGTERM, then SIGKILL."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(15)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
     def close(self):
         for proc in reversed(self.procs):
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(15)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            self.stop(proc)
         try:
             self.store.client.drop_database(self.config.mongo_db)
         except Exception:

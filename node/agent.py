@@ -27,6 +27,7 @@ from crawlfleet.broker import Topology, connect
 from crawlfleet.errors import ConfigError
 from crawlfleet.models import NodeStatus, TaskStatus, default_node_id, now
 from node.filecache import FileCache
+from node.prewarm import Prewarmer
 from node.runner import TaskRun
 from node.venvs import Virtualenvs
 from node.warmpool import WarmPool
@@ -59,6 +60,8 @@ class NodeAgent(ConsumerMixin):
         self.cache = FileCache(store, config.home_path / "cache")
         self.venvs = Virtualenvs(config.home_path / "venvs")
         self.warm = WarmPool(config.warm_idle_seconds) if config.warm_start else None
+        self.prewarm = (Prewarmer(store, self.cache, self.venvs, self.warm)
+                        if self.warm is not None else None)
         self.runs = {}
         self.runs_lock = threading.Lock()
         self.acks = queue.SimpleQueue()
@@ -91,6 +94,8 @@ class NodeAgent(ConsumerMixin):
 
     def start_background(self):
         threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+        if self.prewarm is not None:
+            self.prewarm.start(self.stopped)
 
     def stop(self):
         """Ask the consume loop to end (safe from a signal handler)."""

@@ -168,11 +168,24 @@ class Zygote:
             self.proc.kill()
 
 
+class _Pending:
+    """The start of one warm process: whoever needs it waits on the same one."""
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.result = None
+
+    def wait(self):
+        self.done.wait()
+        return self.result
+
+
 class WarmPool:
     def __init__(self, idle_seconds=600.0):
         self.idle_seconds = idle_seconds
         self.zygotes = {}
         self.failed = {}
+        self.starting = {}
         self.lock = threading.Lock()
         self.requests = queue.SimpleQueue()
         threading.Thread(target=self._starter, name="warm-starter", daemon=True).start()
@@ -180,11 +193,49 @@ class WarmPool:
     def _starter(self):
         """Starts every warm process, so they live as long as the node does."""
         while True:
-            args, reply = self.requests.get()
+            args, pending = self.requests.get()
+            key = (args[0], str(args[1]))
             try:
-                reply.put(Zygote(*args))
+                result = Zygote(*args)
             except Exception as exc:
-                reply.put(exc)
+                result = exc
+            with self.lock:
+                self.starting.pop(key, None)
+                if isinstance(result, Exception):
+                    self.failed[key] = str(result)
+                else:
+                    old = self.zygotes.get(key)
+                    if old is not None and old.alive:
+                        result.close()  # one started meanwhile by a task that raced this start
+                        result = old
+                    self.zygotes[key] = result
+                    self._trim()
+            pending.result = result
+            pending.done.set()
+
+    def _start(self, python, workdir, env):
+        """The start of a warm process for (python, workdir), begun now or already under way."""
+        key = (python, str(workdir))
+        base_env = {k: v for k, v in env.items() if not k.startswith(("CRAWLFLEET_", "CRAWLAB_"))}
+        with self.lock:
+            pending = self.starting.get(key)
+            if pending is None:
+                pending = self.starting[key] = _Pending()
+                self.requests.put(((python, workdir, base_env), pending))
+        return pending
+
+    def is_warm(self, python, workdir):
+        """A warm process for this version is running, starting, or cannot exist."""
+        key = (python, str(workdir))
+        with self.lock:
+            zygote = self.zygotes.get(key)
+            return (key in self.failed or key in self.starting
+                    or (zygote is not None and zygote.alive))
+
+    def prewarm(self, python, workdir, env):
+        """Start a warm process ahead of the first task (returns at once)."""
+        if not self.is_warm(python, workdir):
+            self._start(python, workdir, env)
 
     def spawn(self, python, workdir, argv, env, say):
         """A task process forked warm, or None (run it fresh instead)."""
@@ -194,23 +245,11 @@ class WarmPool:
                 return None
             zygote = self.zygotes.get(key)
         if zygote is None or not zygote.alive:
-            reply = queue.SimpleQueue()
-            base_env = {k: v for k, v in env.items() if not k.startswith(("CRAWLFLEET_", "CRAWLAB_"))}
-            self.requests.put(((python, workdir, base_env), reply))
-            result = reply.get()
-            if isinstance(result, Exception):
-                say(f"warm start unavailable, running a fresh process ({result})")
-                with self.lock:
-                    self.failed[key] = str(result)
+            # a start already under way (a deploy warmed it) is waited for, not repeated
+            zygote = self._start(python, workdir, env).wait()
+            if isinstance(zygote, Exception):
+                say(f"warm start unavailable, running a fresh process ({zygote})")
                 return None
-            with self.lock:
-                old = self.zygotes.get(key)
-                if old is not None and old.alive and old is not result:
-                    result.close()  # another task made one meanwhile
-                    result = old
-                self.zygotes[key] = result
-                self._trim()
-            zygote = result
         child = zygote.spawn(argv, env, workdir)
         if child is None:
             say("warm start failed for this task, running a fresh process")

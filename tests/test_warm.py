@@ -79,3 +79,61 @@ def test_warm_books_crawl_matches_a_fresh_one(emb):
         assert task["stats"]["items"] == 40
     titles = lambda t: sorted(i["title"] for i in store.results("results_books").find({"_tid": t["_id"]}))  # noqa: E731
     assert titles(warm) == titles(again)
+
+
+def warm_processes(node_pid):
+    """Pids of the warm processes a node has started (children running crawlfleet.sdk.warm)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(") ", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if b"crawlfleet.sdk.warm" in argv and ppid in (node_pid, *_children(node_pid)):
+            found.append(int(entry))
+    return found
+
+
+def _children(pid):
+    """Direct children of pid (the node may start warm processes through setpriv)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def test_activating_a_version_warms_it_before_the_first_task(emb):
+    """A deploy or activation starts the version's warm process at once, so the
+    first task after it is forked warm from that very process."""
+    from master import versions
+
+    config, store, broker, procs = emb
+    node = procs.node(store, max_runners=1)
+    assert warm_processes(node.pid) == []  # nothing run yet, nothing deployed since start
+    project = store.spiders.find_one({"_id": "warm_probe"})["project"]
+    versions.activate(store, project, store.projects.find_one({"_id": project})["current_version"])
+    zygotes = wait_for(lambda: warm_processes(node.pid), timeout=90,
+                       what="a warm process started by the activation")
+    first = probe(store, run(config, store, broker, "warm_probe"))
+    assert first["ppid"] in zygotes
+    assert warm_processes(node.pid) == zygotes  # the task waited for it, started no other
+
+
+def test_a_schedule_due_soon_warms_its_version(emb):
+    """A schedule due within the next minutes gets its version's warm process now."""
+    from crawlfleet.models import now
+
+    config, store, broker, procs = emb
+    node = procs.node(store, max_runners=1)
+    assert warm_processes(node.pid) == []
+    store.schedules.insert_one({"_id": "prewarm-test", "spider": "warm_probe",
+                                "cron": "0 0 1 1 *", "enabled": True,
+                                "due_at": now() + 120, "next_fire_at": now() + 120})
+    wait_for(lambda: warm_processes(node.pid), timeout=90,
+             what="a warm process started for the schedule")

@@ -6,6 +6,7 @@ machine) produces exactly the same catalogue.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import unicodedata
@@ -13,7 +14,9 @@ from functools import lru_cache
 
 SEED = 20240601
 
-PRODUCT_COUNT = 300
+# CRAWLFLEET_DEMO_PRODUCTS makes a bigger shop (the benchmarks' realistic crawl);
+# the first 300 books are the same whatever the size.
+PRODUCT_COUNT = int(os.environ.get("CRAWLFLEET_DEMO_PRODUCTS") or 300)
 PAGE_SIZE = 20
 PAGE_COUNT = (PRODUCT_COUNT + PAGE_SIZE - 1) // PAGE_SIZE  # 15
 
