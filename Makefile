@@ -2,7 +2,7 @@
 #   make up     installs crawlfleet in .venv and starts the whole platform
 #   make test   installs the test dependencies, type-checks, runs the whole test suite
 # and the developer's fast tier:
-#   make test-fast   type-checks, then every test not marked slow (under 2 minutes)
+#   make test-fast   type-checks, then every test not marked slow (starts no master or node)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin

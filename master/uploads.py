@@ -8,18 +8,28 @@ store, and the temporary folder is removed whatever happens. Temporary
 folders live under HOME/tmp, so nothing lands outside the platform's home.
 """
 
+from __future__ import annotations
+
 import configparser
 import contextlib
 import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from crawlfleet import packaging
 from crawlfleet.errors import BadRequest, Conflict, ProjectError
-from crawlfleet.models import SPIDER_NAME_RE, now
+from crawlfleet.models import SPIDER_NAME_RE, Doc, now
 from master import discovery
+
+if TYPE_CHECKING:
+    from crawlfleet.config import Config
+    from crawlfleet.store import Store
+
+ZipSource = str | Path | IO[bytes]
 
 PROJECT_NAME_RE = SPIDER_NAME_RE
 LABEL_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
@@ -30,13 +40,13 @@ JUNK = {"__MACOSX", ".DS_Store", "Thumbs.db"}
 STALE_AFTER = 24 * 3600  # a scratch folder this old was left by a killed process
 
 
-def scratch_root(config):
+def scratch_root(config: Config) -> Path:
     root = config.home_path / "tmp"
     root.mkdir(parents=True, exist_ok=True)
     return root
 
 
-def remove_stale(root, prefix):
+def remove_stale(root: Path, prefix: str) -> None:
     limit = time.time() - STALE_AFTER
     for path in root.glob(prefix + "*"):
         try:
@@ -47,7 +57,7 @@ def remove_stale(root, prefix):
 
 
 @contextlib.contextmanager
-def scratch(config, prefix="deploy-"):
+def scratch(config: Config, prefix: str = "deploy-") -> Iterator[Path]:
     """A private temporary folder under HOME/tmp, removed on exit."""
     root = scratch_root(config)
     remove_stale(root, prefix)
@@ -58,13 +68,13 @@ def scratch(config, prefix="deploy-"):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def unpack(config, zip_source, dest):
+def unpack(config: Config, zip_source: ZipSource, dest: Path) -> Path:
     """packaging.unpack with the configured limits."""
     return packaging.unpack(zip_source, dest, max_files=config.max_project_files,
                             max_total=config.max_project_bytes, max_ratio=config.max_zip_ratio)
 
 
-def find_root(folder):
+def find_root(folder: str | Path) -> tuple[Path, str | None]:
     """(project folder, name of the zip's single top folder or None).
 
     The project is at the top of the zip, or alone in one top folder
@@ -81,7 +91,7 @@ def find_root(folder):
                        "zip, nor inside a single top folder: is this a spider project?")
 
 
-def cfg_project(root):
+def cfg_project(root: str | Path) -> str | None:
     """The `[deploy] project` of scrapy.cfg, or None."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
@@ -91,14 +101,14 @@ def cfg_project(root):
         return None
 
 
-def check_name(name):
+def check_name(name: Any) -> str:
     if not isinstance(name, str) or not PROJECT_NAME_RE.match(name):
         raise BadRequest(f"invalid project name {name!r}: 1-100 letters, digits, '_', '.' "
                          "or '-', starting with a letter or digit")
     return name
 
 
-def check_label(label):
+def check_label(label: Any) -> str | None:
     if label in (None, ""):
         return None
     if not isinstance(label, str) or not LABEL_RE.match(label):
@@ -106,7 +116,7 @@ def check_label(label):
     return label
 
 
-def choose_name(given, top_folder, root):
+def choose_name(given: str | None, top_folder: str | None, root: Path) -> str:
     """The form's name, else the zip's top folder, else scrapy.cfg's [deploy] project."""
     name = given or top_folder or cfg_project(root)
     if not name:
@@ -115,7 +125,7 @@ def choose_name(given, top_folder, root):
     return check_name(name)
 
 
-def check_owners(store, project, spiders):
+def check_owners(store: Store, project: str, spiders: list[Doc]) -> None:
     """Refuse spiders that already belong to another project (nothing is written)."""
     names = [s["name"] for s in spiders]
     clashes = [(d["_id"], d["project"]) for d in store.spiders.find(
@@ -126,7 +136,8 @@ def check_owners(store, project, spiders):
                        "rename the spiders or delete those projects first")
 
 
-def deploy_folder(store, config, root, project, *, label=None, source):
+def deploy_folder(store: Store, config: Config, root: Path, project: str, *,
+                  label: str | None = None, source: str) -> Doc:
     """Inspect a project folder and register it as the current version of `project`."""
     check_name(project)
     label = check_label(label)
@@ -149,7 +160,9 @@ def deploy_folder(store, config, root, project, *, label=None, source):
     }
 
 
-def deploy_zip(store, config, zip_source, *, project=None, label=None, source="upload"):
+def deploy_zip(store: Store, config: Config, zip_source: ZipSource, *,
+               project: str | None = None, label: str | None = None,
+               source: str = "upload") -> Doc:
     """Deploy a zip (path or seekable file object); returns what deploy_folder does."""
     if project not in (None, ""):
         check_name(project)
@@ -165,7 +178,7 @@ EGG_INFO = "EGG-INFO"
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-def egg_settings_module(folder):
+def egg_settings_module(folder: str | Path) -> str:
     """The `[scrapy] settings = pkg.settings` entry point of an unpacked egg."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
@@ -181,7 +194,8 @@ def egg_settings_module(folder):
     return module
 
 
-def deploy_egg(store, config, egg_source, *, project, label=None, source="scrapyd"):
+def deploy_egg(store: Store, config: Config, egg_source: ZipSource, *, project: str,
+               label: str | None = None, source: str = "scrapyd") -> Doc:
     """Deploy a Scrapy project egg (as scrapyd-deploy builds it) as a version of
     `project`: its files plus a scrapy.cfg naming its settings entry point."""
     check_name(project)

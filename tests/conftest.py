@@ -19,10 +19,11 @@ from helpers import *  # noqa: F401,F403  (re-exported for `from conftest import
 from helpers import (BIN, Processes, Tokens, free_port, make_config, stop_group,
                      wait_for_port)
 
-# Markers of whole modules (paths relative to tests/). `slow`: starts whole
-# platforms (master, nodes, web as processes) or real crawls for minutes;
-# `faults`: kills and restarts services mid-run; `browser`: headless
-# Chromium; `multihost`: several hosts' worth of processes.
+# Markers of whole modules, or of single tests as "module::test" (paths
+# relative to tests/). `slow`: starts whole platforms (master, nodes, web as
+# processes), real crawls or stress runs; `faults`: kills and restarts
+# services mid-run; `browser`: headless Chromium; `multihost`: several hosts'
+# worth of processes.
 MODULE_MARKS = {
     "faults/test_faults.py": ("faults", "slow"),
     "browser/test_ui_browser.py": ("browser", "slow"),
@@ -39,6 +40,12 @@ MODULE_MARKS = {
     "test_scrapyd.py": ("slow",),
     "test_logformat.py": ("slow",),
     "test_health.py": ("slow",),
+    "test_ui_cli.py": ("slow",),
+    "test_demosite.py::test_books_full_crawl": ("slow",),
+    "test_demosite.py::test_books_max_pages": ("slow",),
+    "test_embedded_broker.py::test_thousands_of_concurrent_publishes_and_consumes_lose_and_garble_nothing":
+        ("slow",),
+    "test_ui.py::test_results_browser_pages_in_insertion_order_by_at": ("slow",),
 }
 TESTS = Path(__file__).resolve().parent
 
@@ -49,7 +56,8 @@ def pytest_collection_modifyitems(config, items):
             module = Path(str(item.fspath)).resolve().relative_to(TESTS).as_posix()
         except ValueError:
             continue
-        for name in MODULE_MARKS.get(module, ()):
+        test = f"{module}::{getattr(item, 'originalname', None) or item.name}"
+        for name in MODULE_MARKS.get(module, ()) + MODULE_MARKS.get(test, ()):
             item.add_marker(getattr(pytest.mark, name))
 
 
