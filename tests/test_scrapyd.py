@@ -303,6 +303,13 @@ def test_a_new_label_on_unchanged_content_labels_that_version_too(scrapyd, store
         == {"status": "ok", "node_name": scrapyd.get("daemonstatus.json").json()["node_name"]}
     assert scrapyd.get("listversions.json", project="same").json()["versions"] == ["1.1"]
     assert store.versions.count_documents({"project": "same"}) == 1
+    # new code under a label in use takes the label, as a Scrapyd egg of that name is replaced
+    newer = add_egg(scrapyd, "same", "1.1", make_egg(marker="newer")).json()
+    assert newer["version_id"] != first["version_id"]
+    assert scrapyd.get("listversions.json", project="same").json()["versions"] == ["1.1"]
+    body = scrapyd.post("schedule.json", {"project": "same", "spider": "eggspider",
+                                          "_version": "1.1"}).json()
+    assert store.tasks.find_one({"_id": body["task_id"]})["version"] == newer["version_id"]
 
 
 def test_addversion_takes_a_url_encoded_egg(scrapyd, store):

@@ -53,7 +53,11 @@ def labelled(store, project: str, label: str) -> dict:
 
 
 def labels_of(version: dict) -> list:
-    return version.get("labels") or [version.get("label") or version["_id"]]
+    """A version's Scrapyd names: none left when newer content took its labels,
+    as Scrapyd's egg of that name was overwritten."""
+    if "labels" in version:
+        return version["labels"]
+    return [version.get("label") or version["_id"]]  # made before versions had labels
 
 
 def file_urls(task: dict) -> dict:
