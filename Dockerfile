@@ -33,6 +33,6 @@ USER crawlfleet
 WORKDIR /data
 ENV CRAWLFLEET_HOME=/data
 
-EXPOSE 8080
+EXPOSE 8080 6800
 ENTRYPOINT ["crawlfleet"]
 CMD ["--help"]

@@ -166,9 +166,9 @@ def register(store: Store, project: str, folder: Path, kind: SpiderKind, spiders
             # Another master registered the same content a moment ago.
             store.files.delete(file_id)
     else:
-        if given:
-            add_label(store, project, version_id, given)
         label = known.get("label") or label
+    if given:
+        add_label(store, project, version_id, given)
     store.projects.update_one(
         {"_id": project},
         {"$set": {"current_version": version_id, "kind": kind.value, "source": source,

@@ -293,6 +293,19 @@ def test_a_new_label_on_unchanged_content_labels_that_version_too(scrapyd, store
     second = add_egg(scrapyd, "same", "1.1", make_egg(marker="same")).json()
     assert second["version"] == "1.1" and second["version_id"] == first["version_id"]
     assert scrapyd.get("listversions.json", project="same").json()["versions"] == ["1.0", "1.1"]
+    other = add_egg(scrapyd, "same", "2.0", make_egg(marker="other")).json()
+    assert scrapyd.get("listversions.json", project="same").json()["versions"] == [
+        "1.0", "1.1", "2.0"]
+    # the same code as 1.0 again: current again, so its labels come last
+    assert add_egg(scrapyd, "same", "2.1", make_egg(marker="same")).json()["version_id"] \
+        == first["version_id"]
+    assert scrapyd.get("listversions.json", project="same").json()["versions"] == [
+        "2.0", "1.0", "1.1", "2.1"]
+    assert scrapyd.post("delversion.json", {"project": "same", "version": "2.0"}).json()[
+        "status"] == "ok"
+    assert store.versions.find_one({"_id": other["version_id"]}) is None
+    assert scrapyd.post("delversion.json", {"project": "same", "version": "2.1"}).json()[
+        "status"] == "ok"
     for label in ("1.0", "1.1"):
         body = scrapyd.post("schedule.json", {"project": "same", "spider": "eggspider",
                                               "_version": label}).json()
@@ -303,6 +316,13 @@ def test_a_new_label_on_unchanged_content_labels_that_version_too(scrapyd, store
         == {"status": "ok", "node_name": scrapyd.get("daemonstatus.json").json()["node_name"]}
     assert scrapyd.get("listversions.json", project="same").json()["versions"] == ["1.1"]
     assert store.versions.count_documents({"project": "same"}) == 1
+    # new code under a label in use takes the label, as a Scrapyd egg of that name is replaced
+    newer = add_egg(scrapyd, "same", "1.1", make_egg(marker="newer")).json()
+    assert newer["version_id"] != first["version_id"]
+    assert scrapyd.get("listversions.json", project="same").json()["versions"] == ["1.1"]
+    body = scrapyd.post("schedule.json", {"project": "same", "spider": "eggspider",
+                                          "_version": "1.1"}).json()
+    assert store.tasks.find_one({"_id": body["task_id"]})["version"] == newer["version_id"]
 
 
 def test_addversion_takes_a_url_encoded_egg(scrapyd, store):

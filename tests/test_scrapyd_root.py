@@ -209,3 +209,18 @@ def test_scrapyd_client_works_against_host_and_port(root_listener, config, store
     assert same["currstate"] == "finished"
     # the root listener serves Scrapyd only: not the UI nor the JSON API
     assert requests.get(f"{url}/api/v1/tasks", auth=auth, timeout=30).status_code == 404
+
+
+@pytest.mark.parametrize("bind, message", [
+    ("6800", "expected HOST:PORT"),
+    ("127.0.0.1:0", "expected HOST:PORT"),
+    ("127.0.0.1:8080", "a port of its own"),
+])
+def test_a_scrapyd_bind_that_cannot_work_is_refused_at_once(config, bind, message):
+    """The listener is told apart by its port: a missing, zero or shared port is a
+    usage error before anything starts."""
+    proc = subprocess.run([sys.executable, "-m", "crawlfleet", "web", "--bind", "127.0.0.1:8080",
+                           "--scrapyd-bind", bind], env=process_env(config), capture_output=True,
+                          text=True, timeout=60, start_new_session=True)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

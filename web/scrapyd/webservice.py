@@ -53,7 +53,11 @@ def labelled(store, project: str, label: str) -> dict:
 
 
 def labels_of(version: dict) -> list:
-    return version.get("labels") or [version.get("label") or version["_id"]]
+    """A version's Scrapyd names: none left when newer content took its labels,
+    as Scrapyd's egg of that name was overwritten."""
+    if "labels" in version:
+        return version["labels"]
+    return [version.get("label") or version["_id"]]  # made before versions had labels
 
 
 def file_urls(task: dict) -> dict:
@@ -81,11 +85,13 @@ def listprojects():
 @route("/listversions.json", "GET")
 def listversions():
     project = check_traversal(param(request.args, "project"))
-    docs = services().store.versions.find({"project": project},
-                                          {"label": 1, "labels": 1, "created_at": 1})
-    # oldest first, so the last one is the newest (the current one after a deploy)
-    return reply(versions=[name for doc in sorted(docs, key=lambda d: d.get("created_at", 0))
-                           for name in labels_of(doc)])
+    store = services().store
+    current = (store.projects.find_one({"_id": project}, {"current_version": 1}) or {}).get(
+        "current_version")
+    docs = store.versions.find({"project": project}, {"label": 1, "labels": 1, "created_at": 1})
+    # oldest first and the current one last, as clients take the last for the one in use
+    order = sorted(docs, key=lambda d: (d["_id"] == current, d.get("created_at", 0)))
+    return reply(versions=[name for doc in order for name in labels_of(doc)])
 
 
 @route("/listspiders.json", "GET")
