@@ -55,6 +55,16 @@ SETTINGS = [
             "Seconds gunicorn waits for a silent worker before it restarts it "
             "(gunicorn's --timeout; a gthread worker stays heard while its "
             "threads serve long requests)."),
+    Setting("ratelimit_storage", "", str,
+            "Where the password-guess counters live (a Flask-Limiter storage URI, e.g. "
+            "redis://host:6379/1), shared by every web worker and server. Empty: the "
+            "broker's Redis when the broker is Redis, else the store (MongoDB)."),
+    Setting("login_account_limit", "10 per 5 minutes", str,
+            "Failed password checks (login form and Scrapyd basic auth) one account may "
+            "take; past it every sign-in of that account is refused with 429 until the "
+            "window ends. API tokens are never limited."),
+    Setting("login_address_limit", "30 per 5 minutes", str,
+            "Failed password checks from one client address, for every account together."),
     Setting("metrics_public", False, bool,
             "Serve /metrics without a token (for a scraper on a private network). "
             "Otherwise it needs `Authorization: Bearer <token>` of any role."),

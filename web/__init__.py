@@ -10,7 +10,6 @@ import secrets
 import pymongo
 from flask import Flask, current_app, jsonify
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import HTTPException
 
 from crawlfleet.broker import Broker
 from crawlfleet.config import Config
@@ -92,13 +91,12 @@ def create_app(config=None):
     store.ensure_indexes()
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
-    from web import (admin, api, auth, projects_api, projects_ui, results, schedules_api,
-                     schedules_ui, scrapyd, ui)
+    from web import (admin, api, auth, errors, guard, projects_ui, results, schedules_ui,
+                     scrapyd, ui)
 
+    guard.init_app(app, config)
     auth.init_app(app)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(projects_api.bp)
-    app.register_blueprint(schedules_api.bp)
+    app.register_blueprint(api.bp)  # with /projects and /schedules nested in it
     app.register_blueprint(scrapyd.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(results.bp)
@@ -108,7 +106,7 @@ def create_app(config=None):
     ui.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     metrics.init_app(app)  # /metrics, Prometheus text format
-    app.register_error_handler(HTTPException, ui.http_error)
+    errors.init_app(app)
     first_admin(store)
     return app
 

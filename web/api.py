@@ -16,11 +16,10 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from werkzeug.exceptions import Forbidden, HTTPException
 
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound, Unauthorized
-from crawlfleet.models import TaskStatus, now, public_task, results_collection_for
-from crawlfleet.tokens import verify_token
+from crawlfleet.models import TaskStatus, public_task, results_collection_for
 from master import discovery, dispatch
 from master.nodes import list_nodes
-from web import export, openapi, services
+from web import credentials, export, openapi, services
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +27,8 @@ PREFIX = "/api/v1"
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-WRITE_ROLES = {"admin", "operator"}
+WRITE_ROLES = credentials.WRITE_ROLES
 PUBLIC_ENDPOINTS = {"api.openapi_document"}
-TOKEN_TOUCH_INTERVAL = 60.0  # seconds between `last_used_at` updates of a token
 RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority")
 TASK_PAGE = (50, 500)        # default and largest `limit` of GET /tasks
 TIE_LIMIT = 1000             # tasks of the cursor's instant read to page past it
@@ -39,35 +37,23 @@ RESULT_PAGE = (100, 1000)    # ... of GET /tasks/<id>/results?format=json
 STATUS_VALUES = [s.value for s in TaskStatus]
 
 
-# -- authentication and errors -------------------------------------------------
+# -- authentication and errors (every API blueprint is nested in this one, so
+# these hold for /projects and /schedules too) --------------------------------
 
 @bp.before_request
 def authenticate():
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    if "Authorization" not in request.headers and g.get("user"):
-        # The web UI's own calls ride on its session cookie (web.auth has
-        # already checked their CSRF token); the user's role stands in.
-        doc = {"_id": None, "name": g.user["_id"], "role": g.user["role"], "last_used_at": now()}
-    elif scheme.lower() != "bearer" or not token:
+    principal = credentials.identify()
+    if principal is None:
+        if "Authorization" in request.headers:
+            raise Unauthorized("invalid or revoked token")
         raise Unauthorized("missing token: send the header 'Authorization: Bearer <token>'")
-    else:
-        doc = verify_token(services().store, token)
-    store = services().store
-    if doc is None:
-        raise Unauthorized("invalid or revoked token")
-    g.token = doc
-    if request.method not in READ_METHODS and doc.get("role") not in WRITE_ROLES:
-        raise Forbidden(f"token {doc.get('name')!r} has role {doc.get('role')!r}, "
+    g.principal = principal
+    g.token = principal.token or {"_id": None, "name": principal.name, "role": principal.role}
+    if request.method not in READ_METHODS and not principal.may_write:
+        raise Forbidden(f"{principal.via} {principal.name!r} has role {principal.role!r}, "
                         "which may only read; this request needs operator or admin")
-    stamp = now()
-    if stamp - (doc.get("last_used_at") or 0) > TOKEN_TOUCH_INTERVAL:
-        try:
-            store.tokens.update_one({"_id": doc["_id"]}, {"$set": {"last_used_at": stamp}})
-        except pymongo.errors.PyMongoError as exc:  # bookkeeping only
-            log.warning("could not record token use: %s", exc)
 
 
 def error_response(message, status, headers=None):
@@ -99,11 +85,7 @@ def unexpected_error(exc):
 
 
 def http_error(exc):
-    """JSON for HTTP errors under /api/ (unknown route, wrong method, bad body);
-    other paths keep Flask's default pages. Registered on the app, because an
-    unknown URL never reaches the blueprint's own handlers."""
-    if not (request.path == PREFIX or request.path.startswith(PREFIX + "/")):
-        return exc
+    """JSON for an HTTP error under /api/ (unknown route, wrong method, bad body)."""
     headers = {}
     if exc.code == 405 and getattr(exc, "valid_methods", None):
         headers["Allow"] = ", ".join(exc.valid_methods)
@@ -312,3 +294,11 @@ def task_results(task_id):
 @bp.get("/openapi.json")
 def openapi_document():
     return jsonify(openapi.document())
+
+
+# -- the nested API blueprints (imported last: they use the helpers above) -------
+
+from web import projects_api, schedules_api  # noqa: E402
+
+bp.register_blueprint(projects_api.bp)
+bp.register_blueprint(schedules_api.bp)

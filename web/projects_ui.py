@@ -17,7 +17,7 @@ bp.before_request(auth.login_required_for_blueprint)
 def index():
     return render_template("projects.html",
                            projects=versions.list_projects(services().store),
-                           upload_url=url_for("projects_api.deploy"))
+                           upload_url=url_for("api.projects.deploy"))
 
 
 @bp.get("/<name>")

@@ -8,19 +8,14 @@ only, errors as ``{"error": message}`` with real status codes. What is valid
 is decided by `crawlfleet.schedules`, which the master's scheduler shares.
 """
 
-import pymongo.errors
 from flask import Blueprint, jsonify, request
 
 from crawlfleet import schedules
-from crawlfleet.errors import BadRequest, CrawlfleetError
+from crawlfleet.errors import BadRequest
 from web import api, services
 
-bp = Blueprint("schedules_api", __name__, url_prefix=api.PREFIX + "/schedules")
-bp.before_request(api.authenticate)
-bp.after_request(api.no_sniff)
-bp.register_error_handler(CrawlfleetError, api.crawlfleet_error)
-bp.register_error_handler(pymongo.errors.ConnectionFailure, api.store_unavailable)
-bp.register_error_handler(Exception, api.unexpected_error)
+# nested in `web.api.bp`: its authentication and error handlers hold here too
+bp = Blueprint("schedules", __name__, url_prefix="/schedules")
 
 LIST_PAGE = (100, 1000)     # default and largest `limit` of GET /schedules
 HISTORY_PAGE = (50, 500)    # ... of GET /schedules/<id>/history

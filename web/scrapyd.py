@@ -18,15 +18,13 @@ import datetime
 import logging
 import socket
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from crawlfleet import users
 from crawlfleet.errors import BadRequest, Conflict, CrawlfleetError, NotFound, Unauthorized
 from crawlfleet.models import FINAL_VALUES, TaskStatus
-from crawlfleet.tokens import verify_token
 from master import dispatch, uploads, versions
-from web import api, services
+from web import api, credentials, services
 from web.projects_api import read_multipart
 
 log = logging.getLogger(__name__)
@@ -63,12 +61,18 @@ def error_reply(message, status):
 
 @bp.errorhandler(CrawlfleetError)
 def crawlfleet_error(exc):
-    return error_reply(str(exc), exc.status_code)
+    response = error_reply(str(exc), exc.status_code)
+    if getattr(exc, "retry_after", None):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @bp.errorhandler(HTTPException)
 def http_error(exc):
-    return error_reply(exc.description or exc.name, exc.code or 500)
+    response = error_reply(exc.description or exc.name, exc.code or 500)
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
 
 
 @bp.errorhandler(Exception)
@@ -81,24 +85,13 @@ def unexpected_error(exc):
 
 @bp.before_request
 def authenticate():
-    """Basic auth: an API token as the password, else a UI user's password."""
-    store = services().store
-    auth = request.authorization
-    role = None
-    if auth is not None and auth.type == "bearer":
-        doc = verify_token(store, auth.token)
-        role = doc and doc.get("role")
-    elif auth is not None and auth.type == "basic":
-        doc = verify_token(store, auth.password)
-        if doc is None and auth.username:
-            doc = users.authenticate(store, auth.username, auth.password)
-        role = doc and doc.get("role")
-    elif g.get("user"):  # the web UI's session (web.auth checked its CSRF token)
-        role = g.user["role"]
-    if not role:
+    """Basic auth: an API token as the password, else a UI user's password
+    (rate limited by `web.guard`); a bearer token or the UI's session also do."""
+    principal = credentials.identify(allow_basic=True)
+    if principal is None:
         raise Unauthorized("send HTTP basic auth with a crawlfleet API token as the password "
                            "(or a web user's name and password)")
-    if request.endpoint in WRITE_ENDPOINTS and role not in api.WRITE_ROLES:
+    if request.endpoint in WRITE_ENDPOINTS and not principal.may_write:
         raise Forbidden("this needs an operator or admin token")
 
 

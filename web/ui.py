@@ -37,17 +37,6 @@ SSE_KEEPALIVE = 15.0      # seconds between comments that keep proxies from clos
 SSE_MAX_SECONDS = 300.0   # a stream ends after this; EventSource reconnects from its last id
 
 
-def http_error(exc):
-    """HTTP errors: JSON under /api/, a page of the UI elsewhere."""
-    from web import api
-
-    if request.path == api.PREFIX or request.path.startswith(api.PREFIX + "/"):
-        return api.http_error(exc)
-    if exc.code is None or exc.code < 400:
-        return exc
-    return render_template("error.html", error=exc), exc.code
-
-
 NAV = {"ui.dashboard": "Dashboard", "ui.nodes": "Nodes", "ui.spider": "Spiders",
        "ui.task": "Tasks", "ui.log": "Tasks", "results.": "Results", "schedules_ui.": "Schedules",
        "projects_ui.": "Projects", "admin.users": "Users", "admin.tokens": "API tokens"}
