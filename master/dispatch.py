@@ -56,10 +56,15 @@ def validate_settings(settings):
     return out
 
 
+MAX_TIMEOUT = 366 * 86400
+
+
 def validate_options(timeout, priority):
     if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-            raise BadRequest("timeout must be a number of seconds ≥ 0")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+                or not 0 <= timeout <= MAX_TIMEOUT:
+            # (NaN fails both comparisons; past a year a deadline overflows timers)
+            raise BadRequest(f"timeout must be a number of seconds from 0 to {MAX_TIMEOUT}")
     if priority is None:
         priority = 0
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 9:
@@ -78,7 +83,8 @@ def resolve_targets(store, config, nodes):
         return online
     if isinstance(nodes, str):
         nodes = [n for n in nodes.split(",") if n]
-    if not isinstance(nodes, list) or not nodes:
+    if not isinstance(nodes, list) or not nodes or not all(isinstance(n, str) for n in nodes):
+        # (a dict in the list would reach the store as a query operator)
         raise BadRequest('nodes must be "any", "all" or a list of node ids')
     known = {n["_id"] for n in store.nodes.find({"_id": {"$in": nodes}}, {"_id": 1})}
     for node_id in nodes:

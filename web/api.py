@@ -6,7 +6,6 @@ cancel and rescan. Errors are ``{"error": "<message>"}`` with a real status
 code. Lists page by keyset (``before`` / ``after`` cursors), never by skip.
 """
 
-import json
 import logging
 import re
 
@@ -19,7 +18,7 @@ from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound, Unauthorize
 from crawlfleet.models import TaskStatus, public_task, results_collection_for
 from master import discovery, dispatch
 from master.nodes import list_nodes
-from web import credentials, export, openapi, services
+from web import credentials, export, jsonbody, openapi, services
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +105,7 @@ def json_body(allowed):
     raw = request.get_data(cache=True)
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    body = jsonbody.loads(raw)
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     unknown = sorted(set(body) - set(allowed))
@@ -128,6 +124,8 @@ def int_arg(name, default, largest=None, smallest=0):
         raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
     if value < smallest:
         raise BadRequest(f"{name} must be at least {smallest}")
+    if value > jsonbody.INT64[1]:
+        raise BadRequest(f"{name} is too large")
     return min(value, largest) if largest else value
 
 

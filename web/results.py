@@ -25,10 +25,11 @@ import sys
 import time
 
 from bson import ObjectId, json_util
+from bson.errors import BSONError
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
 
 from crawlfleet.errors import BadRequest
-from web import auth, export, filters, services
+from web import auth, export, filters, jsonbody, services
 from web.ui import cached
 
 bp = Blueprint("results", __name__, url_prefix="/results")
@@ -86,10 +87,13 @@ def decode_cursor(text):
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         value, doc_id = json_util.loads(raw)
-    except (ValueError, TypeError):
+        for part in (value, doc_id):
+            if not isinstance(part, SCALARS):
+                raise ValueError("not a plain value")
+            # what the store cannot take: ints past 64 bits, NaN/inf, lone surrogates
+            jsonbody.check_plain(part, "cursor")
+    except (ValueError, TypeError, ArithmeticError, RecursionError, BSONError, BadRequest):
         raise BadRequest("invalid page cursor") from None
-    if not isinstance(value, SCALARS) or not isinstance(doc_id, SCALARS):
-        raise BadRequest("invalid page cursor")
     return value, doc_id
 
 
