@@ -20,7 +20,8 @@ import pymongo.errors
 
 from crawlfleet import packaging
 from crawlfleet.errors import CrawlfleetError, ProjectError
-from crawlfleet.models import SPIDER_NAME_RE, SpiderKind, now, results_collection_for
+from crawlfleet.models import (SPIDER_NAME_RE, SpiderKind, check_results_collection, now,
+                               results_collection_for)
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,17 @@ def read_manifest(folder):
             "name": entry.get("name"),
             "command": command,
             "description": str(entry.get("description", "")),
-            "results_collection": entry.get("results_collection"),
+            "results_collection": _manifest_results_collection(entry),
             "retry": _manifest_retry(entry),
         })
     return spiders
+
+
+def _manifest_results_collection(entry):
+    try:
+        return check_results_collection(entry.get("results_collection"))
+    except ValueError as exc:
+        raise ProjectError(f"{MANIFEST}: spider {entry.get('name')!r}: {exc}") from None
 
 
 def _manifest_retry(entry):

@@ -15,7 +15,8 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from werkzeug.exceptions import Forbidden, HTTPException
 
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound, Unauthorized
-from crawlfleet.models import TaskStatus, public_task, results_collection_for
+from crawlfleet.models import (TaskStatus, is_results_collection, public_task,
+                               results_collection_for)
 from master import discovery, dispatch
 from master.nodes import list_nodes
 from web import credentials, export, jsonbody, openapi, services
@@ -268,6 +269,8 @@ def task_results(task_id):
     if fmt not in ("json", "jsonl", "csv"):
         raise BadRequest("format must be json, jsonl or csv")
     name = task.get("results_collection") or results_collection_for(task["spider"])
+    if not is_results_collection(name):
+        raise NotFound(f"task {task_id!r} has no results collection")
     collection = services().store.results(name)
     if fmt == "jsonl":
         docs = export.items_cursor(collection, task_id)

@@ -29,6 +29,7 @@ from bson.errors import BSONError
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
 
 from crawlfleet.errors import BadRequest
+from crawlfleet.models import is_results_collection
 from web import auth, export, filters, jsonbody, services
 from web.ui import cached
 
@@ -50,10 +51,11 @@ def results_collections(store):
     """{collection: [spiders writing to it]}: only results collections, never the ledger."""
     out = {}
     for doc in store.spiders.find({}, {"results_collection": 1}):
-        if doc.get("results_collection"):
+        # (a name outside the namespace, stored before uploads checked it, is never shown)
+        if is_results_collection(doc.get("results_collection")):
             out.setdefault(doc["results_collection"], []).append(doc["_id"])
     for name in store.db.list_collection_names():
-        if name.startswith("results_"):
+        if is_results_collection(name):
             out.setdefault(name, [])
     return dict(sorted(out.items()))
 

@@ -15,7 +15,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, redirect,
                    render_template, request, stream_with_context, url_for)
 
 from crawlfleet.errors import CrawlfleetError, NotFound
-from crawlfleet.models import FINAL_VALUES, TaskStatus, now, public_task
+from crawlfleet.models import FINAL_VALUES, TaskStatus, is_results_collection, now, public_task
 from master import discovery, dispatch
 from master.nodes import list_nodes
 from web import auth, export, services
@@ -389,7 +389,7 @@ def task(task_id):
     doc = public_task(get_task(task_id))
     store = services().store
     items = list(store.results(doc["results_collection"]).find({"_tid": task_id})
-                 .sort("_id", 1).limit(RESULTS_PREVIEW)) if doc.get("results_collection") else []
+                 .sort("_id", 1).limit(RESULTS_PREVIEW)) if is_results_collection(doc.get("results_collection")) else []
     columns = [c for c in export.csv_columns(items) if c not in ("_tid", "task_id")]
     return render_template("task.html", task=doc, items=items, columns=columns,
                            final=doc["status"] in FINAL_VALUES,
