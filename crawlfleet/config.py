@@ -143,6 +143,9 @@ class Config:
             raise ConfigError(f"log_format must be text or json, got {v['log_format']!r}")
         if v["web_timeout"] <= 0:
             raise ConfigError("web_timeout must be positive")
+        if v["web_worker_class"] not in ("gevent", "gthread"):
+            raise ConfigError(f"web_worker_class must be gevent or gthread, "
+                              f"got {v['web_worker_class']!r}")
         if v["max_runners"] < 1:
             raise ConfigError("max_runners must be at least 1")
         if v["schedule_lease_ttl"] <= 0 or v["schedule_misfire_grace"] < 0:

@@ -50,7 +50,13 @@ SETTINGS = [
     Setting("token", "", str,
             "API token for client verbs. Empty: HOME/admin-token, written by `up`."),
     Setting("web_workers", 2, int, "gunicorn worker processes of `crawlfleet web`."),
-    Setting("web_threads", 8, int, "Threads per gunicorn worker (gthread)."),
+    Setting("web_worker_class", "gevent", str,
+            "gunicorn worker class of `crawlfleet web`: gevent (the default: each "
+            "connection is a greenlet, so slow or idle clients and open live-log "
+            "streams hold no thread) or gthread (a thread per request in flight)."),
+    Setting("web_worker_connections", 1000, int,
+            "Connections one gevent worker serves at once (gunicorn's --worker-connections)."),
+    Setting("web_threads", 8, int, "Threads per gunicorn worker when web_worker_class is gthread."),
     Setting("web_timeout", 120, int,
             "Seconds gunicorn waits for a silent worker before it restarts it "
             "(gunicorn's --timeout; a gthread worker stays heard while its "

@@ -9,6 +9,7 @@ SIGKILL after as long again, so grandchildren die with the spider.
 
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -106,7 +107,8 @@ class TaskRun:
         self.task_dir.mkdir(parents=True, exist_ok=True)
         self.items = ItemsPipe(self.store, self.task, self.task_dir, self.log.say)
         env["CRAWLFLEET_ITEMS_PIPE"] = self.items.path
-        self.log.say("command: " + " ".join(argv[1:] if argv[0].endswith("python") else argv))
+        # quoted: an argument holding a newline must not forge a log line
+        self.log.say("command: " + shlex.join(argv[1:] if argv[0].endswith("python") else argv))
         started = time.monotonic()
         if self.warm is not None and self.task["kind"] == "scrapy":
             self.proc = self.warm.spawn(python, workdir, argv[3:], env, self.log.say)

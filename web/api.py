@@ -278,7 +278,8 @@ def task_results(task_id):
                         mimetype="application/x-ndjson", headers=attachment(task_id, ".jsonl"))
     if fmt == "csv":
         docs = export.items_cursor(collection, task_id)
-        return Response(stream_with_context(export.csv_chunks(docs)),
+        raw = export.raw_formulas_asked(request.args)
+        return Response(stream_with_context(export.csv_chunks(docs, raw_formulas=raw)),
                         mimetype="text/csv", headers=attachment(task_id, ".csv"))
     after = request.args.get("after") or None
     if after is not None and ObjectId.is_valid(after):

@@ -269,11 +269,12 @@ def export_view(name):
         abort(400, "format must be csv, json or jsonl")
     try:
         _, query, _, _, sort, *_ = read_view(collection)
+        raw = export.raw_formulas_asked(request.args)
     except BadRequest as exc:
         abort(400, str(exc))
     docs = collection.find(query).sort(sort).batch_size(export.BATCH_SIZE)
     body, mimetype = {
-        "csv": (export.csv_chunks, "text/csv"),
+        "csv": (lambda d: export.csv_chunks(d, raw_formulas=raw), "text/csv"),
         "json": (json_array, "application/json"),
         "jsonl": (export.jsonl_lines, "application/x-ndjson"),
     }[fmt]

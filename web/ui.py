@@ -32,6 +32,8 @@ RESULTS_PREVIEW = 50
 COUNT_LIMIT = 500         # running / pending counts stop here ("500+")
 STATUS_VALUES = [s.value for s in TaskStatus]
 SSE_POLL = 0.5            # seconds between reads of the stored log while it grows
+SSE_POLL_IDLE = 2.0       # ... at most, backed off while it does not (hundreds of open
+                          # streams must not keep the store busy: README, Security)
 SSE_BATCH = 500           # lines per event
 SSE_KEEPALIVE = 15.0      # seconds between comments that keep proxies from closing
 SSE_MAX_SECONDS = 300.0   # a stream ends after this; EventSource reconnects from its last id
@@ -445,7 +447,7 @@ def log_stream(task_id):
         offset = 0
 
     def events():
-        position = offset
+        position, pause = offset, SSE_POLL
         started = last_sent = time.monotonic()
         yield "retry: 2000\n\n"
         while time.monotonic() - started < SSE_MAX_SECONDS:
@@ -455,6 +457,7 @@ def log_stream(task_id):
                 position = position_after
                 yield f"id: {position}\ndata: {json.dumps(lines, ensure_ascii=False)}\n\n"
                 last_sent = time.monotonic()
+                pause = SSE_POLL
                 continue
             task = store.tasks.find_one({"_id": task_id}, {"status": 1})
             if task is None or task["status"] in FINAL_VALUES:
@@ -472,7 +475,8 @@ def log_stream(task_id):
             if time.monotonic() - last_sent > SSE_KEEPALIVE:
                 yield ": keepalive\n\n"
                 last_sent = time.monotonic()
-            time.sleep(SSE_POLL)
+            time.sleep(pause)
+            pause = min(SSE_POLL_IDLE, pause * 2)
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

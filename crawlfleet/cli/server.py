@@ -99,7 +99,10 @@ def _gunicorn_app(config, bind):
         def load_config(self):
             self.cfg.set("bind", bind)
             self.cfg.set("workers", config.web_workers)
-            self.cfg.set("worker_class", "gthread")
+            # gevent: a greenlet per connection, so 500 half-sent requests and
+            # hundreds of open live-log streams hold no thread (README, Security)
+            self.cfg.set("worker_class", config.web_worker_class)
+            self.cfg.set("worker_connections", config.web_worker_connections)
             self.cfg.set("threads", config.web_threads)
             self.cfg.set("timeout", config.web_timeout)
             self.cfg.set("graceful_timeout", 10)
