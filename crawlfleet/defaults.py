@@ -125,6 +125,13 @@ SETTINGS = [
             "abnormal, finished, zero_items (finished with no item)."),
     Setting("alert_webhook", "", str,
             "URL that gets a JSON POST for each alert (retried). Empty: none."),
+    Setting("alert_allow_private", False, bool,
+            "Let alert webhooks reach loopback, private, link-local (cloud metadata) and "
+            "reserved addresses. Off: a webhook host must resolve to public addresses only, "
+            "checked on every delivery."),
+    Setting("alert_follow_redirects", False, bool,
+            "Follow a webhook's redirects (at most 5, each target checked like the first). "
+            "Off: a redirect is a failed delivery."),
     Setting("alert_email_to", "", str,
             "Addresses that get an email for each alert, comma-separated. Empty: none."),
     Setting("alert_email_from", "", str,

@@ -19,7 +19,7 @@ from crawlfleet.models import (TaskStatus, is_results_collection, public_task,
                                results_collection_for)
 from master import discovery, dispatch
 from master.nodes import list_nodes
-from web import credentials, export, jsonbody, openapi, services
+from web import credentials, export, jsonbody, openapi, redact, services
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,11 @@ def attachment(task_id, suffix):
     return {"Content-Disposition": f"attachment; filename={name}"}
 
 
+def task_out(doc):
+    """A task as the API shows it to this request's principal."""
+    return redact.task(public_task(doc))
+
+
 def spider_out(doc):
     return {"name": doc["_id"], **doc}
 
@@ -165,7 +170,7 @@ def spider(name):
     store = services().store
     out = spider_out(dispatch.get_spider(store, name))
     last = list(store.tasks.find({"spider": name}).sort("_id", -1).limit(1))
-    out["last_task"] = public_task(last[0]) if last else None
+    out["last_task"] = task_out(last[0]) if last else None
     return jsonify(out)
 
 
@@ -186,7 +191,7 @@ def run(name):
         priority=body.get("priority", 0), trigger="api",
     )
     return jsonify({"task_ids": [t["_id"] for t in tasks],
-                    "tasks": [public_task(t) for t in tasks]}), 201
+                    "tasks": [task_out(t) for t in tasks]}), 201
 
 
 # -- tasks ---------------------------------------------------------------------
@@ -225,19 +230,19 @@ def tasks():
                      .limit(limit + 1 - len(docs)))
     more = len(docs) > limit
     docs = docs[:limit]
-    return jsonify({"tasks": [public_task(d) for d in docs],
+    return jsonify({"tasks": [task_out(d) for d in docs],
                     "next": docs[-1]["_id"] if more else None})
 
 
 @bp.get("/tasks/<task_id>")
 def task(task_id):
-    return jsonify(public_task(get_task(task_id)))
+    return jsonify(task_out(get_task(task_id)))
 
 
 @bp.post("/tasks/<task_id>/cancel")
 def cancel(task_id):
     svc = services()
-    return jsonify(public_task(dispatch.request_cancel(svc.store, svc.broker, task_id)))
+    return jsonify(task_out(dispatch.request_cancel(svc.store, svc.broker, task_id)))
 
 
 @bp.get("/tasks/<task_id>/log")
