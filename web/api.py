@@ -19,7 +19,7 @@ from crawlfleet.models import (TaskStatus, is_results_collection, public_task,
                                results_collection_for)
 from master import discovery, dispatch
 from master.nodes import list_nodes
-from web import credentials, export, jsonbody, openapi, redact, services
+from web import credentials, errors, export, jsonbody, openapi, redact, services
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def error_response(message, status, headers=None):
 
 @bp.errorhandler(CrawlfleetError)
 def crawlfleet_error(exc):
-    return error_response(str(exc), exc.status_code)
+    return error_response(errors.hide_paths(str(exc)), exc.status_code)
 
 
 @bp.errorhandler(pymongo.errors.ConnectionFailure)

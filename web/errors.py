@@ -5,6 +5,9 @@ elsewhere. Registered on the app, because an unknown URL or a method a route
 does not take never reaches a blueprint's own handlers.
 """
 
+import sys
+import tempfile
+
 from flask import render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -27,3 +30,19 @@ def http_error(exc: HTTPException):
 
 def init_app(app) -> None:
     app.register_error_handler(HTTPException, http_error)
+
+
+def hide_paths(message: str) -> str:
+    """An error message without the server's own folders (HOME, the temporary
+    folder, the Python installation), which an upload's traceback or an OS
+    error would otherwise show to whoever sent the request."""
+    from web import services
+
+    config = services().config
+    folders = sorted({(str(config.home_path), "<home>"), (tempfile.gettempdir(), "<tmp>"),
+                      (sys.prefix, "<python>"), (sys.base_prefix, "<python>")},
+                     key=lambda pair: -len(pair[0]))
+    for folder, name in folders:
+        if folder and folder != "/":
+            message = message.replace(folder, name)
+    return message

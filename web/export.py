@@ -168,7 +168,9 @@ def csv_chunks(docs, sample=CSV_SAMPLE, raw_formulas=False):
     writer = csv.writer(buf)
     writer.writerow([safe(str(c)) for c in columns])
     for n, doc in enumerate(itertools.chain(head, docs), 1):
-        writer.writerow([safe(csv_cell(doc.get(c))) for c in columns])
+        # text only: a number such as -3 is no formula, and stays a number
+        writer.writerow([safe(v) if isinstance(v, str) else csv_cell(v)
+                         for v in (doc.get(c) for c in columns)])
         if n % CSV_FLUSH_ROWS == 0:
             yield buf.getvalue()
             buf.seek(0)

@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from crawlfleet.errors import BadRequest, Conflict, CrawlfleetError, NotFound, Unauthorized
 from crawlfleet.models import FINAL_VALUES, TaskStatus
 from master import dispatch, uploads, versions
-from web import api, credentials, services
+from web import api, credentials, errors, services
 from web.projects_api import read_multipart
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def error_reply(message, status):
 
 @bp.errorhandler(CrawlfleetError)
 def crawlfleet_error(exc):
-    response = error_reply(str(exc), exc.status_code)
+    response = error_reply(errors.hide_paths(str(exc)), exc.status_code)
     if getattr(exc, "retry_after", None):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
