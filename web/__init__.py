@@ -92,7 +92,7 @@ def create_app(config=None):
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
     from web import (admin, api, auth, errors, guard, projects_ui, results, schedules_ui,
-                     scrapyd, ui)
+                     scrapyd, templating, ui)
 
     guard.init_app(app, config)
     auth.init_app(app)
@@ -103,7 +103,7 @@ def create_app(config=None):
     app.register_blueprint(admin.bp)
     app.register_blueprint(projects_ui.bp)
     app.register_blueprint(schedules_ui.bp)
-    ui.register_filters(app)
+    templating.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     metrics.init_app(app)  # /metrics, Prometheus text format
     errors.init_app(app)

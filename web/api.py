@@ -19,7 +19,8 @@ from crawlfleet.models import (TaskStatus, is_results_collection, public_task,
                                results_collection_for)
 from master import discovery, dispatch
 from master.nodes import list_nodes
-from web import credentials, errors, export, jsonbody, openapi, redact, services
+from web import (credentials, errors, export, jsonbody, openapi, redact, services,
+                 taskpager)
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,6 @@ WRITE_ROLES = credentials.WRITE_ROLES
 PUBLIC_ENDPOINTS = {"api.openapi_document"}
 RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority")
 TASK_PAGE = (50, 500)        # default and largest `limit` of GET /tasks
-TIE_LIMIT = 1000             # tasks of the cursor's instant read to page past it
 LOG_PAGE = (1000, 10_000)    # ... of GET /tasks/<id>/log
 RESULT_PAGE = (100, 1000)    # ... of GET /tasks/<id>/results?format=json
 STATUS_VALUES = [s.value for s in TaskStatus]
@@ -210,28 +210,9 @@ def tasks():
     if request.args.get("node"):
         query["node_id"] = request.args["node"]
     limit = int_arg("limit", TASK_PAGE[0], TASK_PAGE[1], smallest=1)
-    store = services().store
-    docs = []
-    before = request.args.get("before")
-    anchor = before and store.tasks.find_one({"_id": before}, {"created_at": 1})
-    if anchor and isinstance(anchor.get("created_at"), (int, float)):
-        # Keyset on (created_at, _id) from the cursor task, as the UI pages:
-        # nx-27017 scans the whole collection for a range on `_id` (2 s a page
-        # at 100k tasks), not for one on the indexed `created_at`. Tasks of the
-        # cursor's very instant are told apart by `_id` here.
-        stamp = anchor["created_at"]
-        same = store.tasks.find({**query, "created_at": stamp}).sort("_id", -1)
-        docs = [d for d in same.limit(TIE_LIMIT) if d["_id"] < before][:limit + 1]
-        query["created_at"] = {"$lt": stamp}
-    elif before:  # the cursor task is gone: older ids
-        query["_id"] = {"$lt": before}
-    if len(docs) <= limit:
-        docs += list(store.tasks.find(query).sort([("created_at", -1), ("_id", -1)])
-                     .limit(limit + 1 - len(docs)))
-    more = len(docs) > limit
-    docs = docs[:limit]
-    return jsonify({"tasks": [task_out(d) for d in docs],
-                    "next": docs[-1]["_id"] if more else None})
+    docs, cursor = taskpager.page(services().store.tasks, query, limit,
+                                  request.args.get("before") or None)
+    return jsonify({"tasks": [task_out(d) for d in docs], "next": cursor})
 
 
 @bp.get("/tasks/<task_id>")

@@ -31,7 +31,7 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from crawlfleet.errors import BadRequest
 from crawlfleet.models import is_results_collection
 from web import auth, export, filters, jsonbody, services
-from web.ui import cached
+from web.appcache import cached
 
 bp = Blueprint("results", __name__, url_prefix="/results")
 bp.before_request(auth.login_required_for_blueprint)
