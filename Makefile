@@ -1,11 +1,15 @@
 # The two commands of the README's quick start:
 #   make up     installs crawlfleet in .venv and starts the whole platform
+#               (flags of `crawlfleet up` in ARGS: make up ARGS="--port 9000")
 #   make test   installs the test dependencies, type-checks, runs the whole test suite
 # and the developer's fast tier:
 #   make test-fast   type-checks, then every test not marked slow (starts no master or node)
+# Installing is remembered by a stamp file and done again only when
+# pyproject.toml changed (the package itself is installed editable).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+ARGS   ?=
 
 .PHONY: up test test-fast typecheck install install-test services browser clean
 
@@ -13,14 +17,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	touch $@
 
-install-test: $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
 
 up: install
-	$(BIN)/crawlfleet up
+	$(BIN)/crawlfleet up $(ARGS)
 
 services:
 	bash scripts/services.sh

@@ -147,6 +147,11 @@ class Config:
             raise ConfigError(f"log_format must be text or json, got {v['log_format']!r}")
         if v["web_timeout"] <= 0:
             raise ConfigError("web_timeout must be positive")
+        for name in ("login_account_limit", "login_address_limit"):
+            _check_limit(name, v[name])
+        if v["web_worker_class"] not in ("gevent", "gthread"):
+            raise ConfigError(f"web_worker_class must be gevent or gthread, "
+                              f"got {v['web_worker_class']!r}")
         if v["max_runners"] < 1:
             raise ConfigError("max_runners must be at least 1")
         if v["schedule_lease_ttl"] <= 0 or v["schedule_misfire_grace"] < 0:
@@ -181,3 +186,13 @@ class Config:
     @property
     def uses_embedded_broker(self):
         return self.broker_url.startswith("filesystem://")
+
+
+def _check_limit(name, text):
+    """A rate limit in Flask-Limiter's notation, e.g. "10 per 5 minutes"."""
+    from limits import parse
+
+    try:
+        parse(text)
+    except ValueError:
+        raise ConfigError(f"{name} must read like '10 per 5 minutes', got {text!r}") from None

@@ -50,11 +50,27 @@ SETTINGS = [
     Setting("token", "", str,
             "API token for client verbs. Empty: HOME/admin-token, written by `up`."),
     Setting("web_workers", 2, int, "gunicorn worker processes of `crawlfleet web`."),
-    Setting("web_threads", 8, int, "Threads per gunicorn worker (gthread)."),
+    Setting("web_worker_class", "gevent", str,
+            "gunicorn worker class of `crawlfleet web`: gevent (the default: each "
+            "connection is a greenlet, so slow or idle clients and open live-log "
+            "streams hold no thread) or gthread (a thread per request in flight)."),
+    Setting("web_worker_connections", 1000, int,
+            "Connections one gevent worker serves at once (gunicorn's --worker-connections)."),
+    Setting("web_threads", 8, int, "Threads per gunicorn worker when web_worker_class is gthread."),
     Setting("web_timeout", 120, int,
             "Seconds gunicorn waits for a silent worker before it restarts it "
             "(gunicorn's --timeout; a gthread worker stays heard while its "
             "threads serve long requests)."),
+    Setting("ratelimit_storage", "", str,
+            "Where the password-guess counters live (a Flask-Limiter storage URI, e.g. "
+            "redis://host:6379/1), shared by every web worker and server. Empty: the "
+            "broker's Redis when the broker is Redis, else the store (MongoDB)."),
+    Setting("login_account_limit", "10 per 5 minutes", str,
+            "Failed password checks (login form and Scrapyd basic auth) one account may "
+            "take; past it every sign-in of that account is refused with 429 until the "
+            "window ends. API tokens are never limited."),
+    Setting("login_address_limit", "30 per 5 minutes", str,
+            "Failed password checks from one client address, for every account together."),
     Setting("metrics_public", False, bool,
             "Serve /metrics without a token (for a scraper on a private network). "
             "Otherwise it needs `Authorization: Bearer <token>` of any role."),
@@ -109,6 +125,13 @@ SETTINGS = [
             "abnormal, finished, zero_items (finished with no item)."),
     Setting("alert_webhook", "", str,
             "URL that gets a JSON POST for each alert (retried). Empty: none."),
+    Setting("alert_allow_private", False, bool,
+            "Let alert webhooks reach loopback, private, link-local (cloud metadata) and "
+            "reserved addresses. Off: a webhook host must resolve to public addresses only, "
+            "checked on every delivery."),
+    Setting("alert_follow_redirects", False, bool,
+            "Follow a webhook's redirects (at most 5, each target checked like the first). "
+            "Off: a redirect is a failed delivery."),
     Setting("alert_email_to", "", str,
             "Addresses that get an email for each alert, comma-separated. Empty: none."),
     Setting("alert_email_from", "", str,

@@ -12,12 +12,27 @@ MONGO_STARTUP_TIMEOUT = 30.0
 
 
 def free_port(host="127.0.0.1", preferred=0):
+    """`preferred` when nothing listens on it, else any free port. Probed with
+    SO_REUSEADDR, as the servers bind: a port still in TIME_WAIT after a
+    quick restart is free, not taken."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, preferred))
         except OSError:
             s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def port_is_free(host, port):
+    """Whether a server could listen on host:port now (see `free_port`)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
 
 
 def wait_for_port(host, port, timeout, proc=None):
@@ -33,11 +48,12 @@ def wait_for_port(host, port, timeout, proc=None):
     return False
 
 
-def start_mongo(home, log_file):
-    """Start nx-27017 on a free port; returns (process, mongodb URI)."""
+def start_mongo(home, log_file, port=0):
+    """Start nx-27017 on `port` (0: a free one); returns (process, mongodb URI).
+    It listens on loopback only: nx-27017 has no authentication."""
     folder = home / "db"
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", "import sys; from nx_27017.nx_27017 import main; sys.exit(main())",
          "--data-dir", str(folder), "--host", "127.0.0.1", "-p", str(port),

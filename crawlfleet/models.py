@@ -105,8 +105,30 @@ def new_task_id() -> str:
     return f"{int(time.time() * 1000):011x}{secrets.token_hex(5)}"
 
 
+RESULTS_PREFIX = "results_"
+# Results collections live in their own namespace: a manifest naming `users`
+# or `tokens` would otherwise show the ledger (password hashes included) to
+# viewers of the results browser.
+RESULTS_NAME_RE = re.compile(r"^results_[A-Za-z0-9_]{1,100}$")
+
+
 def results_collection_for(spider_name: str) -> str:
-    return "results_" + re.sub(r"[^A-Za-z0-9_]", "_", spider_name)
+    return RESULTS_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", spider_name)
+
+
+def is_results_collection(name: object) -> bool:
+    """Whether `name` may hold results: ``results_`` and letters, digits, '_'."""
+    return isinstance(name, str) and bool(RESULTS_NAME_RE.match(name))
+
+
+def check_results_collection(name: object) -> str | None:
+    """A spider's own `results_collection` (None: the default), or ValueError."""
+    if name is None:
+        return None
+    if isinstance(name, str) and is_results_collection(name):
+        return name
+    raise ValueError(f"results_collection must be '{RESULTS_PREFIX}' followed by 1-100 "
+                     f"letters, digits or '_', got {str(name)[:60]!r}")
 
 
 def new_task(spider: Doc, *, target: str, args: dict[str, str] | None = None,

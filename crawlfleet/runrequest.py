@@ -54,11 +54,16 @@ def validate_settings(settings: Any) -> dict[str, str]:
                         types_hint="a string, number or boolean")
 
 
+MAX_TIMEOUT = 366 * 86400
+
+
 def validate_options(timeout: Any, priority: Any) -> tuple[float | None, int]:
     """(timeout or None, priority) of a run request."""
     if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-            raise BadRequest("timeout must be a number of seconds ≥ 0")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+                or not 0 <= timeout <= MAX_TIMEOUT:
+            # (NaN fails both comparisons; past a year a deadline overflows timers)
+            raise BadRequest(f"timeout must be a number of seconds from 0 to {MAX_TIMEOUT}")
     if priority is None:
         priority = 0
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 9:

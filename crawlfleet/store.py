@@ -13,6 +13,8 @@ Collections:
 - ``masters``       running masters, their heartbeats and last discovery
 - ``tokens``        API tokens (only their SHA-256 is kept)
 - ``users``         web UI users (``_id`` = name), roles and password hashes
+- ``web_sessions``  signed-in web sessions (``_id`` = the id the cookie holds)
+- ``rate_limits``   failed-password counters (web/limitstore.py) when not in Redis
 - ``schedules``     cron schedules (crawlfleet/schedules/), ordered by ``due_at``
 - ``schedule_fires``  one record per schedule and fire time: the task(s)
                     it made or why it was skipped (unique key)
@@ -63,6 +65,9 @@ INDEXES = {
     "nodes": [IndexModel([("heartbeat_at", DESCENDING)])],
     "scrapyd_jobs": [IndexModel([("task", ASCENDING)])],
     "tokens": [IndexModel([("name", ASCENDING)])],
+    # web UI sessions (crawlfleet/users.py): ended by user, dropped once expired
+    "web_sessions": [IndexModel([("user", ASCENDING)]),
+                     IndexModel([("drop_after", ASCENDING)], expireAfterSeconds=0)],
     # the scheduler reads only the schedules that are due: no scan of them all
     "schedules": [IndexModel([("due_at", ASCENDING)]),
                   IndexModel([("spider", ASCENDING)])],

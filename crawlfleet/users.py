@@ -7,6 +7,7 @@ password from ``CRAWLFLEET_ADMIN_PASSWORD``, else a generated one that is
 printed once and never stored in clear.
 """
 
+import datetime
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 200
 ADMIN_PASSWORD_ENV = "CRAWLFLEET_ADMIN_PASSWORD"
 FIRST_ADMIN = "admin"
+SESSIONS = "web_sessions"
 # A hash to check against when the user does not exist, so a wrong name costs
 # as long as a wrong password and timing does not tell which names exist.
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
@@ -83,13 +85,15 @@ def authenticate(store, name, password):
     return user
 
 
-def set_password(store, name, password):
+def set_password(store, name, password, keep_session=None):
+    """A new password; every session of the user but `keep_session` ends."""
     result = store.users.update_one(
         {"_id": name},
         {"$set": {"password_hash": generate_password_hash(_check_password(password)),
                   "password_changed_at": now()}})
     if result.matched_count == 0:
         raise NotFound(f"unknown user {name!r}")
+    end_sessions(store, name, keep=keep_session)
 
 
 def _admins(store):
@@ -104,6 +108,7 @@ def set_role(store, name, role):
     if user["role"] == "admin" and role != "admin" and _admins(store) == [name]:
         raise Conflict("the last admin cannot lose the admin role")
     store.users.update_one({"_id": name}, {"$set": {"role": role}})
+    end_sessions(store, name)
 
 
 def delete_user(store, name):
@@ -113,12 +118,49 @@ def delete_user(store, name):
     if user["role"] == "admin" and _admins(store) == [name]:
         raise Conflict("the last admin cannot be deleted")
     store.users.delete_one({"_id": name})
+    end_sessions(store, name)
 
 
-def session_stamp(user):
-    """Changes whenever the user's password does: a session carries it, so a
-    password change ends every other session of that user."""
-    return user["password_hash"][-16:]
+# -- web sessions ------------------------------------------------------------------
+# Kept on the server, so that signing out, a password change, a role change or
+# deleting the user really ends them: the cookie only names a session here.
+
+def _sessions(store):
+    return store.db[SESSIONS]
+
+
+def open_session(store, name, lifetime):
+    """A new session of user `name` lasting `lifetime` seconds; returns its id."""
+    sid = secrets.token_urlsafe(32)
+    stamp = now()
+    _sessions(store).insert_one({"_id": sid, "user": name, "created_at": stamp,
+                                 "expires_at": stamp + lifetime,
+                                 "drop_after": datetime.datetime.fromtimestamp(
+                                     stamp + lifetime, datetime.timezone.utc)})
+    return sid
+
+
+def session_user(store, sid):
+    """The user of a live session, or None (unknown, ended or expired)."""
+    if not isinstance(sid, str) or not sid:
+        return None
+    doc = _sessions(store).find_one({"_id": sid})
+    if doc is None or doc.get("expires_at", 0) <= now():
+        return None
+    return get_user(store, doc["user"])
+
+
+def end_session(store, sid):
+    if isinstance(sid, str) and sid:
+        _sessions(store).delete_one({"_id": sid})
+
+
+def end_sessions(store, name, keep=None):
+    """End every session of user `name`, except the one with id `keep`."""
+    query = {"user": name}
+    if keep:
+        query["_id"] = {"$ne": keep}
+    _sessions(store).delete_many(query)
 
 
 def ensure_first_admin(store, environ=None):

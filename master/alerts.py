@@ -31,7 +31,7 @@ import smtplib
 import socket
 import time
 from email.message import EmailMessage
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 import requests
 
@@ -39,6 +39,7 @@ from crawlfleet.errors import ConfigError
 from crawlfleet.models import FAILED_VALUES, FINAL_VALUES, now
 from crawlfleet.retrying import ALERT_DELIVERY
 from crawlfleet.schedules import ALERT_EVENTS, iso_time
+from master import webhook_target
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ LOOKBACK = 600.0      # a new leader looks this far back for tasks not yet alert
 OVERLAP = 60.0        # each pass re-reads this much before the last (clocks of nodes differ)
 PAGE = 500
 WEBHOOK_TIMEOUT = 5.0
+MAX_REDIRECTS = 5       # followed only with alert_follow_redirects
 SMTP_TIMEOUT = 10.0
 RETRY_WAIT = 120.0
 FAILURES = tuple(FAILED_VALUES)
@@ -286,12 +288,28 @@ class Alerter:
         return {"ok": True, "attempts": attempts, "error": None}
 
     def post(self, url, body):
-        response = self.session.post(url, json=body, timeout=WEBHOOK_TIMEOUT,
-                                     headers={"User-Agent": "crawlfleet-alerts"})
+        """POST `body`; the target is checked first (master/webhook_target.py), and
+        again on each redirect when the settings follow them. The reply's body
+        is never kept: it would be shown with the task to anyone who may read it."""
+        for hop in range(MAX_REDIRECTS + 1):
+            try:
+                webhook_target.check(url, self.config.alert_allow_private)
+            except webhook_target.TargetRefused as exc:
+                raise Permanent(str(exc)) from None
+            response = self.session.post(url, json=body, timeout=WEBHOOK_TIMEOUT,
+                                         headers={"User-Agent": "crawlfleet-alerts"},
+                                         allow_redirects=False)
+            response.close()
+            if not response.is_redirect:
+                break
+            if not self.config.alert_follow_redirects or hop == MAX_REDIRECTS:
+                raise Permanent(f"HTTP {response.status_code}: a redirect, not followed "
+                                "(CRAWLFLEET_ALERT_FOLLOW_REDIRECTS)")
+            url = urljoin(url, response.headers.get("Location", ""))
         if response.status_code >= 500 or response.status_code == 429:
             raise Transient(f"HTTP {response.status_code}")
         if response.status_code >= 400:
-            raise Permanent(f"HTTP {response.status_code}: {response.text[:200]}")
+            raise Permanent(f"HTTP {response.status_code}")
 
     def mail(self, to, task, body):
         message = EmailMessage()

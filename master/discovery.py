@@ -23,7 +23,7 @@ import pymongo.errors
 
 from crawlfleet import packaging
 from crawlfleet.errors import CrawlfleetError, ProjectError
-from crawlfleet.models import SPIDER_NAME_RE, Doc, SpiderKind, now
+from crawlfleet.models import SPIDER_NAME_RE, Doc, SpiderKind, check_results_collection, now
 from crawlfleet.runrequest import validate_retry
 from master.spiderrows import sync_spider_rows, version_entry
 
@@ -95,10 +95,17 @@ def read_manifest(folder: str | Path) -> list[Doc]:
             "name": entry.get("name"),
             "command": command,
             "description": str(entry.get("description", "")),
-            "results_collection": entry.get("results_collection"),
+            "results_collection": _manifest_results_collection(entry),
             "retry": _manifest_retry(entry),
         })
     return spiders
+
+
+def _manifest_results_collection(entry: Doc) -> str | None:
+    try:
+        return check_results_collection(entry.get("results_collection"))
+    except ValueError as exc:
+        raise ProjectError(f"{MANIFEST}: spider {entry.get('name')!r}: {exc}") from None
 
 
 def _manifest_retry(entry: Doc) -> Doc | None:

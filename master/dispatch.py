@@ -39,7 +39,8 @@ def resolve_targets(store: Store, config: Config, nodes: Any) -> list[str]:
         return online
     if isinstance(nodes, str):
         nodes = [n for n in nodes.split(",") if n]
-    if not isinstance(nodes, list) or not nodes:
+    if not isinstance(nodes, list) or not nodes or not all(isinstance(n, str) for n in nodes):
+        # (a dict in the list would reach the store as a query operator)
         raise BadRequest('nodes must be "any", "all" or a list of node ids')
     known = {n["_id"] for n in store.nodes.find({"_id": {"$in": nodes}}, {"_id": 1})}
     for node_id in nodes:

@@ -123,11 +123,27 @@ def run_git(argv, *, cwd, env, timeout):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # ssh and remote helpers are in its group
         proc.communicate()
-        raise ProjectError(f"git {argv[0]} did not finish within {timeout:g} s") from None
+        raise ProjectError(f"git {subcommand(argv)} did not finish within {timeout:g} s") \
+            from None
     if proc.returncode != 0:
         tail = "\n".join(line for line in err.strip().splitlines()[-OUTPUT_TAIL:])
-        raise ProjectError(f"git {argv[0]} failed (exit code {proc.returncode}): {tail}")
+        # the server's own folders are nobody's business but the server's
+        tail = tail.replace(str(cwd), "<work folder>")
+        raise ProjectError(f"git {subcommand(argv)} failed (exit code {proc.returncode}): {tail}")
     return out
+
+
+def subcommand(argv):
+    """The git command of `argv` ("clone", not the "-c" of its leading options)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("-c", "-C"):
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return "(no command)"
 
 
 def clone(config, url, ref, dest):

@@ -8,6 +8,7 @@ argv, never through a shell.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +60,8 @@ class SpiderCommand:
     def display(self) -> str:
         """The command line as the task log shows it (without the interpreter path)."""
         argv = self.argv("python")
-        return " ".join(argv[1:] if argv[0] == "python" else argv)
+        # quoted: an argument holding a newline must not forge a log line
+        return shlex.join(argv[1:] if argv[0] == "python" else argv)
 
 
 def spider_command(task: dict[str, Any], spider: dict[str, Any]) -> SpiderCommand:

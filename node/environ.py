@@ -12,6 +12,8 @@ from pymongo.uri_parser import parse_uri
 # Secrets of the platform that a spider has no business reading.
 WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD",
             "CRAWLFLEET_ALERT_SMTP_PASSWORD")
+# the global alert settings (webhook URL, addresses, SMTP login) are the platform's
+WITHHELD_PREFIXES = ("CRAWLFLEET_ALERT_",)
 
 
 def crawlab_variables(mongo_uri, mongo_db, collection, task_id):
@@ -31,7 +33,8 @@ def crawlab_variables(mongo_uri, mongo_db, collection, task_id):
 
 
 def task_environment(task, config, node_id, base=None):
-    env = {k: v for k, v in (os.environ if base is None else base).items() if k not in WITHHELD}
+    env = {k: v for k, v in (os.environ if base is None else base).items()
+           if k not in WITHHELD and not k.startswith(WITHHELD_PREFIXES)}
     env.update({
         "CRAWLFLEET_TASK_ID": task["_id"],
         "CRAWLFLEET_SPIDER": task["spider"],

@@ -46,8 +46,9 @@ class LogShipper:
         self.flusher.start()
 
     def say(self, text):
-        """A line from the platform itself, marked as such."""
-        self._add(PLATFORM_PREFIX + text)
+        """A line from the platform itself, marked as such: one line whatever
+        `text` holds, so a value quoted in it cannot start a forged line."""
+        self._add(PLATFORM_PREFIX + text.replace("\r", "\\r").replace("\n", "\\n"))
 
     def follow(self, stream):
         """Read `stream` (binary) on a thread until it closes."""

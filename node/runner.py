@@ -9,6 +9,7 @@ SIGKILL after as long again, so grandchildren die with the spider.
 
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket

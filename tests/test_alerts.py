@@ -27,6 +27,8 @@ class Receiver:
     def __init__(self):
         self.bodies = []
         self.statuses = []
+        self.reply = b"ok"
+        self.location = None  # a Location header to send (with a 3xx status)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,9 +37,11 @@ class Receiver:
                 receiver.bodies.append(json.loads(self.rfile.read(length)))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(receiver.reply)))
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(receiver.reply)
 
             def log_message(self, *args):
                 pass
@@ -80,6 +84,7 @@ def mailbox():
 
 
 def alerter(config, store, sleeps=None, **settings):
+    settings.setdefault("alert_allow_private", True)  # the test receivers are on loopback
     return Alerter(config.replace(**settings), store, master_id="m1",
                    sleep=(sleeps.append if sleeps is not None else (lambda s: None)))
 
@@ -204,3 +209,108 @@ def test_bad_alert_settings_stop_the_master(config, store):
                               ({"alert_smtp_security": "tls13"}, "starttls")):
         with pytest.raises(ConfigError, match=message):
             alerter(config, store, **settings)
+
+
+# -- where alerts may go, and who sees it (issue 16, item 5) -----------------------------
+
+def test_webhooks_to_internal_addresses_are_refused_by_default(config, store, receiver):
+    """Loopback, the cloud metadata address, private and link-local hosts: refused
+    before any connection, recorded with the setting that allows them."""
+    for n, url in enumerate([receiver.url, "http://localhost:9/x", "http://169.254.169.254/",
+                             "http://10.1.2.3/hook", "http://[::1]:9/", "http://0.0.0.0/",
+                             "http://[::ffff:127.0.0.1]/"]):
+        final_task(store, f"t{n}")
+        sent = alerter(config, store, alert_webhook=url, alert_allow_private=False).run_once()
+        [delivery] = sent[f"t{n}"]
+        assert not delivery["ok"] and delivery["attempts"] == 1, (url, delivery)
+        assert "CRAWLFLEET_ALERT_ALLOW_PRIVATE" in delivery["error"], delivery
+    assert receiver.bodies == []
+
+
+def test_redirects_are_not_followed_by_default_and_checked_when_they_are(config, store,
+                                                                         receiver):
+    other = Receiver()
+    try:
+        receiver.statuses, receiver.location = [307], other.url
+        final_task(store, "t1")
+        [delivery] = alerter(config, store, alert_webhook=receiver.url).run_once()["t1"]
+        assert not delivery["ok"] and "redirect, not followed" in delivery["error"]
+        assert other.bodies == []
+
+        receiver.statuses = [307]
+        final_task(store, "t2")
+        [delivery] = alerter(config, store, alert_webhook=receiver.url,
+                             alert_follow_redirects=True).run_once()["t2"]
+        assert delivery["ok"] and len(other.bodies) == 1
+
+        # followed, but into the private network: refused at the hop
+        receiver.statuses, receiver.location = [307], "http://169.254.169.254/latest"
+        final_task(store, "t3")
+        sent = Alerter(config.replace(alert_webhook=receiver.url, alert_follow_redirects=True),
+                       store, master_id="m1", sleep=lambda s: None)
+        # the first hop (the loopback receiver) is allowed by pointing the check at a
+        # public stand-in: only the redirect's target is judged here
+        from master import webhook_target
+
+        real_check = webhook_target.check
+        webhook_target.check = lambda url, allow: None if url == receiver.url \
+            else real_check(url, allow)
+        try:
+            [delivery] = sent.run_once()["t3"]
+        finally:
+            webhook_target.check = real_check
+        assert not delivery["ok"] and "169.254.169.254" in delivery["error"]
+    finally:
+        other.close()
+
+
+def test_a_targets_reply_body_is_never_stored(config, store, receiver):
+    receiver.statuses, receiver.reply = [403], b"internal secret: s3cr3t"
+    final_task(store, "t1")
+    [delivery] = alerter(config, store, alert_webhook=receiver.url).run_once()["t1"]
+    assert delivery["error"] == "HTTP 403"
+    assert "s3cr3t" not in json.dumps(store.tasks.find_one({"_id": "t1"}), default=str)
+
+
+def test_alert_targets_are_shown_to_operators_and_admins_only(config, store, receiver):
+    from conftest import Tokens
+    from web import create_app
+
+    final_task(store, "t1")
+    alerter(config, store, alert_webhook=receiver.url + "?key=abc").run_once()
+    app = create_app(config)
+    try:
+        client, tokens = app.test_client(), Tokens(store)
+        viewer = client.get("/api/v1/tasks/t1", headers=tokens.viewer).get_json()
+        assert "key=abc" not in json.dumps(viewer)
+        assert viewer["alert"]["deliveries"][0]["target"].startswith("(hidden")
+        listed = client.get("/api/v1/tasks", headers=tokens.viewer).get_json()
+        assert "key=abc" not in json.dumps(listed)
+        operator = client.get("/api/v1/tasks/t1", headers=tokens.operator).get_json()
+        assert operator["alert"]["deliveries"][0]["target"].endswith("key=abc")
+
+        store.nodes.delete_many({})
+        store.spiders.insert_one({"_id": "books", "project": "books", "version": "v1",
+                                  "kind": "scrapy", "results_collection": "results_books"})
+        made = client.post("/api/v1/schedules", headers=tokens.operator, json={
+            "spider": "books", "cron": "0 0 * * *",
+            "alerts": {"on": ["error"], "webhook": "https://hooks.example/T0/secret",
+                       "email": ["ops@example.com"]}}).get_json()
+        sid = made.get("id") or made["_id"]
+        for path in (f"/api/v1/schedules/{sid}", "/api/v1/schedules"):
+            seen = json.dumps(client.get(path, headers=tokens.viewer).get_json())
+            assert "secret" not in seen and "ops@example.com" not in seen, seen
+            seen = json.dumps(client.get(path, headers=tokens.operator).get_json())
+            assert "hooks.example/T0/secret" in seen and "ops@example.com" in seen
+    finally:
+        app.extensions["crawlfleet"].close()
+
+
+def test_global_alert_settings_are_not_in_a_spiders_environment(config):
+    from node.environ import task_environment
+
+    task = new_task(SPIDER, target="any")
+    env = task_environment(task, config, "n1", base={
+        "PATH": "/usr/bin", "CRAWLFLEET_ALERT_WEBHOOK": "https://hooks.example/secret",
+        "CRAWLFLEET_ALERT_EMAIL_TO": "ops@example.com", "CRAWLFLEET_ALERT_SMTP_USER": "u"})
+    assert not [k for k in env if k.startswith("CRAWLFLEET_ALERT_")]

@@ -405,6 +405,8 @@ def test_every_setting_can_be_set_from_environment(env, tmp_path):
         "home": str(tmp_path / "h2"), "mongo_uri": "mongodb://x:1", "broker_url": "memory://",
         "queue_prefix": "qp", "api_url": "http://x:2", "heartbeat_interval": "1.0",
         "node_timeout": "9.0", "spiders_path": str(tmp_path / "sp"), "log_format": "json",
+        "web_worker_class": "gthread", "login_account_limit": "3 per minute",
+        "login_address_limit": "7 per hour",
     }
     for setting in SETTINGS:
         raw = special.get(setting.name) or samples[setting.kind] or f"v-{setting.name}"
@@ -424,3 +426,14 @@ def test_bool_settings_read_words_and_log_format_is_checked(env):
     assert Config.load(environ={**env, "CRAWLFLEET_LOG_FORMAT": "json"}).log_format == "json"
     with pytest.raises(ConfigError, match="log_format"):
         Config.load(environ={**env, "CRAWLFLEET_LOG_FORMAT": "xml"})
+
+
+def test_web_worker_class_and_login_limits_are_checked(env):
+    """A worker class other than gevent or gthread, or a limit Flask-Limiter cannot
+    read, stops the process with one line naming the setting."""
+    with pytest.raises(ConfigError, match="web_worker_class"):
+        Config.load(environ={**env, "CRAWLFLEET_WEB_WORKER_CLASS": "sync"})
+    with pytest.raises(ConfigError, match="login_account_limit"):
+        Config.load(environ={**env, "CRAWLFLEET_LOGIN_ACCOUNT_LIMIT": "lots"})
+    config = Config.load(environ={**env, "CRAWLFLEET_LOGIN_ADDRESS_LIMIT": "50 per 10 minutes"})
+    assert config.login_address_limit == "50 per 10 minutes"

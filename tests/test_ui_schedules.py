@@ -74,6 +74,6 @@ def test_spiders_page_shows_the_next_scheduled_run(browser, spiders, store):
     """The spiders list names the next fire time of an enabled schedule."""
     doc = schedules.create(store, {"spider": "books", "cron": "0 3 * * *"})
     viewer = browser("viewer")
-    from web.ui import when
+    from web.templating import when
     assert when(doc["next_fire_at"]) in viewer.get("/spiders").data.decode()
     assert viewer.get("/schedules/nope").status_code == 404

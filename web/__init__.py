@@ -10,7 +10,6 @@ import secrets
 import pymongo
 from flask import Flask, current_app, jsonify
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import HTTPException
 
 from crawlfleet.broker import Broker
 from crawlfleet.config import Config
@@ -92,23 +91,22 @@ def create_app(config=None):
     store.ensure_indexes()
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
-    from web import (admin, api, auth, projects_api, projects_ui, results, schedules_api,
-                     schedules_ui, scrapyd, ui)
+    from web import (admin, api, auth, errors, guard, projects_ui, results, schedules_ui,
+                     scrapyd, templating, ui)
 
+    guard.init_app(app, config)
     auth.init_app(app)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(projects_api.bp)
-    app.register_blueprint(schedules_api.bp)
+    app.register_blueprint(api.bp)  # with /projects and /schedules nested in it
     scrapyd.register(app)  # under /scrapyd/; the root listener is web.scrapyd.root
     app.register_blueprint(ui.bp)
     app.register_blueprint(results.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(projects_ui.bp)
     app.register_blueprint(schedules_ui.bp)
-    ui.register_filters(app)
+    templating.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     metrics.init_app(app)  # /metrics, Prometheus text format
-    app.register_error_handler(HTTPException, ui.http_error)
+    errors.init_app(app)
     first_admin(store)
     return app
 

@@ -6,7 +6,6 @@ cancel and rescan. Errors are ``{"error": "<message>"}`` with a real status
 code. Lists page by keyset (``before`` / ``after`` cursors), never by skip.
 """
 
-import json
 import logging
 import re
 
@@ -16,11 +15,12 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from werkzeug.exceptions import Forbidden, HTTPException
 
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound, Unauthorized
-from crawlfleet.models import TaskStatus, now, public_task, results_collection_for
-from crawlfleet.tokens import verify_token
+from crawlfleet.models import (TaskStatus, is_results_collection, public_task,
+                               results_collection_for)
 from master import discovery, dispatch
 from master.nodes import list_nodes
-from web import export, openapi, services
+from web import (credentials, errors, export, jsonbody, openapi, redact, services,
+                 taskpager)
 
 log = logging.getLogger(__name__)
 
@@ -28,46 +28,32 @@ PREFIX = "/api/v1"
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-WRITE_ROLES = {"admin", "operator"}
+WRITE_ROLES = credentials.WRITE_ROLES
 PUBLIC_ENDPOINTS = {"api.openapi_document"}
-TOKEN_TOUCH_INTERVAL = 60.0  # seconds between `last_used_at` updates of a token
 RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority")
 TASK_PAGE = (50, 500)        # default and largest `limit` of GET /tasks
-TIE_LIMIT = 1000             # tasks of the cursor's instant read to page past it
 LOG_PAGE = (1000, 10_000)    # ... of GET /tasks/<id>/log
 RESULT_PAGE = (100, 1000)    # ... of GET /tasks/<id>/results?format=json
 STATUS_VALUES = [s.value for s in TaskStatus]
 
 
-# -- authentication and errors -------------------------------------------------
+# -- authentication and errors (every API blueprint is nested in this one, so
+# these hold for /projects and /schedules too) --------------------------------
 
 @bp.before_request
 def authenticate():
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    if "Authorization" not in request.headers and g.get("user"):
-        # The web UI's own calls ride on its session cookie (web.auth has
-        # already checked their CSRF token); the user's role stands in.
-        doc = {"_id": None, "name": g.user["_id"], "role": g.user["role"], "last_used_at": now()}
-    elif scheme.lower() != "bearer" or not token:
+    principal = credentials.identify()
+    if principal is None:
+        if "Authorization" in request.headers:
+            raise Unauthorized("invalid or revoked token")
         raise Unauthorized("missing token: send the header 'Authorization: Bearer <token>'")
-    else:
-        doc = verify_token(services().store, token)
-    store = services().store
-    if doc is None:
-        raise Unauthorized("invalid or revoked token")
-    g.token = doc
-    if request.method not in READ_METHODS and doc.get("role") not in WRITE_ROLES:
-        raise Forbidden(f"token {doc.get('name')!r} has role {doc.get('role')!r}, "
+    g.principal = principal
+    g.token = principal.token or {"_id": None, "name": principal.name, "role": principal.role}
+    if request.method not in READ_METHODS and not principal.may_write:
+        raise Forbidden(f"{principal.via} {principal.name!r} has role {principal.role!r}, "
                         "which may only read; this request needs operator or admin")
-    stamp = now()
-    if stamp - (doc.get("last_used_at") or 0) > TOKEN_TOUCH_INTERVAL:
-        try:
-            store.tokens.update_one({"_id": doc["_id"]}, {"$set": {"last_used_at": stamp}})
-        except pymongo.errors.PyMongoError as exc:  # bookkeeping only
-            log.warning("could not record token use: %s", exc)
 
 
 def error_response(message, status, headers=None):
@@ -81,7 +67,7 @@ def error_response(message, status, headers=None):
 
 @bp.errorhandler(CrawlfleetError)
 def crawlfleet_error(exc):
-    return error_response(str(exc), exc.status_code)
+    return error_response(errors.hide_paths(str(exc)), exc.status_code)
 
 
 @bp.errorhandler(pymongo.errors.ConnectionFailure)
@@ -99,11 +85,7 @@ def unexpected_error(exc):
 
 
 def http_error(exc):
-    """JSON for HTTP errors under /api/ (unknown route, wrong method, bad body);
-    other paths keep Flask's default pages. Registered on the app, because an
-    unknown URL never reaches the blueprint's own handlers."""
-    if not (request.path == PREFIX or request.path.startswith(PREFIX + "/")):
-        return exc
+    """JSON for an HTTP error under /api/ (unknown route, wrong method, bad body)."""
     headers = {}
     if exc.code == 405 and getattr(exc, "valid_methods", None):
         headers["Allow"] = ", ".join(exc.valid_methods)
@@ -124,10 +106,7 @@ def json_body(allowed):
     raw = request.get_data(cache=True)
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    body = jsonbody.loads(raw)
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     unknown = sorted(set(body) - set(allowed))
@@ -146,6 +125,8 @@ def int_arg(name, default, largest=None, smallest=0):
         raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
     if value < smallest:
         raise BadRequest(f"{name} must be at least {smallest}")
+    if value > jsonbody.INT64[1]:
+        raise BadRequest(f"{name} is too large")
     return min(value, largest) if largest else value
 
 
@@ -159,6 +140,11 @@ def get_task(task_id):
 def attachment(task_id, suffix):
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", task_id) + suffix
     return {"Content-Disposition": f"attachment; filename={name}"}
+
+
+def task_out(doc):
+    """A task as the API shows it to this request's principal."""
+    return redact.task(public_task(doc))
 
 
 def spider_out(doc):
@@ -184,7 +170,7 @@ def spider(name):
     store = services().store
     out = spider_out(dispatch.get_spider(store, name))
     last = list(store.tasks.find({"spider": name}).sort("_id", -1).limit(1))
-    out["last_task"] = public_task(last[0]) if last else None
+    out["last_task"] = task_out(last[0]) if last else None
     return jsonify(out)
 
 
@@ -205,7 +191,7 @@ def run(name):
         priority=body.get("priority", 0), trigger="api",
     )
     return jsonify({"task_ids": [t["_id"] for t in tasks],
-                    "tasks": [public_task(t) for t in tasks]}), 201
+                    "tasks": [task_out(t) for t in tasks]}), 201
 
 
 # -- tasks ---------------------------------------------------------------------
@@ -224,39 +210,20 @@ def tasks():
     if request.args.get("node"):
         query["node_id"] = request.args["node"]
     limit = int_arg("limit", TASK_PAGE[0], TASK_PAGE[1], smallest=1)
-    store = services().store
-    docs = []
-    before = request.args.get("before")
-    anchor = before and store.tasks.find_one({"_id": before}, {"created_at": 1})
-    if anchor and isinstance(anchor.get("created_at"), (int, float)):
-        # Keyset on (created_at, _id) from the cursor task, as the UI pages:
-        # nx-27017 scans the whole collection for a range on `_id` (2 s a page
-        # at 100k tasks), not for one on the indexed `created_at`. Tasks of the
-        # cursor's very instant are told apart by `_id` here.
-        stamp = anchor["created_at"]
-        same = store.tasks.find({**query, "created_at": stamp}).sort("_id", -1)
-        docs = [d for d in same.limit(TIE_LIMIT) if d["_id"] < before][:limit + 1]
-        query["created_at"] = {"$lt": stamp}
-    elif before:  # the cursor task is gone: older ids
-        query["_id"] = {"$lt": before}
-    if len(docs) <= limit:
-        docs += list(store.tasks.find(query).sort([("created_at", -1), ("_id", -1)])
-                     .limit(limit + 1 - len(docs)))
-    more = len(docs) > limit
-    docs = docs[:limit]
-    return jsonify({"tasks": [public_task(d) for d in docs],
-                    "next": docs[-1]["_id"] if more else None})
+    docs, cursor = taskpager.page(services().store.tasks, query, limit,
+                                  request.args.get("before") or None)
+    return jsonify({"tasks": [task_out(d) for d in docs], "next": cursor})
 
 
 @bp.get("/tasks/<task_id>")
 def task(task_id):
-    return jsonify(public_task(get_task(task_id)))
+    return jsonify(task_out(get_task(task_id)))
 
 
 @bp.post("/tasks/<task_id>/cancel")
 def cancel(task_id):
     svc = services()
-    return jsonify(public_task(dispatch.request_cancel(svc.store, svc.broker, task_id)))
+    return jsonify(task_out(dispatch.request_cancel(svc.store, svc.broker, task_id)))
 
 
 @bp.get("/tasks/<task_id>/log")
@@ -288,6 +255,8 @@ def task_results(task_id):
     if fmt not in ("json", "jsonl", "csv"):
         raise BadRequest("format must be json, jsonl or csv")
     name = task.get("results_collection") or results_collection_for(task["spider"])
+    if not is_results_collection(name):
+        raise NotFound(f"task {task_id!r} has no results collection")
     collection = services().store.results(name)
     if fmt == "jsonl":
         docs = export.items_cursor(collection, task_id)
@@ -295,7 +264,8 @@ def task_results(task_id):
                         mimetype="application/x-ndjson", headers=attachment(task_id, ".jsonl"))
     if fmt == "csv":
         docs = export.items_cursor(collection, task_id)
-        return Response(stream_with_context(export.csv_chunks(docs)),
+        raw = export.raw_formulas_asked(request.args)
+        return Response(stream_with_context(export.csv_chunks(docs, raw_formulas=raw)),
                         mimetype="text/csv", headers=attachment(task_id, ".csv"))
     after = request.args.get("after") or None
     if after is not None and ObjectId.is_valid(after):
@@ -312,3 +282,11 @@ def task_results(task_id):
 @bp.get("/openapi.json")
 def openapi_document():
     return jsonify(openapi.document())
+
+
+# -- the nested API blueprints (imported last: they use the helpers above) -------
+
+from web import projects_api, schedules_api  # noqa: E402
+
+bp.register_blueprint(projects_api.bp)
+bp.register_blueprint(schedules_api.bp)

@@ -2,12 +2,17 @@
 and the security headers of every response.
 
 The session is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure when
-the request came over https), holding the user's name, a stamp of their
-password hash (so a password change or a deleted user ends every session at
-the next request) and a per-session CSRF token. Every state-changing request
-that relies on the cookie must carry that token, in the form field
-``csrf_token`` or the header ``X-CSRF-Token``; API requests with a bearer
-token are not cookie-authenticated and need none.
+the request came over https), holding the id of a session kept in the store
+(`crawlfleet.users`: signing out, a password or role change and deleting the
+user end it on the server, so an old cookie is worth nothing) and a
+per-session CSRF token. Every state-changing request that relies on the
+cookie must carry that token, in the form field ``csrf_token`` or the header
+``X-CSRF-Token``.
+
+A request that carries an ``Authorization`` header is token-authenticated
+and its cookie is ignored altogether (`web.credentials`): it can never act
+on the session without the CSRF token. Password tries go through
+`web.guard`, which locks out an account or address after repeated failures.
 """
 
 import functools
@@ -21,7 +26,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from crawlfleet import users
 from crawlfleet.errors import CrawlfleetError
-from web import services
+from web import guard, services
 
 bp = Blueprint("auth", __name__)
 
@@ -70,10 +75,12 @@ def init_app(app):
 
 def load_user():
     g.user = None
-    if request.endpoint == "static" or "user" not in session:
+    if request.endpoint == "static" or "sid" not in session:
         return
-    user = users.get_user(services().store, session.get("user"))
-    if user is None or session.get("stamp") != users.session_stamp(user):
+    if "Authorization" in request.headers:
+        return  # token-authenticated: the cookie does not count (see the docstring)
+    user = users.session_user(services().store, session.get("sid"))
+    if user is None:
         session.clear()
         return
     g.user = user
@@ -120,8 +127,8 @@ def csrf_token():
 def check_csrf():
     if request.method in SAFE_METHODS or request.endpoint == "static":
         return
-    if request.headers.get("Authorization"):
-        return  # a bearer token, not the cookie: the API checks it
+    if "Authorization" in request.headers:
+        return  # token-authenticated: load_user ignored the cookie, g.user is None
     if g.get("user") is None and request.endpoint != "auth.login":
         return  # no session: pages send to the login page, the APIs answer 401
     expected = session.get("csrf")
@@ -151,6 +158,12 @@ def safe_next(target):
     return target
 
 
+def end_current_session():
+    """End the session on the server (its cookie is worth nothing after) and clear it."""
+    users.end_session(services().store, session.get("sid"))
+    session.clear()
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
@@ -158,22 +171,26 @@ def login():
             return redirect(safe_next(request.args.get("next")))
         return render_template("login.html", next=request.args.get("next", ""))
     name = request.form.get("username", "").strip()
-    user = users.authenticate(services().store, name, request.form.get("password", ""))
+    try:
+        user = guard.check_password(name, request.form.get("password", ""))
+    except guard.TooManyGuesses as exc:
+        flash(f"{str(exc).capitalize()}.", "error")
+        page = render_template("login.html", next=request.form.get("next", ""), username=name)
+        return page, 429, {"Retry-After": str(exc.retry_after)}
     if user is None:
         flash("Wrong user name or password.", "error")
         return render_template("login.html", next=request.form.get("next", ""),
                                username=name), 401
-    session.clear()
+    end_current_session()
     session.permanent = True
-    session["user"] = user["_id"]
-    session["stamp"] = users.session_stamp(user)
+    session["sid"] = users.open_session(services().store, user["_id"], SESSION_HOURS * 3600)
     csrf_token()
     return redirect(safe_next(request.form.get("next")))
 
 
 @bp.post("/logout")
 def logout():
-    session.clear()
+    end_current_session()
     flash("Signed out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -187,15 +204,14 @@ def account():
         current = request.form.get("current", "")
         new, again = request.form.get("password", ""), request.form.get("again", "")
         try:
-            if users.authenticate(store, g.user["_id"], current) is None:
+            if guard.check_password(g.user["_id"], current) is None:
                 raise CrawlfleetError("the current password is wrong")
             if new != again:
                 raise CrawlfleetError("the two new passwords differ")
-            users.set_password(store, g.user["_id"], new)
+            users.set_password(store, g.user["_id"], new, keep_session=session.get("sid"))
         except CrawlfleetError as exc:
             flash(str(exc), "error")
             return render_template("account.html"), 400
-        session["stamp"] = users.session_stamp(users.get_user(store, g.user["_id"]))
         flash("Password changed.", "ok")
         return redirect(url_for("auth.account"))
     return render_template("account.html")

@@ -135,19 +135,42 @@ def csv_columns(docs):
     return list(columns)
 
 
-def csv_chunks(docs, sample=CSV_SAMPLE):
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text):
+    """OWASP's rule against CSV injection: a cell a spreadsheet would read as a
+    formula gets a leading apostrophe, so it is shown as the text it is."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def raw_formulas_asked(args):
+    """``formulas=raw`` in a query: the export keeps formula-like cells as they are."""
+    value = args.get("formulas", "safe")
+    if value not in ("safe", "raw"):
+        from crawlfleet.errors import BadRequest
+
+        raise BadRequest("formulas must be safe (the default) or raw")
+    return value == "raw"
+
+
+def csv_chunks(docs, sample=CSV_SAMPLE, raw_formulas=False):
     """CSV text in chunks; columns are the keys of the first `sample` items
-    (later items' other keys are left out)."""
+    (later items' other keys are left out). Text cells that start like a
+    formula are neutralised unless `raw_formulas`."""
     docs = iter(docs)
     head = list(itertools.islice(docs, sample))
     columns = csv_columns(head)
     if not columns:
         return
+    safe = (lambda text: text) if raw_formulas else neutralise
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(columns)
+    writer.writerow([safe(str(c)) for c in columns])
     for n, doc in enumerate(itertools.chain(head, docs), 1):
-        writer.writerow([csv_cell(doc.get(c)) for c in columns])
+        # text only: a number such as -3 is no formula, and stays a number
+        writer.writerow([safe(v) if isinstance(v, str) else csv_cell(v)
+                         for v in (doc.get(c) for c in columns)])
         if n % CSV_FLUSH_ROWS == 0:
             yield buf.getvalue()
             buf.seek(0)

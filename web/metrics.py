@@ -26,7 +26,7 @@ import time
 
 import pymongo
 import pymongo.errors
-from flask import Response, g, jsonify, request
+from flask import Response, jsonify, request
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
@@ -34,7 +34,6 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
 
 from crawlfleet import counters
 from crawlfleet.models import TaskStatus, now
-from crawlfleet.tokens import verify_token
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +179,9 @@ class LedgerCollector:
 
 
 def _allowed(services):
-    if services.config.metrics_public or g.get("user"):
-        return True
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and verify_token(services.store, token.strip()) is not None
+    from web import credentials
+
+    return services.config.metrics_public or credentials.identify() is not None
 
 
 def init_app(app):

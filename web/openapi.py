@@ -186,7 +186,12 @@ def _paths():
                            "jsonl and csv stream every item as a download"),
                     limit(100, 1000),
                     _param("after", "query", {"type": "string"},
-                           "Only items after this item id (the previous page's `next`)")],
+                           "Only items after this item id (the previous page's `next`)"),
+                    _param("formulas", "query", {"type": "string", "enum": ["safe", "raw"],
+                                                 "default": "safe"},
+                           "CSV: `safe` prefixes text cells starting with = + - @ tab or "
+                           "CR with an apostrophe (OWASP's rule against CSV injection); "
+                           "`raw` keeps them as scraped")],
             tag="results", errors=(400, 404))},
         "/openapi.json": {"get": {
             "summary": "This document", "tags": ["meta"], "security": [],

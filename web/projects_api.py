@@ -14,20 +14,15 @@ its Content-Length says so, else as soon as the count passes the limit.
 
 import tempfile
 
-import pymongo.errors
 from flask import Blueprint, jsonify, request
 from werkzeug.formparser import FormDataParser
 
-from crawlfleet.errors import BadRequest, CrawlfleetError
+from crawlfleet.errors import BadRequest
 from master import browse, gitimport, uploads, versions
 from web import api, services
 
-bp = Blueprint("projects_api", __name__, url_prefix=api.PREFIX)
-bp.before_request(api.authenticate)
-bp.after_request(api.no_sniff)
-bp.register_error_handler(CrawlfleetError, api.crawlfleet_error)
-bp.register_error_handler(pymongo.errors.ConnectionFailure, api.store_unavailable)
-bp.register_error_handler(Exception, api.unexpected_error)
+# nested in `web.api.bp`: its authentication and error handlers hold here too
+bp = Blueprint("projects", __name__)
 
 UPLOAD_FIELDS = ("project", "label")
 GIT_FIELDS = ("git", "ref", "project", "label")

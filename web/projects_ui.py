@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
 from master import browse, versions
-from web import auth, services
+from web import auth, errors, services
 
 bp = Blueprint("projects_ui", __name__, url_prefix="/projects")
 bp.before_request(auth.login_required_for_blueprint)
@@ -17,7 +17,7 @@ bp.before_request(auth.login_required_for_blueprint)
 def index():
     return render_template("projects.html",
                            projects=versions.list_projects(services().store),
-                           upload_url=url_for("projects_api.deploy"))
+                           upload_url=url_for("api.projects.deploy"))
 
 
 @bp.get("/<name>")
@@ -38,7 +38,7 @@ def activate(name, version):
         versions.activate(services().store, name, version)
         flash(f"{name}: version {version[:12]} is now current.", "ok")
     except CrawlfleetError as exc:
-        flash(str(exc), "error")
+        flash(errors.hide_paths(str(exc)), "error")
     return redirect(url_for("projects_ui.project", name=name))
 
 
@@ -49,7 +49,7 @@ def delete_version(name, version):
         versions.delete_version(services().store, name, version)
         flash(f"{name}: version {version[:12]} deleted.", "ok")
     except CrawlfleetError as exc:
-        flash(str(exc), "error")
+        flash(errors.hide_paths(str(exc)), "error")
     return redirect(url_for("projects_ui.project", name=name))
 
 

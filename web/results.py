@@ -25,11 +25,13 @@ import sys
 import time
 
 from bson import ObjectId, json_util
+from bson.errors import BSONError
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
 
 from crawlfleet.errors import BadRequest
-from web import auth, export, filters, services
-from web.ui import cached
+from crawlfleet.models import is_results_collection
+from web import auth, export, filters, jsonbody, services
+from web.appcache import cached
 
 bp = Blueprint("results", __name__, url_prefix="/results")
 bp.before_request(auth.login_required_for_blueprint)
@@ -49,10 +51,11 @@ def results_collections(store):
     """{collection: [spiders writing to it]}: only results collections, never the ledger."""
     out = {}
     for doc in store.spiders.find({}, {"results_collection": 1}):
-        if doc.get("results_collection"):
+        # (a name outside the namespace, stored before uploads checked it, is never shown)
+        if is_results_collection(doc.get("results_collection")):
             out.setdefault(doc["results_collection"], []).append(doc["_id"])
     for name in store.db.list_collection_names():
-        if name.startswith("results_"):
+        if is_results_collection(name):
             out.setdefault(name, [])
     return dict(sorted(out.items()))
 
@@ -86,10 +89,13 @@ def decode_cursor(text):
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         value, doc_id = json_util.loads(raw)
-    except (ValueError, TypeError):
+        for part in (value, doc_id):
+            if not isinstance(part, SCALARS):
+                raise ValueError("not a plain value")
+            # what the store cannot take: ints past 64 bits, NaN/inf, lone surrogates
+            jsonbody.check_plain(part, "cursor")
+    except (ValueError, TypeError, ArithmeticError, RecursionError, BSONError, BadRequest):
         raise BadRequest("invalid page cursor") from None
-    if not isinstance(value, SCALARS) or not isinstance(doc_id, SCALARS):
-        raise BadRequest("invalid page cursor")
     return value, doc_id
 
 
@@ -263,11 +269,12 @@ def export_view(name):
         abort(400, "format must be csv, json or jsonl")
     try:
         _, query, _, _, sort, *_ = read_view(collection)
+        raw = export.raw_formulas_asked(request.args)
     except BadRequest as exc:
         abort(400, str(exc))
     docs = collection.find(query).sort(sort).batch_size(export.BATCH_SIZE)
     body, mimetype = {
-        "csv": (export.csv_chunks, "text/csv"),
+        "csv": (lambda d: export.csv_chunks(d, raw_formulas=raw), "text/csv"),
         "json": (json_array, "application/json"),
         "jsonl": (export.jsonl_lines, "application/x-ndjson"),
     }[fmt]

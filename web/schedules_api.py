@@ -8,19 +8,19 @@ only, errors as ``{"error": message}`` with real status codes. What is valid
 is decided by `crawlfleet.schedules`, which the master's scheduler shares.
 """
 
-import pymongo.errors
 from flask import Blueprint, jsonify, request
 
 from crawlfleet import schedules
-from crawlfleet.errors import BadRequest, CrawlfleetError
-from web import api, services
+from crawlfleet.errors import BadRequest
+from web import api, redact, services
 
-bp = Blueprint("schedules_api", __name__, url_prefix=api.PREFIX + "/schedules")
-bp.before_request(api.authenticate)
-bp.after_request(api.no_sniff)
-bp.register_error_handler(CrawlfleetError, api.crawlfleet_error)
-bp.register_error_handler(pymongo.errors.ConnectionFailure, api.store_unavailable)
-bp.register_error_handler(Exception, api.unexpected_error)
+# nested in `web.api.bp`: its authentication and error handlers hold here too
+bp = Blueprint("schedules", __name__, url_prefix="/schedules")
+
+def public_schedule(doc, **options):
+    """A schedule as the API shows it to this request's principal."""
+    return redact.schedule(schedules.public_schedule(doc, **options))
+
 
 LIST_PAGE = (100, 1000)     # default and largest `limit` of GET /schedules
 HISTORY_PAGE = (50, 500)    # ... of GET /schedules/<id>/history
@@ -55,7 +55,7 @@ def list_schedules():
     docs = list(services().store.schedules.find(query).sort("_id", 1).limit(limit + 1))
     more = len(docs) > limit
     docs = docs[:limit]
-    return jsonify({"schedules": [schedules.public_schedule(d) for d in docs],
+    return jsonify({"schedules": [public_schedule(d) for d in docs],
                     "next": docs[-1]["_id"] if more else None})
 
 
@@ -63,7 +63,7 @@ def list_schedules():
 def create():
     body = api.json_body(schedules.FIELDS)
     doc = schedules.create(services().store, body)
-    return jsonify(schedules.public_schedule(doc, upcoming=UPCOMING)), 201
+    return jsonify(public_schedule(doc, upcoming=UPCOMING)), 201
 
 
 @bp.post("/preview")
@@ -76,21 +76,21 @@ def preview():
 @bp.get("/<schedule_id>")
 def get(schedule_id):
     doc = schedules.get(services().store, schedule_id)
-    return jsonify(schedules.public_schedule(doc, upcoming=UPCOMING))
+    return jsonify(public_schedule(doc, upcoming=UPCOMING))
 
 
 @bp.patch("/<schedule_id>")
 def patch(schedule_id):
     body = api.json_body(schedules.FIELDS)
     doc = schedules.update(services().store, schedule_id, body)
-    return jsonify(schedules.public_schedule(doc, upcoming=UPCOMING))
+    return jsonify(public_schedule(doc, upcoming=UPCOMING))
 
 
 @bp.put("/<schedule_id>")
 def put(schedule_id):
     body = api.json_body(schedules.FIELDS)
     doc = schedules.update(services().store, schedule_id, body, replace=True)
-    return jsonify(schedules.public_schedule(doc, upcoming=UPCOMING))
+    return jsonify(public_schedule(doc, upcoming=UPCOMING))
 
 
 @bp.delete("/<schedule_id>")
@@ -102,13 +102,13 @@ def delete(schedule_id):
 @bp.post("/<schedule_id>/enable")
 def enable(schedule_id):
     doc = schedules.set_enabled(services().store, schedule_id, True)
-    return jsonify(schedules.public_schedule(doc, upcoming=UPCOMING))
+    return jsonify(public_schedule(doc, upcoming=UPCOMING))
 
 
 @bp.post("/<schedule_id>/disable")
 def disable(schedule_id):
     doc = schedules.set_enabled(services().store, schedule_id, False)
-    return jsonify(schedules.public_schedule(doc))
+    return jsonify(public_schedule(doc))
 
 
 @bp.get("/<schedule_id>/history")

@@ -12,7 +12,7 @@ import time
 
 import click
 
-from crawlfleet.embedded import free_port, start_mongo, wait_for_port
+from crawlfleet.embedded import free_port, port_is_free, start_mongo, wait_for_port
 
 
 def _config_and_logging(name, **overrides):
@@ -99,7 +99,10 @@ def _gunicorn_app(config, bind, scrapyd_bind=None):
         def load_config(self):
             self.cfg.set("bind", [bind, scrapyd_bind] if scrapyd_bind else [bind])
             self.cfg.set("workers", config.web_workers)
-            self.cfg.set("worker_class", "gthread")
+            # gevent: a greenlet per connection, so 500 half-sent requests and
+            # hundreds of open live-log streams hold no thread (README, Security)
+            self.cfg.set("worker_class", config.web_worker_class)
+            self.cfg.set("worker_connections", config.web_worker_connections)
             self.cfg.set("threads", config.web_threads)
             self.cfg.set("timeout", config.web_timeout)
             self.cfg.set("graceful_timeout", 10)
@@ -150,11 +153,48 @@ def web(bind, scrapyd_bind):
 
 # -- up ------------------------------------------------------------------------
 
+RESTART_FIRST, RESTART_LONGEST = 1.0, 30.0  # seconds before restarting a crashed role
+STABLE_AFTER = 60.0  # a role up this long has its backoff reset
+
+
 class Child:
+    """A role of `up`, in its own process group, restarted with backoff when it dies."""
+
     def __init__(self, name, argv, env):
-        self.name = name
-        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+        self.name, self.argv, self.env = name, argv, env
+        self.restarts = 0
+        self.restart_at = None
+        self.spawn()
+
+    def spawn(self):
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
+        self.started = time.monotonic()
+
+    def supervise(self, echo):
+        """Called every half second by `up`: notice a death, restart after a backoff
+        (1, 2, 4 ... 30 s), and say both on the terminal."""
+        now = time.monotonic()
+        if self.restart_at is None and self.proc.poll() is None:
+            if self.restarts and now - self.started > STABLE_AFTER:
+                self.restarts = 0
+            return
+        if self.restart_at is None:
+            self.restarts += 1
+            delay = min(RESTART_LONGEST, RESTART_FIRST * 2 ** (self.restarts - 1))
+            self.restart_at = now + delay
+            self.stop(timeout=5.0)  # whatever it left in its process group
+            echo(f"crawlfleet: {self.name} exited with code {self.proc.returncode}; "
+                 f"restarting it in {delay:.0f} s (restart {self.restarts})")
+        elif now >= self.restart_at:
+            self.restart_at = None
+            try:
+                self.spawn()
+            except (OSError, RuntimeError) as exc:
+                echo(f"crawlfleet: {self.name} could not be restarted: {exc}")
+                self.started = now
+                return
+            echo(f"crawlfleet: {self.name} restarted (pid {self.proc.pid})")
 
     def stop(self, timeout=20.0):
         if self.proc.poll() is None:
@@ -207,20 +247,23 @@ def up(port, host, demo_port, scrapyd_port):
                 f"crawlfleet is already running here (pid {old['pid']}, {old.get('api_url')})")
         state_path.unlink()  # left by a run that did not stop cleanly
 
+    _check_ports(host, port)
     config = _config_and_logging("up")
     home = config.home_path
+    _private_folder(home)
     (home / "run").mkdir(parents=True, exist_ok=True)
     children = []
     stopping = []
     started = time.time()
     _on_stop_signals(lambda: stopping.append(True))
     try:
-        with open(home / "run" / "nx-27017.out", "ab") as mongo_log:
-            if os.environ.get("CRAWLFLEET_MONGO_URI"):
-                mongo_uri = config.mongo_uri
-            else:
-                mongo_proc, mongo_uri = start_mongo(home, mongo_log)
-                children.append(_Wrapped("mongo", mongo_proc))
+        mongo_log = open(home / "run" / "nx-27017.out", "ab")
+        os.chmod(mongo_log.name, 0o600)
+        if os.environ.get("CRAWLFLEET_MONGO_URI"):
+            mongo_uri = config.mongo_uri
+        else:
+            children.append(_EmbeddedStore(home, mongo_log))
+            mongo_uri = children[-1].uri
         config = config.replace(mongo_uri=mongo_uri)
         api_url = f"http://{host}:{port}"
         config = config.replace(api_url=api_url)
@@ -237,7 +280,10 @@ def up(port, host, demo_port, scrapyd_port):
         env.pop("CRAWLFLEET_TOKEN", None)
         demo_url = None
         if demo_port:
-            demo_port = free_port(preferred=demo_port)
+            wanted, demo_port = demo_port, free_port(preferred=demo_port)
+            if demo_port != wanted:
+                click.echo(f"crawlfleet: port {wanted} of the demo site is taken; it uses "
+                           f"{demo_port} instead (--demo-port to choose)")
             demo_url = f"http://127.0.0.1:{demo_port}"
             env["CRAWLFLEET_DEMO_URL"] = demo_url
             children.append(Child("demo", [sys.executable, "-m", "spiders.demosite",
@@ -255,7 +301,7 @@ def up(port, host, demo_port, scrapyd_port):
         if not wait_for_port(host, port, 60, children[-1].proc):
             raise click.ClickException(f"the web server did not start on {host}:{port}")
         _wait_for_discovery(Store(config), started, children)
-        state_path.write_text(json.dumps({
+        _write_private(state_path, json.dumps({
             "pid": os.getpid(), "mongo_uri": mongo_uri, "broker_url": config.broker_url,
             "api_url": api_url, "demo_url": demo_url, "scrapyd_url": scrapyd_url,
             "started_at": time.time(),
@@ -278,10 +324,9 @@ def up(port, host, demo_port, scrapyd_port):
             + "Try: crawlfleet spiders; crawlfleet run books --wait\nCtrl-C stops everything.\n"
         )
         while not stopping:
+            # a crashed role is restarted with backoff; the platform stays up
             for child in children:
-                if child.proc.poll() is not None:
-                    raise click.ClickException(
-                        f"{child.name} exited with code {child.proc.returncode}; stopping everything")
+                child.supervise(lambda line: click.echo(line, err=True))
             time.sleep(0.5)
         click.echo("stopping crawlfleet ...")
     finally:
@@ -294,6 +339,30 @@ def up(port, host, demo_port, scrapyd_port):
                     state_path.unlink()
             except (OSError, ValueError):
                 pass
+
+
+def _check_ports(host, port):
+    """Stop before anything is made when the web port is taken: otherwise the
+    banner would print a password and token for another server's URL."""
+    if not port_is_free(host, port):
+        raise click.ClickException(
+            f"port {port} on {host} is taken by another program; choose another with --port")
+
+
+def _private_folder(path):
+    """HOME holds the store, tokens and keys: only its owner may enter it."""
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        os.chmod(path, 0o700)
+    except PermissionError:  # someone else's folder: leave it, but say so
+        click.echo(f"crawlfleet: cannot make {path} private (0700)", err=True)
+
+
+def _write_private(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
 
 
 def _wait_for_discovery(store, since, children, timeout=120):
@@ -317,10 +386,18 @@ def _wait_for_discovery(store, since, children, timeout=120):
 STOP_ORDER = {"web": 0, "node": 1, "master": 2, "demo": 3, "mongo": 9}
 
 
-class _Wrapped(Child):
-    def __init__(self, name, proc):
-        self.name = name
-        self.proc = proc
+class _EmbeddedStore(Child):
+    """nx-27017, restarted on the same port so that every role's URI holds."""
+
+    def __init__(self, home, log_file):
+        self.name, self.home, self.log_file = "mongo", home, log_file
+        self.restarts, self.restart_at, self.port = 0, None, 0
+        self.spawn()
+
+    def spawn(self):
+        self.proc, self.uri = start_mongo(self.home, self.log_file, self.port)
+        self.port = int(self.uri.rsplit(":", 1)[1])
+        self.started = time.monotonic()
 
 
 def register(main):

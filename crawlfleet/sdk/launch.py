@@ -7,6 +7,7 @@ Adding to ITEM_PIPELINES and EXTENSIONS, rather than passing them with -s,
 keeps the project's own pipelines and extensions running.
 """
 
+import logging
 import sys
 
 from crawlfleet.sdk import scrapy as cf_scrapy
@@ -26,10 +27,25 @@ def project_settings():
     return settings
 
 
+# The platform's own loggers in a spider process: Scrapy logs at DEBUG by
+# default, which would fill the task log with pymongo's command lines (item
+# payloads included) from crawlfleet's own connection.
+PLATFORM_LOGGERS = ("pymongo", "crawlfleet")
+
+
+def quiet_platform_loggers():
+    """The platform's loggers write INFO and above only, whatever the project's
+    LOG_LEVEL (the spider's own loggers keep it)."""
+    for name in PLATFORM_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def main(argv=None, settings=None):
     """Run `scrapy crawl` with `argv`; `settings` are the project settings when
     the caller already has them (a warm process computed them once)."""
     from scrapy.cmdline import execute
+
+    quiet_platform_loggers()
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].startswith("-"):

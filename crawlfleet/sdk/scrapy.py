@@ -91,12 +91,16 @@ class ItemPipeline:
 
                     reactor.callFromThread(close_for_store_failure, self.crawler)
 
-    def close_spider(self, spider=None):
+    async def close_spider(self, spider=None):
+        # a coroutine: Scrapy 2.13+ warns when a pipeline returns a Deferred
+        from scrapy.utils.defer import maybe_deferred_to_future
+
         self.flush()
         self.batches.put(None)
-        finished = threads.deferToThread(self.writer.join)
-        finished.addBoth(lambda _: self.context.close())
-        return finished
+        try:
+            await maybe_deferred_to_future(threads.deferToThread(self.writer.join))
+        finally:
+            self.context.close()
 
 
 # Set when items could not be stored; `crawlfleet.sdk.launch` then exits non-zero.

@@ -22,6 +22,7 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from crawlfleet.errors import CrawlfleetError
+from web import errors
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +129,15 @@ def handle_error(exc):
         if isinstance(exc, HTTPException):
             return exc
         if isinstance(exc, CrawlfleetError):
-            return Response(str(exc), status=exc.status_code, mimetype="text/plain")
+            return Response(errors.hide_paths(str(exc)), status=exc.status_code,
+                            mimetype="text/plain")
     if isinstance(exc, CrawlfleetError):
-        return error_reply(str(exc), exc.status_code if exc.status_code in (403, 413) else 200)
+        # 429 too: a client must see that it is being slowed, and when to try again
+        status = exc.status_code if exc.status_code in (403, 413, 429) else 200
+        response = error_reply(errors.hide_paths(str(exc)), status)
+        if getattr(exc, "retry_after", None):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, HTTPException):
         response = error_reply(exc.description or exc.name, exc.code or 400)
         if exc.code == 405:

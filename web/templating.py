@@ -1,0 +1,67 @@
+"""What every page's template gets: the navigation's active entry and the
+filters that format times, durations and result cells."""
+
+import time
+
+from flask import current_app, request
+
+from crawlfleet.models import now
+from web import export
+
+DAY = 86400
+
+NAV = {"ui.dashboard": "Dashboard", "ui.nodes": "Nodes", "ui.spider": "Spiders",
+       "ui.task": "Tasks", "ui.log": "Tasks", "results.": "Results", "schedules_ui.": "Schedules",
+       "projects_ui.": "Projects", "admin.users": "Users", "admin.tokens": "API tokens"}
+
+
+def page_context():
+    endpoint = request.endpoint or ""
+    active = next((label for prefix, label in NAV.items() if endpoint.startswith(prefix)), None)
+    return {"active_nav": active, "blueprints": current_app.blueprints}
+
+
+def register_filters(app):
+    app.context_processor(page_context)
+    app.add_template_filter(when)
+    app.add_template_filter(ago)
+    app.add_template_filter(duration)
+    app.add_template_filter(cell)
+
+
+def when(stamp):
+    if not stamp:
+        return "–"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp)) + " UTC"
+
+
+def ago(stamp):
+    if not stamp:
+        return "never"
+    delta = now() - stamp
+    for size, unit in ((DAY, "d"), (3600, "h"), (60, "min")):
+        if delta >= size:
+            return f"{int(delta // size)} {unit} ago"
+    return f"{max(0, int(delta))} s ago"
+
+
+def duration(seconds):
+    if seconds is None:
+        return "–"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def cell(value):
+    """A result field as short text (escaped later by Jinja)."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        text = export.dumps(value, ensure_ascii=False)
+    else:
+        text = export.csv_cell(value)
+    return text if len(text) <= 300 else text[:300] + "…"
