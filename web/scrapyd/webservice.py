@@ -16,7 +16,7 @@ from flask import request
 from crawlfleet.errors import Conflict, CrawlfleetError
 from master import dispatch, uploads, versions
 from web import services
-from web.projects_api import read_multipart
+from web.multipart import read_multipart
 from web.scrapyd import bp, jobids, jobs, mount_path
 from web.scrapyd.protocol import SERVED, ScrapydError, check_traversal, param, reply
 
