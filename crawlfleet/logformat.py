@@ -10,6 +10,7 @@ Bit, Elastic, ``docker logs`` piped into ``jq``) read without parsing rules.
 import datetime
 import json
 import logging
+from typing import Any
 
 TEXT_FORMAT = "%(asctime)s {role} %(levelname)s %(name)s: %(message)s"
 
@@ -17,11 +18,11 @@ TEXT_FORMAT = "%(asctime)s {role} %(levelname)s %(name)s: %(message)s"
 class JsonFormatter(logging.Formatter):
     """One JSON object per record; never more than one line."""
 
-    def __init__(self, role):
+    def __init__(self, role: str) -> None:
         super().__init__()
         self.role = role
 
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
             .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -41,13 +42,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def formatter(log_format, role):
+def formatter(log_format: str, role: str) -> logging.Formatter:
     if log_format == "json":
         return JsonFormatter(role)
     return logging.Formatter(TEXT_FORMAT.format(role=role))
 
 
-def setup(log_format, level, role):
+def setup(log_format: str, level: str, role: str) -> None:
     """Configure the root logger of this process: one handler on stderr."""
     handler = logging.StreamHandler()
     handler.setFormatter(formatter(log_format, role))
@@ -58,7 +59,7 @@ def setup(log_format, level, role):
     root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
 
 
-def gunicorn_logconfig(log_format, level, role="web"):
+def gunicorn_logconfig(log_format: str, level: str, role: str = "web") -> dict[str, Any] | None:
     """gunicorn's `logconfig_dict` for JSON logs, so its own lines (workers
     booting, timeouts) are JSON like crawlfleet's; None for text."""
     if log_format != "json":

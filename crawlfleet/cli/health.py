@@ -14,27 +14,38 @@ checks run it inside each container.
   ``{"ok": true}`` (the web server could reach the store).
 """
 
+from __future__ import annotations
+
 import socket
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+
+if TYPE_CHECKING:
+    import pymongo
+
+    from crawlfleet.config import Config
+    from crawlfleet.models import Doc
 
 STORE_TIMEOUT_MS = 5000
 
 
-def _store_client(config):
+def _store_client(config: Config) -> pymongo.MongoClient[Doc]:
     import pymongo
 
     return pymongo.MongoClient(config.mongo_uri, serverSelectionTimeoutMS=STORE_TIMEOUT_MS,
                                connectTimeoutMS=STORE_TIMEOUT_MS, appname="crawlfleet-health")
 
 
-def _verdict(ok, message):
+def _verdict(ok: bool, message: str) -> NoReturn:
     click.echo(("healthy: " if ok else "unhealthy: ") + message, err=not ok)
     sys.exit(0 if ok else 1)
 
 
-def check_master(config, master_id=None, max_age=None, at=None):
+def check_master(config: Config, master_id: str | None = None, max_age: float | None = None,
+                 at: float | None = None) -> tuple[bool, str]:
     """(ok, message) for the masters of this host, or the one named."""
     from crawlfleet.models import now
 
@@ -58,7 +69,8 @@ def check_master(config, master_id=None, max_age=None, at=None):
     return True, f"master {freshest['_id']} heartbeat {age:.1f} s ago"
 
 
-def check_node(config, node_id=None, max_age=None, at=None):
+def check_node(config: Config, node_id: str | None = None, max_age: float | None = None,
+               at: float | None = None) -> tuple[bool, str]:
     """(ok, message) for this node."""
     from crawlfleet.models import NodeStatus, default_node_id, now
 
@@ -82,7 +94,7 @@ def check_node(config, node_id=None, max_age=None, at=None):
                   f"{doc.get('busy', 0)} busy / {doc.get('free', '?')} free runners")
 
 
-def check_web(url, timeout=5.0):
+def check_web(url: str, timeout: float = 5.0) -> tuple[bool, str]:
     """(ok, message) for the web server's /healthz."""
     import requests
 
@@ -100,11 +112,11 @@ def check_web(url, timeout=5.0):
 
 
 @click.group()
-def health():
+def health() -> None:
     """Exit 0 if this host's master, node or web server is healthy, else 1."""
 
 
-def _store_check(check, **kwargs):
+def _store_check(check: Callable[..., tuple[bool, str]], **kwargs: Any) -> None:
     import pymongo.errors
 
     from crawlfleet.cli import load_config
@@ -120,7 +132,7 @@ def _store_check(check, **kwargs):
 @click.option("--id", "master_id", help="A master's id (default: any master of this host).")
 @click.option("--max-age", type=float, help="Oldest acceptable heartbeat, seconds "
               "(default: CRAWLFLEET_NODE_TIMEOUT).")
-def health_master(master_id, max_age):
+def health_master(master_id: str | None, max_age: float | None) -> None:
     """A master of this host heartbeats."""
     _store_check(check_master, master_id=master_id, max_age=max_age)
 
@@ -129,7 +141,7 @@ def health_master(master_id, max_age):
 @click.option("--id", "node_id", help="Node id (default: CRAWLFLEET_NODE_ID, else the host name).")
 @click.option("--max-age", type=float, help="Oldest acceptable heartbeat, seconds "
               "(default: CRAWLFLEET_NODE_TIMEOUT).")
-def health_node(node_id, max_age):
+def health_node(node_id: str | None, max_age: float | None) -> None:
     """This node is online and heartbeats."""
     _store_check(check_node, node_id=node_id, max_age=max_age)
 
@@ -138,10 +150,10 @@ def health_node(node_id, max_age):
 @click.option("--url", default="http://127.0.0.1:8080/healthz", show_default=True,
               help="The web server's /healthz.")
 @click.option("--timeout", type=float, default=5.0, show_default=True)
-def health_web(url, timeout):
+def health_web(url: str, timeout: float) -> None:
     """The web server answers /healthz and reaches the store."""
     _verdict(*check_web(url, timeout))
 
 
-def register(main):
+def register(main: click.Group) -> None:
     main.add_command(health)
