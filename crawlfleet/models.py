@@ -110,6 +110,7 @@ RESULTS_PREFIX = "results_"
 # or `tokens` would otherwise show the ledger (password hashes included) to
 # viewers of the results browser.
 RESULTS_NAME_RE = re.compile(r"^results_[A-Za-z0-9_]{1,100}$")
+SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 
 
 def results_collection_for(spider_name: str) -> str:
@@ -122,13 +123,20 @@ def is_results_collection(name: object) -> bool:
 
 
 def check_results_collection(name: object) -> str | None:
-    """A spider's own `results_collection` (None: the default), or ValueError."""
+    """A spider's own `results_collection` inside the results namespace: None
+    stays None (the default, ``results_<spider>``); a safe name gets the
+    ``results_`` prefix when it lacks it (``items`` → ``results_items``);
+    anything else is a ValueError."""
     if name is None:
         return None
-    if isinstance(name, str) and is_results_collection(name):
-        return name
-    raise ValueError(f"results_collection must be '{RESULTS_PREFIX}' followed by 1-100 "
-                     f"letters, digits or '_', got {str(name)[:60]!r}")
+    if not isinstance(name, str) or not SAFE_NAME_RE.match(name):
+        raise ValueError(f"results_collection must be 1-100 letters, digits or '_' (it is "
+                         f"stored as '{RESULTS_PREFIX}<name>'), got {str(name)[:60]!r}")
+    full = name if name.startswith(RESULTS_PREFIX) else RESULTS_PREFIX + name
+    if not is_results_collection(full):
+        raise ValueError(f"results_collection {name!r} names no collection after "
+                         f"'{RESULTS_PREFIX}'")
+    return full
 
 
 def new_task(spider: Doc, *, target: str, args: dict[str, str] | None = None,

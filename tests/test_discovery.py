@@ -128,7 +128,7 @@ def test_two_command_spiders_are_read(cfg):
         {"name": "cmd_first", "command": ["python", "first.py"],
          "description": "First of two.", "results_collection": None, "retry": None},
         {"name": "cmd_second", "command": ["python", "second.py"],
-         "description": "", "results_collection": "second_items", "retry": None},
+         "description": "", "results_collection": "results_second_items", "retry": None},
     ]
 
 
@@ -300,7 +300,9 @@ def test_failing_projects_are_reported_while_others_register(store, cfg, folder)
     assert {p["project"] for p in report["projects"]} == {"two_spiders_cmd", "plain_catalogue"}
     assert {d["_id"] for d in store.spiders.find()} == {"cmd_first", "cmd_second",
                                                          "plain_catalogue"}
-    assert store.spiders.find_one({"_id": "cmd_second"})["results_collection"] == "second_items"
+    # a spider's own collection is kept in the results namespace (issue 16, item 4)
+    assert store.spiders.find_one({"_id": "cmd_second"})["results_collection"] \
+        == "results_second_items"
     assert store.spiders.find_one({"_id": "cmd_first"})["results_collection"] == "results_cmd_first"
     assert store.projects.count_documents({}) == 2
     assert {d["project"] for d in store.versions.find()} == {"two_spiders_cmd", "plain_catalogue"}

@@ -1,6 +1,7 @@
 """Results collections live in their own namespace (issue 16, item 4): a
-manifest naming `users`, `tokens` or a name with markup is refused at upload
-with a clear error, and a spider stored with such a name before the check
+manifest's name is always stored as `results_` + a safe name (`users` becomes
+`results_users`), a name with markup or other characters is refused at upload
+with a clear error, and a spider stored with a ledger name before the check
 never shows that collection in the results browser or the API."""
 
 import io
@@ -24,21 +25,25 @@ def project(results_collection):
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("name", ['"users"', '"tokens"', '"<b>x</b>"', '"results_"',
-                                  '"results_a.b"', '"fs.files"', "42", '["results_x"]'])
+@pytest.mark.parametrize("name", ['"<b>x</b>"', '"results_"', '"results_a.b"', '"fs.files"',
+                                  '"../users"', '""', "42", '["results_x"]'])
 def test_upload_refuses_a_results_collection_outside_the_namespace(client, auth, store, config,
                                                                    sandbox_tmp, name):
     response = upload(client, auth.admin, project(name))
     assert response.status_code == 400, response.get_json()
     error = response.get_json()["error"]
-    assert "results_collection must be 'results_'" in error and "\n" not in error
+    assert error.startswith("crawlfleet.json: spider 's1': results_collection") and "\n" not in error
     assert_nothing_deployed(store, config, sandbox_tmp)
 
 
-def test_upload_keeps_a_results_collection_inside_the_namespace(client, auth, store):
-    response = upload(client, auth.admin, project('"results_shared_books"'))
+@pytest.mark.parametrize("name,stored", [("results_shared_books", "results_shared_books"),
+                                         ("users", "results_users"),
+                                         ("tokens", "results_tokens")])
+def test_upload_keeps_a_results_collection_inside_the_namespace(client, auth, store, name,
+                                                                stored):
+    response = upload(client, auth.admin, project(f'"{name}"'))
     assert response.status_code == 201, response.get_json()
-    assert store.spiders.find_one({"_id": "s1"})["results_collection"] == "results_shared_books"
+    assert store.spiders.find_one({"_id": "s1"})["results_collection"] == stored
 
 
 def test_a_stored_spider_naming_the_ledger_shows_nothing(app, client, auth, store):
