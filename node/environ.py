@@ -15,7 +15,7 @@ from crawlfleet.models import SpiderKind
 
 # Secrets of the platform that a spider has no business reading.
 WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD",
-            "CRAWLFLEET_ALERT_SMTP_PASSWORD")
+            "CRAWLFLEET_ALERT_SMTP_PASSWORD", "CRAWLFLEET_SECRETS_KEY")
 PYTHON_NAMES = ("python", "python3")
 
 

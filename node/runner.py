@@ -22,6 +22,7 @@ import pymongo.errors
 from crawlfleet.errors import CrawlfleetError
 from crawlfleet.models import TaskStatus, now
 from node.environ import task_command, task_environment
+from node.crawlresults import ResultsSettings, finish
 from node.itemspipe import ItemsPipe
 from node.logship import LogShipper
 
@@ -45,6 +46,7 @@ class TaskRun:
         self.venvs = venvs
         self.warm = warm
         self.items = None
+        self.results = ResultsSettings()
         self.task_dir = config.home_path / "tasks" / task["_id"]
         self.node_id = node_id
         self.session = session
@@ -76,6 +78,10 @@ class TaskRun:
         if self.items is not None and self.items.lost and result["status"] == TaskStatus.FINISHED.value:
             result = {**result, "status": TaskStatus.ERROR.value,
                       "error": f"{self.items.lost} items could not be stored"}
+        if result["status"] == TaskStatus.FINISHED.value:
+            error = self._finish_results()
+            if error:
+                result = {**result, "status": TaskStatus.ERROR.value, "error": error}
         if self.log.close() and self.proc is not None:
             self.proc.stdout.close()
         self._record(result)
@@ -83,11 +89,11 @@ class TaskRun:
 
     def _run(self):
         version = self._with_store_retries(lambda: self.cache.version(self.task["version"]))
-        spider = {"_id": self.task["spider"]}
-        if self.task["kind"] != "scrapy" and not self._command_of(version, spider):
-            # an entry without a command in the version: the spider document may have it
-            spider = self._with_store_retries(
-                lambda: self.store.spiders.find_one({"_id": self.task["spider"]})) or spider
+        spider = self._with_store_retries(
+            lambda: self.store.spiders.find_one({"_id": self.task["spider"]})) or {}
+        # dedup, data sources, feeds: the spider's settings now, like its command
+        self.results = ResultsSettings.of(spider)
+        spider = {"_id": self.task["spider"], "command": spider.get("command")}
         # the task runs the version it recorded, whatever is current now
         spider = dict(spider, command=self._command_of(version, spider))
         if self.task["kind"] != "scrapy" and not spider.get("command"):
@@ -102,9 +108,13 @@ class TaskRun:
             self.log.say(str(exc))
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
         argv = task_command(self.task, spider, python)
+        if self.task["kind"] == "scrapy":
+            argv += self.results.scrapy_settings()
         env = task_environment(self.task, self.config, self.node_id)
+        env.update(self.results.environment(self.task))
         self.task_dir.mkdir(parents=True, exist_ok=True)
-        self.items = ItemsPipe(self.store, self.task, self.task_dir, self.log.say)
+        self.items = ItemsPipe(self.store, self.task, self.task_dir, self.log.say,
+                               policy=self.results.policy)
         env["CRAWLFLEET_ITEMS_PIPE"] = self.items.path
         self.log.say("command: " + " ".join(argv[1:] if argv[0].endswith("python") else argv))
         started = time.monotonic()
@@ -164,6 +174,14 @@ class TaskRun:
             except subprocess.TimeoutExpired:
                 pass
         return ending
+
+    def _finish_results(self):
+        """Supersede earlier attempts and deliver to data sources; an error or None."""
+        try:
+            return finish(self.store, self.config, self.task, self.results, self.log.say)
+        except Exception as exc:  # never let it keep the final status unwritten
+            log.exception("task %s: results not finished", self.task_id)
+            return f"results not finished: {exc}"
 
     def _best_effort(self, update):
         """A ledger write the task does not depend on: skipped while the store is away."""

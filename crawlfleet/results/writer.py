@@ -1,0 +1,192 @@
+"""The one way a batch of items is stored: fenced, deduplicated, counted.
+
+Every path that stores items (the SDK in a spider process, the injected
+Scrapy pipeline, the node's items pipe, and the node-side channel that will
+replace the first two) calls `write_batch(store, task, batch)`:
+
+1. fencing: the task must still be running under the writer's session (or
+   node); an attempt that lost its task (its node paused, was declared dead,
+   and the task was retried elsewhere) is refused with `Fenced` before it
+   stores anything;
+2. items are cleaned and tagged (`crawlfleet.items.prepare`: ``_tid``,
+   ``task_id``, ``_at``);
+3. without a dedup policy they are inserted; with one they are upserted on
+   the key fields — ``overwrite`` replaces the stored copy (keeping its
+   ``_first_at``), ``ignore`` keeps the first;
+4. the counts (new, updated, ignored) are returned for the caller to add to
+   the task document (`add_counts`), which it may do less often than once a
+   batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import pymongo.errors
+from pymongo import UpdateOne
+from pymongo.database import Database
+
+from crawlfleet.errors import CrawlfleetError
+from crawlfleet.items import insert_batch, prepare
+from crawlfleet.results import dedup
+
+RUNNING = "running"
+
+
+class Fenced(CrawlfleetError):
+    """Raised when an attempt that no longer owns its task tries to store items."""
+
+
+@dataclass
+class WriteCounts:
+    new: int = 0
+    updated: int = 0
+    ignored: int = 0
+
+    @property
+    def stored(self) -> int:
+        return self.new + self.updated
+
+    def add(self, other: "WriteCounts") -> None:
+        self.new += other.new
+        self.updated += other.updated
+        self.ignored += other.ignored
+
+    def take(self) -> "WriteCounts":
+        """These counts, leaving zero behind."""
+        out = WriteCounts(self.new, self.updated, self.ignored)
+        self.new = self.updated = self.ignored = 0
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.updated or self.ignored)
+
+
+@dataclass
+class TaskWriter:
+    """What `write_batch` needs to know of a task, from its ledger document or
+    from a spider's environment."""
+
+    task_id: str
+    collection: str
+    session: str | None = None
+    node_id: str | None = None
+    root_id: str | None = None
+    attempt: int = 1
+    policy: dedup.DedupPolicy | None = None
+    indexed: set = field(default_factory=set)
+
+    @classmethod
+    def from_task(cls, task: Mapping, policy: dedup.DedupPolicy | None = None) -> "TaskWriter":
+        return cls(task_id=task["_id"], collection=task["results_collection"],
+                   session=task.get("session"), node_id=task.get("node_id"),
+                   root_id=task.get("root_id") or task["_id"], attempt=task.get("attempt") or 1,
+                   policy=policy)
+
+    def earlier_attempts(self) -> list[str]:
+        root = self.root_id or self.task_id
+        return [root] + [f"{root}-a{n}" for n in range(2, self.attempt)]
+
+
+def _db(store) -> Database:
+    """The database of a `crawlfleet.store.Store`, or a pymongo Database as is
+    (whose attributes name collections: `database.db` would be one)."""
+    return store if isinstance(store, Database) else store.db
+
+
+def check_owner(db, writer: TaskWriter) -> None:
+    """Refuse writes from an attempt that lost its task (see module doc)."""
+    query: dict[str, Any] = {"_id": writer.task_id, "status": RUNNING}
+    if writer.session:
+        query["session"] = writer.session
+    elif writer.node_id:
+        query["node_id"] = writer.node_id
+    else:
+        return  # a writer that names no owner (a tool, a test) is not a task attempt
+    if db.tasks.find_one(query, {"_id": 1}) is None:
+        task = db.tasks.find_one({"_id": writer.task_id}, {"status": 1, "node_id": 1}) or {}
+        raise Fenced(f"task {writer.task_id} is no longer this writer's "
+                     f"({task.get('status', 'unknown')} on node {task.get('node_id')}): "
+                     "items refused")
+
+
+def write_batch(store, writer: TaskWriter, batch: Iterable[Mapping], *,
+                fence: bool = True) -> WriteCounts:
+    """Store `batch` for the task of `writer`; returns what happened to the items.
+
+    May be called again with the same batch after an error: inserts skip the
+    copies that landed, upserts are idempotent."""
+    db = _db(store)
+    if fence:
+        check_owner(db, writer)
+    items = prepare(list(batch), writer.task_id)
+    if not items:
+        return WriteCounts()
+    collection = db[writer.collection]
+    if writer.policy is None:
+        insert_batch(collection, items)
+        return WriteCounts(new=len(items))
+    if writer.policy.index_name not in writer.indexed:
+        dedup.ensure_index(collection, writer.policy)
+        writer.indexed.add(writer.policy.index_name)
+    counts = _upsert(collection, writer.policy, items)
+    if writer.policy.mode == "ignore" and writer.attempt > 1:
+        _take_over(collection, writer, items)
+    return counts
+
+
+def _operation(policy: dedup.DedupPolicy, item: dict) -> UpdateOne:
+    item.pop("_id", None)
+    if policy.mode == "overwrite":
+        update = {"$set": item, "$setOnInsert": {"_first_at": item["_at"]}}
+    else:
+        update = {"$setOnInsert": {**item, "_first_at": item["_at"]}}
+    return UpdateOne(policy.key_of(item), update, upsert=True)
+
+
+def _upsert(collection, policy: dedup.DedupPolicy, items: list[dict]) -> WriteCounts:
+    operations = [_operation(policy, item) for item in items]
+    new = 0
+    for _ in range(3):
+        try:
+            result = collection.bulk_write(operations, ordered=False)
+            new += result.upserted_count
+            break
+        except pymongo.errors.BulkWriteError as exc:
+            details = exc.details
+            failed = details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in failed):
+                raise
+            new += details.get("nUpserted", 0)
+            # Two writers inserted the same new key at once: the loser's
+            # operations now find the winner's row and update or ignore it.
+            operations = [operations[e["index"]] for e in failed]
+    else:
+        raise CrawlfleetError(f"{len(operations)} items kept colliding on their dedup key")
+    others = len(items) - new
+    if policy.mode == "overwrite":
+        return WriteCounts(new=new, updated=others)
+    return WriteCounts(new=new, ignored=others)
+
+
+def _take_over(collection, writer: TaskWriter, items: list[dict]) -> None:
+    """In ``ignore`` mode, rows an earlier attempt of this crawl stored and this
+    attempt scraped again become this attempt's, so that superseding the
+    earlier attempts does not remove them."""
+    keys = writer.policy.keys
+    if len(keys) == 1:
+        match: dict[str, Any] = {keys[0]: {"$in": [item.get(keys[0]) for item in items]}}
+    else:
+        match = {"$or": [writer.policy.key_of(item) for item in items]}
+    match["_tid"] = {"$in": writer.earlier_attempts()}
+    collection.update_many(match, {"$set": {"_tid": writer.task_id, "task_id": writer.task_id}})
+
+
+def add_counts(store, task_id: str, counts: WriteCounts) -> None:
+    """Add `counts` to the task document's ``stats`` (``items`` = new + updated)."""
+    if not counts:
+        return
+    _db(store).tasks.update_one({"_id": task_id}, {"$inc": {
+        "stats.items": counts.stored, "stats.new": counts.new,
+        "stats.updated": counts.updated, "stats.ignored": counts.ignored}})
