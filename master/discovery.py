@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "crawlfleet.json"
 WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD",
-            "CRAWLFLEET_ALERT_SMTP_PASSWORD")
+            "CRAWLFLEET_ALERT_SMTP_PASSWORD", "CRAWLFLEET_SECRETS_KEY")
 SCRAPY_CFG = "scrapy.cfg"
 
 
@@ -88,8 +88,26 @@ def read_manifest(folder):
             "description": str(entry.get("description", "")),
             "results_collection": entry.get("results_collection"),
             "retry": _manifest_retry(entry),
+            "dedup": _manifest_dedup(entry),
         })
     return spiders
+
+
+def _manifest_dedup(entry):
+    """The spider's dedup policy: ``"dedup": {"keys": ["url"], "mode": "overwrite"}``."""
+    from crawlfleet.results import dedup
+
+    raw = entry.get("dedup")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ProjectError(f'{MANIFEST}: spider {entry.get("name")!r}: dedup must be '
+                           '{"keys": [...], "mode": "overwrite" or "ignore"}')
+    try:
+        policy = dedup.parse(raw.get("keys"), raw.get("mode"))
+    except CrawlfleetError as exc:
+        raise ProjectError(f"{MANIFEST}: spider {entry.get('name')!r}: {exc}") from None
+    return policy.as_doc() if policy else None
 
 
 def _manifest_retry(entry):
@@ -182,6 +200,8 @@ def register(store, project, folder, kind, spiders, *, source, label=None):
                 "results_collection": spider["results_collection"]
                 or results_collection_for(spider["name"]),
                 "retry": spider.get("retry"),
+                # the project's own dedup policy; one set through the API wins (`dedup`)
+                "manifest_dedup": spider.get("dedup"),
                 "updated_at": created,
             }, "$setOnInsert": {"created_at": created}},
             upsert=True,

@@ -92,19 +92,21 @@ def create_app(config=None):
     store.ensure_indexes()
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
-    from web import (admin, api, auth, projects_api, projects_ui, results, schedules_api,
-                     schedules_ui, scrapyd, ui)
+    from web import (admin, api, auth, projects_api, projects_ui, results, results_api,
+                     results_ui, schedules_api, schedules_ui, scrapyd, ui)
 
     auth.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(projects_api.bp)
     app.register_blueprint(schedules_api.bp)
+    app.register_blueprint(results_api.bp)
     app.register_blueprint(scrapyd.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(results.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(projects_ui.bp)
     app.register_blueprint(schedules_ui.bp)
+    app.register_blueprint(results_ui.bp)
     ui.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     metrics.init_app(app)  # /metrics, Prometheus text format

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import pymongo
 import pymongo.errors
 
-from crawlfleet.errors import BadRequest, CrawlfleetError
+from crawlfleet.errors import BadRequest, Conflict, CrawlfleetError
 
 MODES = ("overwrite", "ignore")
 INDEX_PREFIX = "dedup_"
@@ -29,7 +29,7 @@ FIELD_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,99}$")
 MAX_KEYS = 5
 
 
-class DuplicatesExist(CrawlfleetError):
+class DuplicatesExist(Conflict):
     """Raised when a unique index cannot be made: the collection already holds duplicates."""
 
 
