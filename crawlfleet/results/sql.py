@@ -103,7 +103,7 @@ class SqlTable:
             return self.table
         metadata = sa.MetaData()
         if sa.inspect(self.engine).has_table(self.name):
-            self.table = sa.Table(self.name, metadata, autoload_with=self.engine)
+            self.table = self._reflect()
             return self.table
         table = sa.Table(
             self.name, metadata,
@@ -116,8 +116,13 @@ class SqlTable:
             sa.Column("item", self._json_type()),
         )
         table.create(self.engine, checkfirst=True)
-        self.table = sa.Table(self.name, sa.MetaData(), autoload_with=self.engine)
+        self.table = self._reflect()
         return self.table
+
+    def _reflect(self) -> sa.Table:
+        # MariaDB reports a JSON column as LONGTEXT: say what `item` holds
+        return sa.Table(self.name, sa.MetaData(), sa.Column("item", self._json_type()),
+                        autoload_with=self.engine)
 
     def _widen(self, items: list[Mapping]) -> sa.Table:
         """Add a typed column for each scalar field the table lacks."""
@@ -138,7 +143,7 @@ class SqlTable:
                     conn.execute(sa.text(
                         f"ALTER TABLE {preparer.quote(self.name)} "
                         f"ADD COLUMN {preparer.quote(name)} {ddl} NULL"))
-            self.table = sa.Table(self.name, sa.MetaData(), autoload_with=self.engine)
+            self.table = self._reflect()
         return self.table
 
     # -- writes ----------------------------------------------------------------
