@@ -88,8 +88,9 @@ def read_manifest(folder):
             "description": str(entry.get("description", "")),
             "results_collection": entry.get("results_collection"),
             "retry": _manifest_retry(entry),
-            "dedup": _manifest_dedup(entry),
         })
+        if entry.get("dedup") is not None:
+            spiders[-1]["dedup"] = _manifest_dedup(entry)
     return spiders
 
 
