@@ -57,17 +57,26 @@ def test_sdk_is_fenced_by_the_session_the_node_gives_it(store, config):
     assert [r["sku"] for r in rows(store)] == [2]
 
 
-def test_overwrite_keeps_one_row_per_key_and_its_first_seen_time(store):
+def writer_for(task, policy, upserts):
+    """A writer taking the upsert path (MongoDB) or the read-then-insert path
+    (servers whose updates scan, like nx-27017), whatever this server is."""
+    writer = TaskWriter.from_task(task, policy)
+    writer.slow_updates = not upserts
+    return writer
+
+
+@pytest.mark.parametrize("upserts", [True, False])
+def test_overwrite_keeps_one_row_per_key_and_its_first_seen_time(store, upserts):
     first = running_task(store)
     policy = dedup.parse(["sku"], "overwrite")
-    counts = write_batch(store, TaskWriter.from_task(first, policy),
+    counts = write_batch(store, writer_for(first, policy, upserts),
                          [{"sku": n, "price": 1} for n in range(5)])
     assert (counts.new, counts.updated, counts.ignored) == (5, 0, 0)
     seen = {r["sku"]: r["_first_at"] for r in rows(store)}
     second = running_task(store, session="s2")
-    counts = write_batch(store, TaskWriter.from_task(second, policy),
-                         [{"sku": n, "price": 2} for n in range(3, 8)])
-    assert (counts.new, counts.updated, counts.ignored) == (3, 2, 0)
+    counts = write_batch(store, writer_for(second, policy, upserts),
+                         [{"sku": n, "price": 2} for n in range(3, 8)] + [{"sku": 7, "price": 2}])
+    assert (counts.new, counts.updated, counts.ignored) == (3, 3, 0)  # sku 7 twice in a batch
     stored = rows(store)
     assert [r["sku"] for r in stored] == list(range(8))
     assert [r["price"] for r in stored] == [1, 1, 1, 2, 2, 2, 2, 2]
@@ -79,13 +88,14 @@ def test_overwrite_keeps_one_row_per_key_and_its_first_seen_time(store):
         store.db[COLL].insert_one({"sku": 1})
 
 
-def test_ignore_keeps_the_first_copy(store):
+@pytest.mark.parametrize("upserts", [True, False])
+def test_ignore_keeps_the_first_copy(store, upserts):
     policy = dedup.parse("sku, shop", "ignore")
     first = running_task(store)
-    write_batch(store, TaskWriter.from_task(first, policy),
+    write_batch(store, writer_for(first, policy, upserts),
                 [{"sku": 1, "shop": "a", "v": 1}, {"sku": 1, "shop": "b", "v": 1}])
     second = running_task(store, session="s2")
-    counts = write_batch(store, TaskWriter.from_task(second, policy),
+    counts = write_batch(store, writer_for(second, policy, upserts),
                          [{"sku": 1, "shop": "a", "v": 2}, {"sku": 2, "shop": "a", "v": 2}])
     assert (counts.new, counts.updated, counts.ignored) == (1, 0, 1)
     assert sorted((r["sku"], r["shop"], r["v"]) for r in rows(store)) == [

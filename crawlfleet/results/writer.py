@@ -76,6 +76,9 @@ class TaskWriter:
     attempt: int = 1
     policy: dedup.DedupPolicy | None = None
     indexed: set = field(default_factory=set)
+    # True when the server's updates scan the collection (nx-27017 reports no
+    # version): dedup then reads the stored keys and inserts instead of upserting
+    slow_updates: bool | None = None
 
     @classmethod
     def from_task(cls, task: Mapping, policy: dedup.DedupPolicy | None = None) -> "TaskWriter":
@@ -130,7 +133,12 @@ def write_batch(store, writer: TaskWriter, batch: Iterable[Mapping], *,
     if writer.policy.index_name not in writer.indexed:
         dedup.ensure_index(collection, writer.policy)
         writer.indexed.add(writer.policy.index_name)
-    counts = _upsert(collection, writer.policy, items)
+    if writer.slow_updates is None:
+        writer.slow_updates = "version" not in db.client.server_info()
+    if writer.slow_updates:
+        counts = _read_then_insert(collection, writer.policy, items)
+    else:
+        counts = _upsert(collection, writer.policy, items)
     if writer.policy.mode == "ignore" and writer.attempt > 1:
         _take_over(collection, writer, items)
     return counts
@@ -168,6 +176,81 @@ def _upsert(collection, policy: dedup.DedupPolicy, items: list[dict]) -> WriteCo
     if policy.mode == "overwrite":
         return WriteCounts(new=new, updated=others)
     return WriteCounts(new=new, ignored=others)
+
+
+def _key(policy: dedup.DedupPolicy, doc: Mapping) -> str:
+    return repr([doc.get(k) for k in policy.keys])
+
+
+def _stored(collection, policy: dedup.DedupPolicy, keys: dict) -> dict:
+    """{key: stored row (`_id`, `_first_at`, `_at`)} of the rows holding `keys`,
+    read through the first key field's index (a `$or` would scan on nx-27017)."""
+    first = policy.keys[0]
+    values = list({repr(v): v for v in (it.get(first) for it in keys.values())}.values())
+    fields = {k: 1 for k in policy.keys} | {"_first_at": 1, "_at": 1}
+    rows = collection.find({first: {"$in": values}}, fields)
+    return {k: row for row in rows if (k := _key(policy, row)) in keys}
+
+
+def _read_then_insert(collection, policy: dedup.DedupPolicy, items: list[dict]) -> WriteCounts:
+    """Deduplicate without upserts, for servers whose updates scan the whole
+    collection (nx-27017: 65 upserts/s at 3,000 rows). The stored rows of the
+    batch's keys are read by index; ``overwrite`` deletes them by `_id` and
+    inserts the new versions under the same `_id` and first-seen time,
+    ``ignore`` leaves them; new keys are inserted. A key another writer
+    inserts meanwhile fails its insert on the unique index and goes round
+    again. Not atomic: between the delete and the insert a reader may miss
+    the rows being replaced (MongoDB takes the upsert path)."""
+    pending: dict[str, dict] = {}
+    for item in items:
+        item.pop("_id", None)
+        key = _key(policy, item)
+        if policy.mode == "overwrite" or key not in pending:
+            pending[key] = item
+    counts = WriteCounts()
+    repeated = len(items) - len(pending)  # copies of one key within the batch
+    if policy.mode == "overwrite":
+        counts.updated += repeated
+    else:
+        counts.ignored += repeated
+    for _ in range(5):
+        stored = _stored(collection, policy, pending)
+        writes = []
+        for key, item in pending.items():
+            row = stored.get(key)
+            if row is None:
+                item["_first_at"] = item["_at"]
+                writes.append((key, item, "new"))
+            elif policy.mode == "overwrite":
+                item["_id"] = row["_id"]
+                item["_first_at"] = row.get("_first_at") or row.get("_at") or item["_at"]
+                writes.append((key, item, "updated"))
+            else:
+                counts.ignored += 1
+        replaced = [item["_id"] for _, item, how in writes if how == "updated"]
+        if replaced:
+            collection.delete_many({"_id": {"$in": replaced}})
+        failed: set = set()
+        if writes:
+            try:
+                collection.insert_many([item for _, item, _ in writes], ordered=False)
+            except pymongo.errors.BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != 11000 for e in errors):
+                    raise
+                failed = {e["index"] for e in errors}
+        pending = {}
+        for n, (key, item, how) in enumerate(writes):
+            if n in failed:
+                item.pop("_id", None)
+                pending[key] = item  # another writer took the key: read it again
+            elif how == "new":
+                counts.new += 1
+            else:
+                counts.updated += 1
+        if not pending:
+            return counts
+    raise CrawlfleetError(f"{len(pending)} items kept colliding on their dedup key")
 
 
 def _take_over(collection, writer: TaskWriter, items: list[dict]) -> None:
