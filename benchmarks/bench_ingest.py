@@ -129,9 +129,9 @@ def sql_ingest(url, n):
     import sqlalchemy as sa
 
     from crawlfleet.results.dedup import DedupPolicy
-    from crawlfleet.results.sql import SqlTable
+    from crawlfleet.results.sql import SqlTable, make_engine
 
-    engine = sa.create_engine(url)
+    engine = make_engine(url)
     suffix = uuid.uuid4().hex[:6]
     raw_name, plain_name, dedup_name = (f"bench_raw_{suffix}", f"bench_plain_{suffix}",
                                         f"bench_dedup_{suffix}")

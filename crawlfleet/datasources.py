@@ -114,8 +114,10 @@ def url(doc: Mapping, box: SecretBox) -> sa.URL:
 
 
 def engine(doc: Mapping, box: SecretBox) -> sa.Engine:
+    from crawlfleet.results.sql import make_engine
+
     args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
-    return sa.create_engine(url(doc, box), pool_pre_ping=True, connect_args=args)
+    return make_engine(url(doc, box), pool_pre_ping=True, connect_args=args)
 
 
 def check_spider_sources(store, names: Any) -> list[str]:

@@ -140,3 +140,5 @@ def test_ui_data_settings_offer_keep_newest_over_duplicates(app, store, config):
     assert store.db.results_books.count_documents({}) == 1
     assert store.spiders.find_one({"_id": "books"})["dedup"] == {"keys": ["url"],
                                                                  "mode": "overwrite"}
+    page = browser.get("/spiders/books/data")
+    assert page.status_code == 200 and b'value="url"' in page.data

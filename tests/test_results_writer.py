@@ -160,6 +160,15 @@ def test_turning_dedup_on_over_duplicates_counts_them_and_keeps_the_newest(store
     assert stored == [("a", 3.0, 1.0), ("b", 1.0, None)]
     dedup.ensure_index(coll, policy)
     assert dedup.current_keys(coll) == ("url",)
+    # rows stored before dedup was on are found by their key, whichever write path
+    for upserts, stamp in ((False, 5.0), (True, 6.0)):
+        task = running_task(store, session=f"s-{upserts}")
+        writer = writer_for(task, dedup.parse("url"), upserts)
+        counts = write_batch(store, writer, [{"url": "a", "v": stamp}, {"url": "c"}], fence=False)
+        assert (counts.new, counts.updated) == ((1, 1) if not upserts else (0, 2))
+        rows_a = list(coll.find({"url": "a"}))
+        assert len(rows_a) == 1 and rows_a[0]["v"] == stamp and rows_a[0]["_first_at"] == 1.0
+    assert coll.count_documents({}) == 3
     dedup.drop_indexes(coll)
     assert dedup.current_keys(coll) is None
 

@@ -58,21 +58,49 @@ def column_type(value: Any):
     return None  # containers and nulls live in `item` only
 
 
+def _as_bool(value):
+    return value if type(value) is bool else None
+
+
+def _as_int(value):
+    return value if type(value) is int and -2**63 <= value < 2**63 else None
+
+
+def _as_float(value):
+    return float(value) if type(value) in (int, float) else None
+
+
+def _as_text(value):
+    return value if type(value) is str else None
+
+
+def converter(column: sa.Column):
+    """A function giving a value as `column` stores it, or None when it does not fit."""
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return _as_bool
+    if isinstance(kind, (sa.BigInteger, sa.Integer)):
+        return _as_int
+    if isinstance(kind, (sa.Double, sa.Float, sa.Numeric)):
+        return _as_float
+    if isinstance(kind, (sa.Text, sa.String)):
+        return _as_text
+    return lambda value: None
+
+
 def fits(column: sa.Column, value: Any) -> Any:
     """`value` as its column stores it, or None when it does not fit."""
-    kind = column.type
-    if value is None:
-        return None
-    if isinstance(kind, sa.Boolean):
-        return value if isinstance(value, bool) else None
-    if isinstance(kind, sa.BigInteger):
-        return value if isinstance(value, int) and not isinstance(value, bool) and \
-            -2**63 <= value < 2**63 else None
-    if isinstance(kind, (sa.Double, sa.Float)):
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    if isinstance(kind, (sa.Text, sa.String)):
-        return value if isinstance(value, str) else None
-    return None
+    return None if value is None else converter(column)(value)
+
+
+def json_default(value: Any) -> Any:
+    return str(value)
+
+
+def make_engine(url, **kwargs) -> sa.Engine:
+    """An engine whose JSON columns take any stored value (ObjectId, dates: as text)."""
+    return sa.create_engine(url, json_serializer=lambda obj: json.dumps(obj, default=json_default),
+                            **kwargs)
 
 
 def key_hash(policy: DedupPolicy, item: Mapping) -> str:
@@ -81,7 +109,9 @@ def key_hash(policy: DedupPolicy, item: Mapping) -> str:
 
 
 def json_safe(item: Mapping) -> dict:
-    return json.loads(json.dumps({k: v for k, v in item.items() if k != "_id"}, default=str))
+    """The item for the JSON column; the engine's serializer (`make_engine`)
+    turns what JSON lacks into text."""
+    return {k: v for k, v in item.items() if k != "_id"}
 
 
 class SqlTable:
@@ -93,6 +123,8 @@ class SqlTable:
         self.lock = threading.Lock()
         self.table: sa.Table | None = None
         self.backfilled: set = set()
+        self.names: dict[str, str] = {}  # field -> column name ('' for none)
+        self.converters: dict[str, Any] = {}  # column name -> converter
 
     # -- layout ----------------------------------------------------------------
     def _json_type(self):
@@ -121,17 +153,22 @@ class SqlTable:
 
     def _reflect(self) -> sa.Table:
         # MariaDB reports a JSON column as LONGTEXT: say what `item` holds
-        return sa.Table(self.name, sa.MetaData(), sa.Column("item", self._json_type()),
-                        autoload_with=self.engine)
+        table = sa.Table(self.name, sa.MetaData(), sa.Column("item", self._json_type()),
+                         autoload_with=self.engine)
+        self.converters = {c.name: converter(c) for c in table.c if c.name not in RESERVED}
+        return table
 
     def _widen(self, items: list[Mapping]) -> sa.Table:
         """Add a typed column for each scalar field the table lacks."""
         table = self._load()
         missing: dict[str, Any] = {}
+        names = self.names
         for item in items:
             for field, value in item.items():
-                name = column_name(field)
-                if name and name not in table.c and name not in missing:
+                name = names.get(field)
+                if name is None:
+                    name = names[field] = column_name(field) or ""
+                if name and name not in self.converters and name not in missing:
                     kind = column_type(value)
                     if kind is not None:
                         missing[name] = kind
@@ -157,20 +194,24 @@ class SqlTable:
             if policy is not None and policy.keys not in self.backfilled:
                 self._backfill_keys(table, policy)
                 self.backfilled.add(policy.keys)
-        fields = {c.name for c in table.c} - {"_rowid"}
-        rows = [self._row(table, fields, item, policy) for item in items]
+        blank = dict.fromkeys(c.name for c in table.c if c.name != "_rowid")
+        rows = [self._row(blank, item, policy) for item in items]
         if policy is not None:
             rows = list({row["_key"]: row for row in rows}.values())  # last copy in a batch wins
         with self.engine.begin() as conn:
             conn.execute(self._statement(table, policy), rows)
         return len(rows)
 
-    def _row(self, table, fields, item, policy) -> dict:
-        row = dict.fromkeys(fields)
+    def _row(self, blank, item, policy) -> dict:
+        row = dict(blank)
+        names, converters = self.names, self.converters
         for field, value in item.items():
-            name = column_name(field)
-            if name in fields:
-                row[name] = fits(table.c[name], value)
+            name = names.get(field)
+            if name is None:
+                name = names[field] = column_name(field) or ""
+            convert = converters.get(name)
+            if convert is not None and value is not None:
+                row[name] = convert(value)
         row.update({"_tid": item["_tid"], "_at": item["_at"],
                     "_first_at": item.get("_first_at") or item["_at"],
                     "item": json_safe(item),

@@ -20,10 +20,13 @@ replace the first two) calls `write_batch(store, task, batch)`:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import pymongo.errors
+from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.database import Database
 
@@ -146,10 +149,11 @@ def write_batch(store, writer: TaskWriter, batch: Iterable[Mapping], *,
 
 def _operation(policy: dedup.DedupPolicy, item: dict) -> UpdateOne:
     item.pop("_id", None)
+    new = {"_id": key_id(policy, item), "_first_at": item["_at"]}
     if policy.mode == "overwrite":
-        update = {"$set": item, "$setOnInsert": {"_first_at": item["_at"]}}
+        update = {"$set": item, "$setOnInsert": new}
     else:
-        update = {"$setOnInsert": {**item, "_first_at": item["_at"]}}
+        update = {"$setOnInsert": {**item, **new}}
     return UpdateOne(policy.key_of(item), update, upsert=True)
 
 
@@ -192,62 +196,92 @@ def _stored(collection, policy: dedup.DedupPolicy, keys: dict) -> dict:
     return {k: row for row in rows if (k := _key(policy, row)) in keys}
 
 
+def _insert_many(collection, docs: list[dict]) -> set[int]:
+    """Indexes of `docs` refused by the unique index; other errors raise."""
+    if not docs:
+        return set()
+    try:
+        collection.insert_many(docs, ordered=False)
+    except pymongo.errors.BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return {e["index"] for e in errors}
+    return set()
+
+
+def key_id(policy: dedup.DedupPolicy, item: Mapping) -> ObjectId:
+    """The `_id` of the row holding `item`'s key: the first 12 bytes of a
+    SHA-256 of the key values. An ObjectId still, so pages and cursors keyed on
+    `_id` work as for any row; it lets a writer find a key's row by `_id`
+    (fast on nx-27017, unlike a read through the key fields' index)."""
+    values = json.dumps([item.get(k) for k in policy.keys], sort_keys=True, default=str)
+    return ObjectId(hashlib.sha256(values.encode()).digest()[:12])
+
+
 def _read_then_insert(collection, policy: dedup.DedupPolicy, items: list[dict]) -> WriteCounts:
     """Deduplicate without upserts, for servers whose updates scan the whole
-    collection (nx-27017: 65 upserts/s at 3,000 rows). The stored rows of the
-    batch's keys are read by index; ``overwrite`` deletes them by `_id` and
-    inserts the new versions under the same `_id` and first-seen time,
-    ``ignore`` leaves them; new keys are inserted. A key another writer
-    inserts meanwhile fails its insert on the unique index and goes round
-    again. Not atomic: between the delete and the insert a reader may miss
-    the rows being replaced (MongoDB takes the upsert path)."""
-    pending: dict[str, dict] = {}
+    collection (nx-27017: 65 upserts/s at 3,000 rows). Each row's `_id` is
+    derived from its key (`key_id`): the batch's stored rows are read by `_id`;
+    ``overwrite`` deletes them and inserts the new versions with their
+    first-seen time, ``ignore`` leaves them; new keys are inserted. A key
+    another writer inserts meanwhile, or a row stored before dedup was on
+    (its `_id` is not derived), is refused by the unique index and sorted out
+    by a read through the key fields. Not atomic: between the delete and the
+    insert a reader may miss the rows being replaced (MongoDB takes the upsert
+    path)."""
+    pending: dict[ObjectId, dict] = {}
     for item in items:
-        item.pop("_id", None)
-        key = _key(policy, item)
-        if policy.mode == "overwrite" or key not in pending:
-            pending[key] = item
+        item["_id"] = key_id(policy, item)
+        if policy.mode == "overwrite" or item["_id"] not in pending:
+            pending[item["_id"]] = item
     counts = WriteCounts()
     repeated = len(items) - len(pending)  # copies of one key within the batch
     if policy.mode == "overwrite":
         counts.updated += repeated
     else:
         counts.ignored += repeated
+    replacing: set = set()  # ids whose key had a row stored under another `_id`
     for _ in range(5):
-        stored = _stored(collection, policy, pending)
+        stored = {row["_id"]: row for row in collection.find(
+            {"_id": {"$in": list(pending)}}, {"_first_at": 1, "_at": 1})}
         writes = []
-        for key, item in pending.items():
-            row = stored.get(key)
+        for row_id, item in pending.items():
+            row = stored.get(row_id)
             if row is None:
-                item["_first_at"] = item["_at"]
-                writes.append((key, item, "new"))
+                item.setdefault("_first_at", item["_at"])
+                writes.append(item)
             elif policy.mode == "overwrite":
-                item["_id"] = row["_id"]
                 item["_first_at"] = row.get("_first_at") or row.get("_at") or item["_at"]
-                writes.append((key, item, "updated"))
+                writes.append(item)
             else:
                 counts.ignored += 1
-        replaced = [item["_id"] for _, item, how in writes if how == "updated"]
-        if replaced:
-            collection.delete_many({"_id": {"$in": replaced}})
-        failed: set = set()
-        if writes:
-            try:
-                collection.insert_many([item for _, item, _ in writes], ordered=False)
-            except pymongo.errors.BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != 11000 for e in errors):
-                    raise
-                failed = {e["index"] for e in errors}
-        pending = {}
-        for n, (key, item, how) in enumerate(writes):
-            if n in failed:
-                item.pop("_id", None)
-                pending[key] = item  # another writer took the key: read it again
-            elif how == "new":
-                counts.new += 1
-            else:
-                counts.updated += 1
+        if policy.mode == "overwrite" and stored:
+            collection.delete_many({"_id": {"$in": list(stored)}})
+        refused = _insert_many(collection, writes)
+        for n, item in enumerate(writes):
+            if n not in refused:
+                if item["_id"] in stored or item["_id"] in replacing:
+                    counts.updated += 1
+                else:
+                    counts.new += 1
+        pending = {writes[n]["_id"]: writes[n] for n in refused}
+        if not pending:
+            return counts
+        # refused: another writer's row under this `_id`, or an older row of the key
+        by_key = _stored(collection, policy, {_key(policy, i): i for i in pending.values()})
+        for key, row in by_key.items():
+            item = pending.get(key_id(policy, row))
+            if item is None or row["_id"] == item["_id"]:
+                continue  # stored under its own `_id`: read again next round
+            if policy.mode == "ignore":
+                counts.ignored += 1
+                del pending[item["_id"]]
+                continue
+            item["_first_at"] = min(item.get("_first_at") or item["_at"],
+                                    row.get("_first_at") or row.get("_at") or item["_at"])
+            collection.delete_one({"_id": row["_id"]})
+            replacing.add(item["_id"])
         if not pending:
             return counts
     raise CrawlfleetError(f"{len(pending)} items kept colliding on their dedup key")
