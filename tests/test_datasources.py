@@ -193,3 +193,17 @@ def test_books_delivered_to_postgresql_and_mariadb(emb):
             with eng.begin() as conn:
                 conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
             eng.dispose()
+
+
+def test_scrapy_feeds_are_passed_through(emb, tmp_path):
+    """A spider's `feeds` reach Scrapy as its FEEDS setting: Scrapy writes the
+    feed itself, here a JSON-lines file of the 300 books."""
+    config, store, broker, procs = emb
+    feed = tmp_path / "feeds" / "books.jsonl"
+    manage.update_spider(store, "books", {"feeds": {str(feed): {"format": "jsonlines"}}})
+    procs.node(store)
+    task_id = run(config, store, broker, "books")
+    task = wait_task(store, task_id, timeout=120)
+    assert task["status"] == "finished", task.get("error")
+    lines = feed.read_text().splitlines()
+    assert len(lines) == 300 and '"url"' in lines[0]

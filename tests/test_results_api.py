@@ -56,7 +56,7 @@ def test_patch_spider_dedup_refuses_over_duplicates_then_keeps_the_newest(client
                         json={"dedup_keys": ["url"]}).status_code == 404
 
 
-def test_a_crawl_answers_with_its_final_attempt_and_exports_excel(client, auth, store):
+def test_a_crawl_answers_with_its_final_attempt_and_exports_excel(client, auth, store, app):
     root = books_task(store, status="abnormal")
     retry = next_attempt(root, 0)
     store.tasks.update_one({"_id": root["_id"]}, {"$set": {"retried_by": retry["_id"]}})
@@ -74,6 +74,11 @@ def test_a_crawl_answers_with_its_final_attempt_and_exports_excel(client, auth, 
     assert rows[1][2] == "=cmd()" and sheet.cell(2, 3).data_type == "s"  # text, never a formula
     assert client.get(f"/api/v1/tasks/{root['_id']}/results?format=xls",
                       headers=auth.viewer).status_code == 400
+    from test_ui import Browser
+
+    page = Browser(app, store, "viewer").get(f"/tasks/{root['_id']}").get_data(as_text=True)
+    assert "of the crawl&#39;s final attempt" in page or "of the crawl's final attempt" in page
+    assert "u2" in page and "only-in-the-first" not in page
 
 
 def test_delete_a_tasks_results_and_drop_a_collection(client, auth, store):
