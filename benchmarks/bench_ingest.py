@@ -1,10 +1,15 @@
 """Item ingest: items/s into MongoDB through crawlfleet's SDK and Scrapy
 pipeline, against raw pymongo insert_many (batches of 100) on the same server,
-every collection with the indexes a real results collection has (`_tid`, `_at`).
+every collection with the indexes a real results collection has (`_tid`, `_at`);
+deduplicated ingest (upserts on a unique `url` index through the batch writer,
+fenced) against the same raw insert_many; and SQL ingest (a spider's table in
+PostgreSQL and MariaDB, plain and upserted) against the driver's raw
+executemany into an equivalent table on the same server.
 
     python benchmarks/bench_ingest.py [--items 20000] [--mongo-uri URI]
+        [--postgres-url URL] [--mysql-url URL] [--no-sql]
 
-Goal: ≥ 0.8× raw insert_many.
+Goals: ≥ 0.8× raw insert_many (SDK, Scrapy pipeline); upsert ingest ≥ 0.5×.
 """
 
 import argparse
@@ -90,11 +95,98 @@ def scrapy_crawl(uri, db, n, through_crawlfleet):
     return scraped / elapsed
 
 
+def writer_ingest(uri, db, n, policy):
+    """crawlfleet.results.write_batch in batches of 100, fenced by a running task;
+    with `policy`, a first pass of new keys and a second of the same keys."""
+    from crawlfleet.models import new_task
+    from crawlfleet.results.writer import TaskWriter, write_batch
+
+    client = pymongo.MongoClient(uri)
+    database = client[db]
+    coll = f"writer_{'dedup' if policy else 'plain'}"
+    task = new_task({"_id": "bench", "project": "p", "version": "v", "kind": "command",
+                     "results_collection": coll}, target="any")
+    task.update(status="running", session="bench-session", node_id="bench-node")
+    database.tasks.insert_one(task)
+    writer = TaskWriter.from_task(task, policy)
+    rates = []
+    for _ in range(2 if policy else 1):
+        items = docs(n)
+        started = time.monotonic()
+        for i in range(0, n, 100):
+            write_batch(database, writer, items[i:i + 100])
+        rates.append(n / (time.monotonic() - started))
+    stored = database[coll].estimated_document_count()
+    client.close()
+    return rates, stored
+
+
+SQL_COLUMNS = ("title", "price", "currency", "availability", "rating", "upc", "category", "url")
+
+
+def sql_ingest(url, n):
+    """(raw executemany, crawlfleet insert, crawlfleet upsert new, upsert again) items/s."""
+    import json as jsonlib
+
+    import sqlalchemy as sa
+
+    from crawlfleet.results.dedup import DedupPolicy
+    from crawlfleet.results.sql import SqlTable, make_engine
+
+    engine = make_engine(url)
+    suffix = uuid.uuid4().hex[:6]
+    raw_name, plain_name, dedup_name = (f"bench_raw_{suffix}", f"bench_plain_{suffix}",
+                                        f"bench_dedup_{suffix}")
+    items = [dict(d, _tid="bench", _at=time.time() + i * 1e-6) for i, d in enumerate(docs(n))]
+    json_type = "JSONB" if engine.dialect.name == "postgresql" else "JSON"
+    double = "DOUBLE PRECISION" if engine.dialect.name == "postgresql" else "DOUBLE"
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            f"CREATE TABLE {raw_name} (_rowid BIGINT PRIMARY KEY "
+            f"{'GENERATED ALWAYS AS IDENTITY' if engine.dialect.name == 'postgresql' else 'AUTO_INCREMENT'}, "
+            f"_tid VARCHAR(64), _at {double}, item {json_type}, title TEXT, price {double}, "
+            "currency TEXT, availability BIGINT, rating BIGINT, upc TEXT, category TEXT, url TEXT)"))
+    placeholders = ", ".join(["%s"] * (3 + len(SQL_COLUMNS)))
+    insert = (f"INSERT INTO {raw_name} (_tid, _at, item, {', '.join(SQL_COLUMNS)}) "
+              f"VALUES ({placeholders})")
+    try:
+        raw_conn = engine.raw_connection()
+        try:
+            cursor = raw_conn.cursor()
+            started = time.monotonic()
+            for i in range(0, n, 500):
+                rows = [(it["_tid"], it["_at"], jsonlib.dumps(it), *[it[c] for c in SQL_COLUMNS])
+                        for it in items[i:i + 500]]
+                cursor.executemany(insert, rows)
+                raw_conn.commit()
+            raw = n / (time.monotonic() - started)
+        finally:
+            raw_conn.close()
+        rates = [raw]
+        for name, policy, passes in ((plain_name, None, 1),
+                                     (dedup_name, DedupPolicy(("url",), "overwrite"), 2)):
+            table = SqlTable(engine, name)
+            for _ in range(passes):
+                started = time.monotonic()
+                for i in range(0, n, 500):
+                    table.write(items[i:i + 500], policy)
+                rates.append(n / (time.monotonic() - started))
+        return rates
+    finally:
+        with engine.begin() as conn:
+            for name in (raw_name, plain_name, dedup_name):
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+        engine.dispose()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=20000)
     parser.add_argument("--mongo-uri")
     parser.add_argument("--home", default="./.bench-ingest")
+    parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--mysql-url", default="mysql+pymysql://root@127.0.0.1:3306/test")
+    parser.add_argument("--no-sql", action="store_true", help="Skip the SQL rows.")
     opts = parser.parse_args()
     mongo = None
     uri = opts.mongo_uri
@@ -112,6 +204,11 @@ def main():
         sdk = sdk_save_items(uri, db, opts.items)
         raw_scrapy = scrapy_crawl(uri, db, opts.items, through_crawlfleet=False)
         cf_scrapy = scrapy_crawl(uri, db, opts.items, through_crawlfleet=True)
+        from crawlfleet.results.dedup import DedupPolicy
+
+        (fenced,), _ = writer_ingest(uri, db, opts.items, None)
+        (upsert_new, upsert_again), dedup_rows = writer_ingest(
+            uri, db, opts.items, DedupPolicy(("url",), "overwrite"))
         client = pymongo.MongoClient(uri)
         stored = client[db]["sdk_items"].estimated_document_count()
         client.drop_database(db)
@@ -129,12 +226,40 @@ def main():
             "yes" if sdk / raw >= 0.8 else "no"],
            ["Scrapy crawl + a raw insert_many pipeline", f"{raw_scrapy:.0f}", "1.00", "—"],
            ["Scrapy crawl + crawlfleet's pipeline", f"{cf_scrapy:.0f}",
-            f"{cf_scrapy / raw_scrapy:.2f}", "yes" if cf_scrapy / raw_scrapy >= 0.8 else "no"]])
+            f"{cf_scrapy / raw_scrapy:.2f}", "yes" if cf_scrapy / raw_scrapy >= 0.8 else "no"],
+           ["write_batch, fenced, no dedup (batches of 100)", f"{fenced:.0f}",
+            f"{fenced / raw:.2f}", "yes" if fenced / raw >= 0.8 else "no"]])
     headline(f"item ingest, {opts.items:,} items, indexed collections",
              f"SDK `save_items` **{sdk / raw:.2f}×** raw `insert_many` ({sdk:,.0f} vs {raw:,.0f} "
              f"items/s); Scrapy through crawlfleet's pipeline **{cf_scrapy / raw_scrapy:.2f}×** a "
              f"plain `insert_many` pipeline ({cf_scrapy:,.0f} vs {raw_scrapy:,.0f} items/s)",
              "≥ 0.8×", "yes" if min(sdk / raw, cf_scrapy / raw_scrapy) >= 0.8 else "no")
+    table(f"Deduplicated ingest: {opts.items} items upserted on a unique `url` index through "
+          f"write_batch (fenced, batches of 100), against raw insert_many on the same server; "
+          f"rows after two passes: {dedup_rows}",
+          ["path", "items/s", "vs raw insert_many", "goal ≥ 0.5×"],
+          [["raw pymongo insert_many (batches of 100)", f"{raw:.0f}", "1.00", "—"],
+           ["upsert, overwrite, every key new", f"{upsert_new:.0f}", f"{upsert_new / raw:.2f}",
+            "yes" if upsert_new / raw >= 0.5 else "no"],
+           ["upsert, overwrite, every key stored (updates)", f"{upsert_again:.0f}",
+            f"{upsert_again / raw:.2f}", "yes" if upsert_again / raw >= 0.5 else "no"]])
+    if opts.no_sql:
+        return
+    for label, url in (("PostgreSQL", opts.postgres_url), ("MariaDB", opts.mysql_url)):
+        try:
+            raw_sql, plain, up_new, up_again = sql_ingest(url, opts.items)
+        except Exception as exc:  # a server that is not running: say so, measure the rest
+            print(f"{label}: not measured ({str(exc).splitlines()[0][:200]})")
+            continue
+        table(f"SQL ingest into {label}: {opts.items} items, batches of 500, against the "
+              "driver's raw executemany into an equivalent table (same columns and JSON)",
+              ["path", "items/s", "vs raw executemany", "goal ≥ 0.5× (upsert)"],
+              [["raw DBAPI executemany", f"{raw_sql:.0f}", "1.00", "—"],
+               ["crawlfleet SqlTable.write, insert", f"{plain:.0f}", f"{plain / raw_sql:.2f}", "—"],
+               ["crawlfleet upsert on url, keys new", f"{up_new:.0f}", f"{up_new / raw_sql:.2f}",
+                "yes" if up_new / raw_sql >= 0.5 else "no"],
+               ["crawlfleet upsert on url, keys stored", f"{up_again:.0f}",
+                f"{up_again / raw_sql:.2f}", "yes" if up_again / raw_sql >= 0.5 else "no"]])
 
 
 if __name__ == "__main__":

@@ -158,6 +158,16 @@ SETTINGS = [
             "Folders on the machine serving the API that git imports may read local "
             "repositories from, separated by ':'. Empty: only https://, ssh:// "
             "and git@host:path URLs."),
+    # -- results and data sources -----------------------------------------------
+    Setting("secrets_key", "", str,
+            "Fernet key that encrypts data-source passwords at rest (withheld from "
+            "spiders). Empty: a key made once in HOME/secrets.key (mode 0600); set the "
+            "same key on every machine of a multi-host fleet."),
+    Setting("sink_batch", 500, int,
+            "Items per batch a node writes to a SQL data source."),
+    Setting("sink_attempts", 5, int,
+            "Attempts per batch before a data source that does not answer fails "
+            "the task (backoff doubles from 1 s, at most 30 s)."),
     # -- retries and retention ------------------------------------------------
     Setting("retry_abnormal_attempts", 3, int,
             "Attempts in all for a task that ends `abnormal` (its node died or "

@@ -56,6 +56,8 @@ INDEXES = {
         # collection for a range on `_id`, not for a range on an indexed field
         IndexModel([("created_at", DESCENDING)]),
         IndexModel([("retry_pending", ASCENDING)], sparse=True),
+        # a crawl's attempts (crawlfleet/results/attempts.py)
+        IndexModel([("root_id", ASCENDING)]),
         # a schedule's running tasks (overlap policy)
         IndexModel([("schedule_id", ASCENDING), ("status", ASCENDING)]),
     ],

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "crawlfleet.json"
 WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD",
-            "CRAWLFLEET_ALERT_SMTP_PASSWORD")
+            "CRAWLFLEET_ALERT_SMTP_PASSWORD", "CRAWLFLEET_SECRETS_KEY")
 SCRAPY_CFG = "scrapy.cfg"
 
 
@@ -98,6 +98,8 @@ def read_manifest(folder: str | Path) -> list[Doc]:
             "results_collection": _manifest_results_collection(entry),
             "retry": _manifest_retry(entry),
         })
+        if entry.get("dedup") is not None:
+            spiders[-1]["dedup"] = _manifest_dedup(entry)
     return spiders
 
 
@@ -106,6 +108,23 @@ def _manifest_results_collection(entry: Doc) -> str | None:
         return check_results_collection(entry.get("results_collection"))
     except ValueError as exc:
         raise ProjectError(f"{MANIFEST}: spider {entry.get('name')!r}: {exc}") from None
+
+
+def _manifest_dedup(entry: Doc) -> Doc | None:
+    """The spider's dedup policy: ``"dedup": {"keys": ["url"], "mode": "overwrite"}``."""
+    from crawlfleet.results import dedup
+
+    raw = entry.get("dedup")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ProjectError(f'{MANIFEST}: spider {entry.get("name")!r}: dedup must be '
+                           '{"keys": [...], "mode": "overwrite" or "ignore"}')
+    try:
+        policy = dedup.parse(raw.get("keys"), raw.get("mode"))
+    except CrawlfleetError as exc:
+        raise ProjectError(f"{MANIFEST}: spider {entry.get('name')!r}: {exc}") from None
+    return policy.as_doc() if policy else None
 
 
 def _manifest_retry(entry: Doc) -> Doc | None:

@@ -2,7 +2,7 @@
 
 Registering a new version and activating an older one (a rollback) both end
 here, so a spider row always holds exactly what its version recorded: kind,
-command, description, results collection and retry policy. Fields a version
+command, description, results collection, retry policy and dedup policy. Fields a version
 records live in `VERSION_ENTRY_FIELDS`; a field added there is kept with the
 version and restored by a rollback without touching either caller.
 """
@@ -13,7 +13,8 @@ from crawlfleet.models import results_collection_for
 
 # What a version stores of each spider (whole entries, so a rollback restores
 # each spider as it was).
-VERSION_ENTRY_FIELDS = ("name", "command", "description", "results_collection", "retry")
+VERSION_ENTRY_FIELDS = ("name", "command", "description", "results_collection", "retry",
+                        "dedup")
 
 
 def version_entry(spider: dict[str, Any]) -> dict[str, Any]:
@@ -38,6 +39,8 @@ def sync_spider_rows(store: Any, project: str, kind: str, version_id: str,
             or results_collection_for(entry["name"]),
             # A version made before retry policies were kept had none to keep.
             "retry": entry.get("retry"),
+            # the project's own dedup policy; one set through the API wins (`dedup`)
+            "manifest_dedup": entry.get("dedup"),
             "updated_at": stamp,
         }
         if "description" in entry:  # versions made before descriptions were kept

@@ -11,7 +11,7 @@ from pymongo.uri_parser import parse_uri
 
 # Secrets of the platform that a spider has no business reading.
 WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD",
-            "CRAWLFLEET_ALERT_SMTP_PASSWORD")
+            "CRAWLFLEET_ALERT_SMTP_PASSWORD", "CRAWLFLEET_SECRETS_KEY")
 # the global alert settings (webhook URL, addresses, SMTP login) are the platform's
 WITHHELD_PREFIXES = ("CRAWLFLEET_ALERT_",)
 

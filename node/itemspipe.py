@@ -15,7 +15,7 @@ import time
 
 import pymongo.errors
 
-from crawlfleet.items import insert_batch, prepare
+from crawlfleet.results.writer import Fenced, TaskWriter, add_counts, write_batch
 from crawlfleet.retrying import STORE_OUTAGE
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,12 @@ FLUSH_SECONDS = 1.0
 
 
 class ItemsPipe:
-    def __init__(self, store, task, folder, say):
+    def __init__(self, store, task, folder, say, policy=None):
         self.store = store
         self.task_id = task["_id"]
         self.collection = task["results_collection"]
+        self.writer = TaskWriter.from_task(task, policy)
+        self.refused = 0
         self.say = say
         self.path = os.path.join(folder, "items.jsonl")
         os.mkfifo(self.path, 0o600)
@@ -70,22 +72,28 @@ class ItemsPipe:
     def _store(self, batch):
         if not batch:
             return
-        batch = prepare(batch, self.task_id)
+        if self.refused:
+            self.refused += len(batch)
+            return
         try:
-            STORE_OUTAGE.call(lambda: insert_batch(self.store.results(self.collection), batch),
-                              on_retry=lambda exc, attempt, wait: log.warning(
-                                  "task %s: items not stored yet (%s)", self.task_id, exc))
+            counts = STORE_OUTAGE.call(lambda: write_batch(self.store, self.writer, batch),
+                                       on_retry=lambda exc, attempt, wait: log.warning(
+                                           "task %s: items not stored yet (%s)", self.task_id, exc))
+        except Fenced as exc:
+            # the task is another attempt's now: what this one sends is refused
+            self.refused += len(batch)
+            self.say(f"items pipe: {exc}")
+            return
         except pymongo.errors.PyMongoError as exc:
             # counted, said, and the task fails: never dropped silently
             self.lost += len(batch)
             self.say(f"items pipe: {len(batch)} items could not be stored ({exc})")
             return
         try:
-            self.store.tasks.update_one({"_id": self.task_id},
-                                        {"$inc": {"stats.items": len(batch)}})
+            add_counts(self.store, self.task_id, counts)
         except pymongo.errors.PyMongoError as exc:
             log.warning("task %s: item count not updated (%s)", self.task_id, exc)
-        self.stored += len(batch)
+        self.stored += counts.stored
 
     def close(self, timeout=30.0):
         """After the spider ended: read what is left, then remove the pipe."""

@@ -25,6 +25,7 @@ from crawlfleet.errors import CrawlfleetError
 from crawlfleet.models import SpiderKind, TaskStatus
 from crawlfleet.retrying import FINAL_STATUS, STORE_OUTAGE
 from node.command import spider_command
+from node.crawlresults import ResultsSettings, finish
 from node.environ import task_environment
 from node.itemspipe import ItemsPipe
 from node.logship import LogShipper
@@ -49,6 +50,7 @@ class TaskRun:
         self.venvs = venvs
         self.warm = warm
         self.items = None
+        self.results = ResultsSettings()
         self.task_dir = config.home_path / "tasks" / task["_id"]
         self.node_id = node_id
         self.session = session
@@ -80,6 +82,10 @@ class TaskRun:
         if self.items is not None and self.items.lost and result["status"] == TaskStatus.FINISHED.value:
             result = {**result, "status": TaskStatus.ERROR.value,
                       "error": f"{self.items.lost} items could not be stored"}
+        if result["status"] == TaskStatus.FINISHED.value:
+            error = self._finish_results()
+            if error:
+                result = {**result, "status": TaskStatus.ERROR.value, "error": error}
         if self.log.close() and self.proc is not None:
             self.proc.stdout.close()
         self._record(result)
@@ -87,12 +93,12 @@ class TaskRun:
 
     def _run(self):
         version = self._with_store_retries(lambda: self.cache.version(self.task["version"]))
-        spider = {"_id": self.task["spider"]}
+        spider_doc = self._with_store_retries(
+            lambda: self.store.spiders.find_one({"_id": self.task["spider"]})) or {}
+        # dedup, data sources, feeds: the spider's settings now, like its command
+        self.results = ResultsSettings.of(spider_doc)
+        spider = {"_id": self.task["spider"], "command": spider_doc.get("command")}
         scrapy = self.task["kind"] == SpiderKind.SCRAPY.value
-        if not scrapy and not self._command_of(version, spider):
-            # an entry without a command in the version: the spider document may have it
-            spider = self._with_store_retries(
-                lambda: self.store.spiders.find_one({"_id": self.task["spider"]})) or spider
         # the task runs the version it recorded, whatever is current now
         spider = dict(spider, command=self._command_of(version, spider))
         if not scrapy and not spider.get("command"):
@@ -107,10 +113,14 @@ class TaskRun:
             self.log.say(str(exc))
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
         command = spider_command(self.task, spider)
+        if scrapy:
+            command.settings.update(self.results.scrapy_settings())
         argv = command.argv(python)
         env = task_environment(self.task, self.config, self.node_id)
+        env.update(self.results.environment(self.task))
         self.task_dir.mkdir(parents=True, exist_ok=True)
-        self.items = ItemsPipe(self.store, self.task, self.task_dir, self.log.say)
+        self.items = ItemsPipe(self.store, self.task, self.task_dir, self.log.say,
+                               policy=self.results.policy)
         env["CRAWLFLEET_ITEMS_PIPE"] = self.items.path
         self.log.say("command: " + command.display())
         started = time.monotonic()
@@ -170,6 +180,14 @@ class TaskRun:
             except subprocess.TimeoutExpired:
                 pass
         return ending
+
+    def _finish_results(self):
+        """Supersede earlier attempts and deliver to data sources; an error or None."""
+        try:
+            return finish(self.store, self.config, self.task, self.results, self.log.say)
+        except Exception as exc:  # never let it keep the final status unwritten
+            log.exception("task %s: results not finished", self.task_id)
+            return f"results not finished: {exc}"
 
     def _best_effort(self, write):
         """A ledger write the task does not depend on: skipped while the store is away."""

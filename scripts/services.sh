@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start Redis and RabbitMQ on this machine if they are not answering, with the
-# same commands the machine uses at boot. The tests use both; nothing else does.
+# Start Redis, RabbitMQ, PostgreSQL and MariaDB on this machine if they are not
+# answering, with the same commands the machine uses at boot. The tests use them
+# (the SQL servers as data sources: tests/test_datasources.py); nothing else does.
 set -u
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -30,6 +31,33 @@ if ! port_open 5672; then
   else
     echo "services: rabbitmq-server is not installed (apt-get install rabbitmq-server)" >&2
   fi
+fi
+if ! port_open 5432; then
+  if ls /etc/postgresql >/dev/null 2>&1 && command -v pg_ctlcluster >/dev/null; then
+    echo "services: starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+    wait_port 5432
+  else
+    echo "services: PostgreSQL is not installed (apt-get install postgresql)" >&2
+  fi
+fi
+
+if ! port_open 3306; then
+  if [ -x /usr/sbin/mariadbd ]; then
+    echo "services: starting MariaDB"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    wait_port 3306
+  else
+    echo "services: MariaDB is not installed (apt-get install mariadb-server)" >&2
+  fi
+fi
+# the databases the tests write to (`test` on both servers; trust / empty root password)
+if port_open 5432 && command -v psql >/dev/null; then
+  psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='test'" 2>/dev/null \
+    | grep -q 1 || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE test" >/dev/null 2>&1 || true
+fi
+if port_open 3306 && command -v mariadb >/dev/null; then
+  mariadb -h 127.0.0.1 -uroot -e "CREATE DATABASE IF NOT EXISTS test" >/dev/null 2>&1 || true
 fi
 # tests/test_multihost.py makes network namespaces and veth pairs with iproute2
 if ! command -v ip >/dev/null && command -v apt-get >/dev/null; then

@@ -17,6 +17,8 @@ from werkzeug.exceptions import Forbidden, HTTPException
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound, Unauthorized
 from crawlfleet.models import (TaskStatus, is_results_collection, public_task,
                                results_collection_for)
+from crawlfleet.results.attempts import final_attempt
+from crawlfleet.results.manage import spider_settings
 from master import discovery, dispatch
 from master.nodes import list_nodes
 from web import (credentials, errors, export, jsonbody, openapi, redact, services,
@@ -169,6 +171,7 @@ def spiders():
 def spider(name):
     store = services().store
     out = spider_out(dispatch.get_spider(store, name))
+    out["results_settings"] = spider_settings(out)
     last = list(store.tasks.find({"spider": name}).sort("_id", -1).limit(1))
     out["last_task"] = task_out(last[0]) if last else None
     return jsonify(out)
@@ -252,12 +255,18 @@ def task_log(task_id):
 def task_results(task_id):
     task = get_task(task_id)
     fmt = request.args.get("format", "json")
-    if fmt not in ("json", "jsonl", "csv"):
-        raise BadRequest("format must be json, jsonl or csv")
+    if fmt not in ("json", "jsonl", "csv", "xlsx"):
+        raise BadRequest("format must be json, jsonl, csv or xlsx")
     name = task.get("results_collection") or results_collection_for(task["spider"])
     if not is_results_collection(name):
         raise NotFound(f"task {task_id!r} has no results collection")
     collection = services().store.results(name)
+    # a crawl's items are its final attempt's (crawlfleet.results.attempts)
+    task_id = final_attempt(services().store, task)["_id"]
+    if fmt == "xlsx":
+        docs = export.items_cursor(collection, task_id)
+        return Response(stream_with_context(export.xlsx_chunks(docs)),
+                        mimetype=export.XLSX_MIMETYPE, headers=attachment(task_id, ".xlsx"))
     if fmt == "jsonl":
         docs = export.items_cursor(collection, task_id)
         return Response(stream_with_context(export.jsonl_lines(docs)),
@@ -274,7 +283,8 @@ def task_results(task_id):
     docs = list(export.items_cursor(collection, task_id, after, limit + 1))
     more = len(docs) > limit
     docs = docs[:limit]
-    return jsonify({"items": docs, "next": str(docs[-1]["_id"]) if more else None})
+    return jsonify({"items": docs, "next": str(docs[-1]["_id"]) if more else None,
+                    "task_id": task_id})
 
 
 # -- the API's own description -------------------------------------------------
@@ -286,7 +296,8 @@ def openapi_document():
 
 # -- the nested API blueprints (imported last: they use the helpers above) -------
 
-from web import projects_api, schedules_api  # noqa: E402
+from web import projects_api, results_api, schedules_api  # noqa: E402
 
 bp.register_blueprint(projects_api.bp)
 bp.register_blueprint(schedules_api.bp)
+bp.register_blueprint(results_api.bp)

@@ -181,9 +181,10 @@ def _paths():
                 "text/csv": {"schema": {"type": "string"}}}}},
             params=[TASK_ID,
                     _param("format", "query", {"type": "string",
-                                               "enum": ["json", "jsonl", "csv"],
+                                               "enum": ["json", "jsonl", "csv", "xlsx"],
                                                "default": "json"},
-                           "jsonl and csv stream every item as a download"),
+                           "jsonl, csv and xlsx (Excel) stream every item of the crawl's "
+                           "final attempt as a download"),
                     limit(100, 1000),
                     _param("after", "query", {"type": "string"},
                            "Only items after this item id (the previous page's `next`)"),
@@ -207,9 +208,18 @@ def _paths():
     }
 
 
+def _merge(paths, more):
+    """`paths` with the operations of `more` added (a path may gain methods)."""
+    out = dict(paths)
+    for path, item in more.items():
+        out[path] = {**out.get(path, {}), **item}
+    return out
+
+
 def document():
     from web import projects_openapi  # the /projects routes, described next to their module
     from web import schedules_openapi  # and the /schedules routes
+    from web import results_openapi  # and web/results_api.py's
 
     return {
         "openapi": "3.1.0",
@@ -221,13 +231,15 @@ def document():
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
-        "paths": _paths() | projects_openapi.paths() | schedules_openapi.paths(),
+        "paths": _merge(_paths() | projects_openapi.paths() | schedules_openapi.paths(),
+                        results_openapi.paths()),
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
                 "description": "An API token (crawlfleet token create). viewer tokens "
                                "may only GET; operator and admin may also POST."}},
-            "schemas": _schemas() | projects_openapi.schemas() | schedules_openapi.schemas(),
+            "schemas": (_schemas() | projects_openapi.schemas() | schedules_openapi.schemas()
+                        | results_openapi.schemas()),
             "responses": _responses() | projects_openapi.responses(),
         },
     }

@@ -43,7 +43,11 @@ COUNT_EVERY = 60              # seconds between estimated counts of a collection
 TIE_SCAN = 1000               # rows sharing a sort value that are filtered here
 HIDDEN = ("_id",)
 STAMP = "_at"                 # insertion time of an item: the default order when indexed
-LAST = ("_tid", "task_id", STAMP)
+LAST = ("_tid", "task_id", "_first_at", STAMP)
+# what crawlfleet's own fields mean, as column heads: with dedup `_at` is the
+# last write of the row and `_first_at` the first, `_tid` the task that last wrote it
+LABELS = {"_tid": "last written by", "_at": "last seen", "_first_at": "first seen",
+          "_superseded_by": "superseded by"}
 SCALARS = (str, int, float, bool, type(None), ObjectId, datetime.datetime)
 
 
@@ -250,6 +254,7 @@ def browse(name):
                                    dir="asc" if (c == field and direction < 0) else "desc"),
         export_url=lambda fmt: url_for("results.export_view", name=name, format=fmt, **base),
         spiders=results_collections(services().store).get(name, []),
+        label=lambda c: LABELS.get(c, c),
     )
 
 
@@ -265,8 +270,8 @@ def export_view(name):
     """The filtered set, streamed a batch at a time (constant memory)."""
     collection = get_collection(name)
     fmt = request.args.get("format", "csv")
-    if fmt not in ("csv", "json", "jsonl"):
-        abort(400, "format must be csv, json or jsonl")
+    if fmt not in ("csv", "json", "jsonl", "xlsx"):
+        abort(400, "format must be csv, json, jsonl or xlsx")
     try:
         _, query, _, _, sort, *_ = read_view(collection)
         raw = export.raw_formulas_asked(request.args)
@@ -277,6 +282,7 @@ def export_view(name):
         "csv": (lambda d: export.csv_chunks(d, raw_formulas=raw), "text/csv"),
         "json": (json_array, "application/json"),
         "jsonl": (export.jsonl_lines, "application/x-ndjson"),
+        "xlsx": (export.xlsx_chunks, export.XLSX_MIMETYPE),
     }[fmt]
     return Response(stream_with_context(body(docs)), mimetype=mimetype, headers={
         "Content-Disposition": f"attachment; filename={name}.{fmt}"})

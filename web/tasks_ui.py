@@ -8,6 +8,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from crawlfleet.errors import CrawlfleetError
 from crawlfleet.models import FINAL_VALUES, TaskStatus, is_results_collection, public_task
+from crawlfleet.results.attempts import final_attempt
 from master import dispatch
 from web import auth, export, services, taskpager
 from web.ui import bp
@@ -74,10 +75,14 @@ def get_task(task_id):
 def task(task_id):
     doc = public_task(get_task(task_id))
     store = services().store
-    items = list(store.results(doc["results_collection"]).find({"_tid": task_id})
-                 .sort("_id", 1).limit(RESULTS_PREVIEW)) if is_results_collection(doc.get("results_collection")) else []
+    # a crawl's items are its final attempt's (crawlfleet/results/attempts.py)
+    shown = final_attempt(store, doc)["_id"]
+    items = []
+    if is_results_collection(doc.get("results_collection")):
+        items = list(store.results(doc["results_collection"]).find({"_tid": shown})
+                     .sort("_id", 1).limit(RESULTS_PREVIEW))
     columns = [c for c in export.csv_columns(items) if c not in ("_tid", "task_id")]
-    return render_template("task.html", task=doc, items=items, columns=columns,
+    return render_template("task.html", task=doc, items=items, columns=columns, items_of=shown,
                            final=doc["status"] in FINAL_VALUES,
                            status_url=url_for("api.task", task_id=task_id),
                            stream_url=url_for("ui.log_stream", task_id=task_id))

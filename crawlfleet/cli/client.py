@@ -256,11 +256,11 @@ def register(main):
 
     @main.command()
     @click.argument("task_id")
-    @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "json"]),
+    @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "json", "xlsx"]),
                   default="jsonl", show_default=True)
     @api_command
     def results(task_id, fmt):
-        """Write every item a task scraped to stdout."""
+        """Write every item a task's crawl scraped to stdout (its final attempt's)."""
         client = api_client()
         out = click.get_binary_stream("stdout")
         if fmt == "json":

@@ -4,6 +4,7 @@ stats into the task document."""
 
 import atexit
 import logging
+import os
 import threading
 import time
 
@@ -11,7 +12,8 @@ import pymongo
 import pymongo.errors
 import pymongo.synchronous.monitor
 
-from crawlfleet.items import insert_batch, prepare
+from crawlfleet.results import dedup
+from crawlfleet.results.writer import TaskWriter, WriteCounts, add_counts, write_batch
 from crawlfleet.retrying import STORE_OUTAGE, STORE_UNREACHABLE
 
 log = logging.getLogger(__name__)
@@ -30,16 +32,22 @@ COUNT_INTERVAL = 1.0
 
 
 class TaskContext:
-    def __init__(self, task_id, mongo_uri, mongo_db, collection, node_id=""):
+    def __init__(self, task_id, mongo_uri, mongo_db, collection, node_id="", *,
+                 session=None, root_id=None, attempt=1, policy=None):
         self.task_id = task_id
         self.node_id = node_id
+        # what the batch writer needs: who owns the task (fencing), which crawl
+        # it belongs to, and how items are deduplicated
+        self.writer = TaskWriter(task_id=task_id, collection=collection, session=session,
+                                 node_id=node_id or None, root_id=root_id or task_id,
+                                 attempt=attempt, policy=policy)
         self.client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=10_000,
                                           appname=f"crawlfleet-spider-{task_id}")
         self.db = self.client[mongo_db]
         self.collection = self.db[collection]
         self.tasks = self.db.tasks
         self.count_lock = threading.Lock()
-        self.uncounted = 0
+        self.uncounted = WriteCounts()
         self.counted_at = time.monotonic()
 
     @classmethod
@@ -53,33 +61,43 @@ class TaskContext:
             environ.get("CRAWLFLEET_MONGO_DB", "crawlfleet"),
             environ["CRAWLFLEET_RESULTS_COLLECTION"],
             environ.get("CRAWLFLEET_NODE_ID", ""),
+            session=environ.get("CRAWLFLEET_TASK_SESSION") or None,
+            root_id=environ.get("CRAWLFLEET_ROOT_ID") or None,
+            attempt=int(environ.get("CRAWLFLEET_ATTEMPT") or 1),
+            policy=dedup.from_environ(environ),
         )
 
+    def use_settings(self, settings):
+        """Let a Scrapy project's settings name the dedup policy (the node's
+        variables, from the spider's platform setting, still win)."""
+        self.writer.policy = dedup.from_environ(os.environ, settings)
+
     def insert_items(self, items):
-        """Insert items tagged with the task id and their insertion time (`_at`),
-        retrying; returns the count stored."""
-        items = prepare(items, self.task_id)
-        self._retry(lambda: insert_batch(self.collection, items))
+        """Store items through the batch writer (fenced, deduplicated, tagged with
+        the task id and `_at`), retrying while the store is unreachable;
+        returns the count stored (new and updated). Raises `Fenced` when the
+        task is no longer this process's."""
+        items = list(items)
+        counts = self._retry(lambda: write_batch(self.db, self.writer, items))
         with self.count_lock:
-            self.uncounted += len(items)
+            self.uncounted.add(counts)
         if time.monotonic() - self.counted_at >= COUNT_INTERVAL:
             self.count()
-        return len(items)
+        return counts.stored
 
     def count(self):
-        """Add the items stored since the last count to the task's `stats.items`
-        (once a second at most: one more write per batch would cost a fifth of
-        the ingest rate)."""
+        """Add the items stored since the last count to the task's `stats`
+        (items, new, updated, ignored; once a second at most: one more write
+        per batch would cost a fifth of the ingest rate)."""
         with self.count_lock:
-            n, self.uncounted = self.uncounted, 0
+            n = self.uncounted.take()
             self.counted_at = time.monotonic()
         if n:
             try:
-                self._retry(lambda: self.tasks.update_one(
-                    {"_id": self.task_id}, {"$inc": {"stats.items": n}}))
+                self._retry(lambda: add_counts(self.db, self.task_id, n))
             except pymongo.errors.PyMongoError:
                 with self.count_lock:
-                    self.uncounted += n
+                    self.uncounted.add(n)
                 raise
 
     def update_stats(self, stats):

@@ -57,7 +57,9 @@ class ItemPipeline:
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(_context(), crawler.settings.getint("CRAWLFLEET_BATCH_SIZE", 500), crawler)
+        context = _context()
+        context.use_settings(crawler.settings)
+        return cls(context, crawler.settings.getint("CRAWLFLEET_BATCH_SIZE", 500), crawler)
 
     def process_item(self, item, spider=None):
         # ItemAdapter.asdict costs ~75 µs an item; a plain dict needs only a copy

@@ -21,7 +21,7 @@ import time
 import pytest
 
 from helpers import (Processes, free_port, make_config, purge_broker, rabbitmq_available,
-                      redis_available, stop_group, wait_for, wait_for_port)
+                      redis_available, stop_group, task_log, wait_for, wait_for_port)
 from crawlfleet.broker import Broker
 from crawlfleet.models import FINAL_VALUES
 from crawlfleet.store import Store
@@ -271,3 +271,54 @@ def _alive(pid):
             return f.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
+
+
+SLOW_BOOKS = {"DOWNLOAD_DELAY": "0.03", "CONCURRENT_REQUESTS": "1"}
+
+
+@pytest.mark.parametrize("dedup", [None, "url"])
+def test_kill_a_node_mid_books_crawl_keeps_each_item_once(fleet_factory, dedup):
+    """kill -9 the node crawling `books` once it has stored items: the retry
+    finishes elsewhere and the crawl's results hold its 300 items once (the
+    killed attempt's removed). With dedup on `url`, two more runs keep 300
+    rows and count 300 updated each."""
+    fleet = fleet_factory()
+    if dedup:
+        fleet.store.spiders.update_one({"_id": "books"}, {"$set": {
+            "dedup": {"keys": [dedup], "mode": "overwrite"}}})
+    fleet.procs.master()
+    a = fleet.procs.node(fleet.store, max_runners=1)
+    fleet.submit("books", 1, settings=SLOW_BOOKS)
+    root = fleet.roots[0]
+    results = fleet.store.results("results_books")
+    wait_for(lambda: results.count_documents({"_tid": root}) >= 30, timeout=120,
+             what="first attempt storing items")
+    fleet.procs.node(fleet.store, max_runners=1)
+    os.killpg(a.pid, signal.SIGKILL)
+    settle(fleet, 180)
+    counts = fleet.summary(f"kill-node-books{'-dedup' if dedup else ''}")
+    assert counts["lost"] == 0 and counts["finished"] == 1 and counts["retried"] >= 1
+    chain = fleet.chains()[root]
+    final = chain[-1]
+    assert chain[0]["status"] == "abnormal" and final["status"] == "finished"
+    rows = list(results.find({}, {"url": 1, "_tid": 1}))
+    assert len(rows) == 300, f"{len(rows)} rows for a 300-item crawl"
+    assert len({r["url"] for r in rows}) == 300
+    assert {r["_tid"] for r in rows} == {final["_id"]}
+    if not dedup:  # with dedup the retry overwrote most of them itself
+        assert final["stats"]["superseded"] > 0
+        assert any("items of earlier attempts" in line for line in task_log(fleet.store, final["_id"]))
+    from crawlfleet.results.attempts import final_attempt
+    assert final_attempt(fleet.store, chain[0])["_id"] == final["_id"]
+    if not dedup:
+        return
+    first_seen = {r["url"]: r["_first_at"] for r in results.find({}, {"url": 1, "_first_at": 1})}
+    for run in (2, 3):
+        fleet.submit("books", 1)
+        settle(fleet, 180)
+        task = fleet.store.tasks.find_one({"_id": fleet.roots[-1]})
+        assert task["status"] == "finished", task.get("error")
+        assert task["stats"]["updated"] == 300 and task["stats"]["new"] == 0, task["stats"]
+        assert results.count_documents({}) == 300
+    again = {r["url"]: r["_first_at"] for r in results.find({}, {"url": 1, "_first_at": 1})}
+    assert again == first_seen  # overwrite keeps the first-seen time

@@ -1,0 +1,209 @@
+"""Data sources: a spider's items delivered to real PostgreSQL and MariaDB
+servers (127.0.0.1:5432 trust, 127.0.0.1:3306 root), the table layout and its
+upserts, passwords sealed at rest and never shown, a source that is down
+failing the task loudly — and `books` delivered end to end by a node."""
+
+import os
+import stat
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import free_port, task_log, wait_task
+from crawlfleet import datasources
+from crawlfleet.results import dedup, manage
+from crawlfleet.results.delivery import DeliveryFailed, deliver
+from crawlfleet.results.sql import SqlTable
+from crawlfleet.secretbox import SecretBox
+from test_node import platform as platform_fixture
+from test_node import run
+
+SERVERS = {
+    "postgresql": {"kind": "postgresql", "host": "127.0.0.1", "port": 5432, "database": "test",
+                   "user": "postgres"},
+    "mysql": {"kind": "mysql", "host": "127.0.0.1", "port": 3306, "database": "test",
+              "user": "root"},
+}
+
+
+def engine_of(kind):
+    doc = dict(SERVERS[kind])
+    try:
+        eng = datasources.engine(doc, None)
+        with eng.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"{kind} is not running on this machine (scripts/services.sh starts it): {exc}")
+    return eng
+
+
+@pytest.fixture(params=list(SERVERS))
+def sql(request):
+    eng = engine_of(request.param)
+    name = f"results_t{uuid.uuid4().hex[:8]}"
+    yield request.param, eng, name
+    with eng.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+    eng.dispose()
+
+
+def item(n, **extra):
+    return {"url": f"http://x/{n}", "title": f"Book {n}", "price": n + 0.5, "stock": n,
+            "in_stock": n % 2 == 0, "tags": ["a", "b"], "_tid": "t1", "_at": 1000.0 + n, **extra}
+
+
+def test_table_layout_types_and_plain_inserts(sql):
+    kind, eng, name = sql
+    table = SqlTable(eng, name)
+    assert table.write([item(n) for n in range(3)], None) == 3
+    assert table.write([item(3, isbn="123")], None) == 1  # a new field: a new column
+    columns = {c["name"]: c for c in sa.inspect(eng).get_columns(name)}
+    assert set(columns) == {"_rowid", "_key", "_tid", "_at", "_first_at", "item", "url", "title",
+                            "price", "stock", "in_stock", "isbn"}
+    assert isinstance(columns["stock"]["type"], sa.BigInteger)
+    assert isinstance(columns["price"]["type"], (sa.Double, sa.Float))
+    assert isinstance(columns["title"]["type"], sa.Text)
+    uniques = sa.inspect(eng).get_unique_constraints(name) + [
+        i for i in sa.inspect(eng).get_indexes(name) if i.get("unique")]
+    assert any(u["column_names"] == ["_key"] for u in uniques)
+    with eng.connect() as conn:
+        rows = conn.execute(sa.text(f"SELECT url, price, stock, _tid, _at, item FROM {name} "
+                                    "ORDER BY _at")).all()
+    assert len(rows) == 4 and rows[0].url == "http://x/0" and rows[1].stock == 1
+    assert rows[0]._tid == "t1" and rows[0]._at == 1000.0
+    whole = rows[0].item if isinstance(rows[0].item, dict) else __import__("json").loads(rows[0].item)
+    assert whole["tags"] == ["a", "b"]
+    # a value of another type stays in `item` only
+    table.write([item(9, stock="many")], None)
+    assert table.count() == 5
+
+
+@pytest.mark.parametrize("mode", ["overwrite", "ignore"])
+def test_upsert_on_the_dedup_key(sql, mode):
+    kind, eng, name = sql
+    policy = dedup.DedupPolicy(("url",), mode)
+    table = SqlTable(eng, name)
+    table.write([item(n, _tid="t1") for n in range(5)], policy)
+    table.write([item(n, _tid="t2", _at=2000.0 + n, title="new") for n in range(3, 8)], policy)
+    with eng.connect() as conn:
+        rows = conn.execute(sa.text(f"SELECT url, title, _tid, _first_at FROM {name} "
+                                    "ORDER BY stock")).all()
+    assert len(rows) == 8
+    titles = [r.title for r in rows[3:5]]
+    assert titles == (["new", "new"] if mode == "overwrite" else ["Book 3", "Book 4"])
+    assert rows[3]._first_at == 1003.0  # first seen by t1, whatever the mode
+
+
+def test_turning_dedup_on_keys_rows_stored_without_it(sql):
+    kind, eng, name = sql
+    table = SqlTable(eng, name)
+    table.write([item(n) for n in range(3)] + [item(0, _at=1500.0)], None)
+    policy = dedup.DedupPolicy(("url",), "overwrite")
+    table.write([item(n, _tid="t2", _at=3000.0) for n in range(3)], policy)
+    with eng.connect() as conn:
+        rows = conn.execute(sa.text(f"SELECT url, _tid, _key FROM {name} ORDER BY url")).all()
+    assert [(r.url, r._tid) for r in rows] == [(f"http://x/{n}", "t2") for n in range(3)]
+    assert all(r._key for r in rows)
+
+
+def test_passwords_are_sealed_and_never_shown(client, auth, store, config):
+    made = client.post("/api/v1/datasources", headers=auth.admin, json={
+        "name": "pg", "kind": "postgresql", "host": "127.0.0.1", "database": "test",
+        "user": "postgres", "password": "s3cret-pw"})
+    assert made.status_code == 201, made.json
+    assert made.json["has_password"] is True and "s3cret-pw" not in made.get_data(as_text=True)
+    stored = store.db.datasources.find_one({"_id": "pg"})
+    assert "s3cret-pw" not in str(stored) and stored["password_sealed"]
+    assert SecretBox.for_config(config).open(stored["password_sealed"]) == "s3cret-pw"
+    key_file = config.home_path / "secrets.key"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    listed = client.get("/api/v1/datasources", headers=auth.viewer)
+    assert "s3cret-pw" not in listed.get_data(as_text=True)
+    assert "password_sealed" not in listed.get_data(as_text=True)
+    assert client.post("/api/v1/datasources", headers=auth.operator, json={
+        "name": "x", "kind": "mysql", "host": "h", "database": "d", "user": "u"}).status_code == 403
+    bad = client.post("/api/v1/datasources", headers=auth.admin, json={
+        "name": "y", "kind": "oracle", "host": "h", "database": "d", "user": "u"})
+    assert bad.status_code == 400 and "kind" in bad.json["error"]
+    # a password change keeps the rest; no password keeps the sealed one
+    client.patch("/api/v1/datasources/pg", headers=auth.admin, json={"port": 5432})
+    assert store.db.datasources.find_one({"_id": "pg"})["password_sealed"] == stored["password_sealed"]
+    tested = client.post("/api/v1/datasources/pg/test", headers=auth.admin)
+    assert tested.status_code == 200 and tested.json["ok"] is True  # trust auth ignores it
+
+
+def test_a_source_that_is_down_fails_loudly_after_retries(store, config):
+    box = SecretBox.for_config(config)
+    datasources.save(store, box, "gone", {"kind": "postgresql", "host": "127.0.0.1",
+                                         "port": free_port(), "database": "test",
+                                         "user": "postgres"}, create=True)
+    store.db.results_down.insert_many([{"n": n, "_tid": "t-down", "_at": float(n)}
+                                      for n in range(3)])
+    said = []
+    config = config.replace(sink_attempts=2)
+    with pytest.raises(DeliveryFailed, match="gone"):
+        deliver(store, config, {"_id": "t-down", "results_collection": "results_down"},
+                ["gone"], None, said.append)
+    assert any("retry 1" in line for line in said)
+    assert store.db.results_down.count_documents({}) == 3  # nothing lost
+
+
+@pytest.fixture
+def emb(tmp_path, mongo_server, demo_site):
+    yield from platform_fixture("embedded", tmp_path, mongo_server, demo_site, sink_attempts=2)
+
+
+def test_books_delivered_to_postgresql_and_mariadb(emb):
+    """A node delivers `books` to both servers: 300 rows in each, and 300 again
+    after a second run with dedup on url."""
+    config, store, broker, procs = emb
+    engines = {kind: engine_of(kind) for kind in SERVERS}
+    table = f"results_books_{uuid.uuid4().hex[:8]}"
+    box = SecretBox.for_config(config)
+    for kind, doc in SERVERS.items():
+        datasources.save(store, box, f"{kind}-test", doc, create=True)
+    store.spiders.update_one({"_id": "books"}, {"$set": {
+        "results_collection": table, "datasources": ["postgresql-test", "mysql-test"]}})
+    procs.node(store)
+    try:
+        first = run(config, store, broker, "books")
+        task = wait_task(store, first, timeout=120)
+        assert task["status"] == "finished", (task.get("error"), task_log(store, first)[-5:])
+        counts = {}
+        for kind, eng in engines.items():
+            with eng.connect() as conn:
+                counts[kind] = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar()
+        assert counts == {"postgresql": 300, "mysql": 300}
+        assert any("data source postgresql-test: 300 rows" in line for line in task_log(store, first))
+        # dedup on url (the MongoDB collection holds no duplicates: no keep_newest needed)
+        manage.update_spider(store, "books", {"dedup_keys": ["url"]})
+        second = run(config, store, broker, "books")
+        task = wait_task(store, second, timeout=120)
+        assert task["status"] == "finished", task.get("error")
+        assert task["stats"]["updated"] == 300
+        for kind, eng in engines.items():
+            with eng.connect() as conn:
+                total = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar()
+                latest = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE _tid = :t"),
+                                      {"t": second}).scalar()
+            assert (kind, total, latest) == (kind, 300, 300)
+    finally:
+        for eng in engines.values():
+            with eng.begin() as conn:
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+            eng.dispose()
+
+
+def test_scrapy_feeds_are_passed_through(emb, tmp_path):
+    """A spider's `feeds` reach Scrapy as its FEEDS setting: Scrapy writes the
+    feed itself, here a JSON-lines file of the 300 books."""
+    config, store, broker, procs = emb
+    feed = tmp_path / "feeds" / "books.jsonl"
+    manage.update_spider(store, "books", {"feeds": {str(feed): {"format": "jsonlines"}}})
+    procs.node(store)
+    task_id = run(config, store, broker, "books")
+    task = wait_task(store, task_id, timeout=120)
+    assert task["status"] == "finished", task.get("error")
+    lines = feed.read_text().splitlines()
+    assert len(lines) == 300 and '"url"' in lines[0]

@@ -1,0 +1,143 @@
+"""Web pages of what spiders scraped, beside the results browser: a spider's
+results settings (dedup, partial attempts, data sources, feeds), the data
+sources page (admin), and removing results (admin, confirmed). The
+operations are `crawlfleet.results.manage` and `crawlfleet.datasources`,
+which the JSON API also serves."""
+
+import json
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from crawlfleet import datasources
+from crawlfleet.errors import Conflict, CrawlfleetError, NotFound
+from crawlfleet.results import manage
+from crawlfleet.secretbox import SecretBox
+from web import auth, services
+
+bp = Blueprint("results_ui", __name__)
+bp.before_request(auth.login_required_for_blueprint)
+
+
+def spider_or_404(name):
+    doc = services().store.spiders.find_one({"_id": name})
+    if doc is None:
+        abort(404, f"unknown spider {name!r}")
+    return doc
+
+
+@bp.get("/spiders/<name>/data")
+def spider_settings(name):
+    spider = spider_or_404(name)
+    return render_template("spider_data.html", spider=spider,
+                           settings=manage.spider_settings(spider),
+                           sources=datasources.list_all(services().store),
+                           duplicates=None)
+
+
+@bp.post("/spiders/<name>/data")
+@auth.require("operator")
+def save_spider_settings(name):
+    spider = spider_or_404(name)
+    form = request.form
+    body = {"dedup_keys": form.get("dedup_keys", ""), "dedup_mode": form.get("dedup_mode") or None,
+            "keep_partial_attempts": form.get("keep_partial_attempts") == "on",
+            "datasources": form.getlist("datasources"),
+            "keep_newest": form.get("keep_newest") == "on"}
+    feeds = form.get("feeds", "").strip()
+    try:
+        body["feeds"] = json.loads(feeds) if feeds else None
+    except ValueError as exc:
+        flash(f"feeds is not valid JSON: {exc}", "error")
+        return redirect(url_for("results_ui.spider_settings", name=name))
+    try:
+        report = manage.update_spider(services().store, name, body)
+    except Conflict as exc:
+        # duplicates over the new key: say how many and offer to keep the newest
+        return render_template("spider_data.html", spider=spider,
+                               settings=manage.spider_settings(spider),
+                               sources=datasources.list_all(services().store),
+                               duplicates=str(exc), asked=body, feeds_text=feeds), 409
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("results_ui.spider_settings", name=name))
+    removed = report.get("duplicates_removed")
+    flash(f"{name}: results settings saved"
+          + (f"; {removed} older duplicates removed" if removed else "") + ".", "ok")
+    return redirect(url_for("results_ui.spider_settings", name=name))
+
+
+@bp.get("/datasources")
+@auth.require("admin")
+def datasources_page():
+    return render_template("datasources.html", sources=datasources.list_all(services().store))
+
+
+@bp.post("/datasources")
+@auth.require("admin")
+def save_datasource():
+    form = request.form
+    name = form.get("name", "").strip()
+    body = {k: form.get(k, "").strip() for k in ("kind", "host", "port", "database", "user",
+                                                  "description")}
+    if form.get("password"):
+        body["password"] = form["password"]
+    store = services().store
+    exists = store.db.datasources.find_one({"_id": name}, {"_id": 1}) is not None
+    try:
+        datasources.save(store, SecretBox.for_config(services().config), name, body,
+                         create=not exists)
+        flash(f"data source {name} {'updated' if exists else 'added'}.", "ok")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("results_ui.datasources_page"))
+
+
+@bp.post("/datasources/<name>/test")
+@auth.require("admin")
+def test_datasource(name):
+    try:
+        datasources.ping(datasources.get(services().store, name),
+                         SecretBox.for_config(services().config))
+        flash(f"data source {name}: connected.", "ok")
+    except Exception as exc:  # the driver's error, shortened: the source is down
+        from crawlfleet.results.delivery import short
+
+        flash(f"data source {name}: {short(exc)}", "error")
+    return redirect(url_for("results_ui.datasources_page"))
+
+
+@bp.post("/datasources/<name>/delete")
+@auth.require("admin")
+def delete_datasource(name):
+    try:
+        out = datasources.delete(services().store, name)
+        flash(f"data source {name} deleted"
+              + (f" (no longer used by {', '.join(out['detached_from'])})"
+                 if out["detached_from"] else "") + ".", "ok")
+    except NotFound as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("results_ui.datasources_page"))
+
+
+@bp.post("/tasks/<task_id>/results/delete")
+@auth.require("admin")
+def delete_task_results(task_id):
+    store = services().store
+    task = store.tasks.find_one({"_id": task_id})
+    if task is None:
+        abort(404, f"unknown task {task_id!r}")
+    removed = manage.delete_task_results(store, task)
+    flash(f"{removed} items of task {task_id} deleted.", "ok")
+    return redirect(url_for("ui.task", task_id=task_id))
+
+
+@bp.post("/results/<name>/drop")
+@auth.require("admin")
+def drop_results(name):
+    try:
+        rows = manage.drop_collection(services().store, name, request.form.get("confirm"))
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("results.browse", name=name))
+    flash(f"results collection {name} dropped ({rows} rows).", "ok")
+    return redirect(url_for("results.index"))
