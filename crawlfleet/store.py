@@ -45,7 +45,11 @@ INDEXES = {
         IndexModel([("retry_pending", ASCENDING)], sparse=True),
         # a schedule's running tasks (overlap policy)
         IndexModel([("schedule_id", ASCENDING), ("status", ASCENDING)]),
+        # the workers of a distributed crawl
+        IndexModel([("crawl_id", ASCENDING)], sparse=True),
     ],
+    # distributed and resumable crawls (master/crawls.py): the active ones are supervised
+    "crawls": [IndexModel([("status", ASCENDING)]), IndexModel([("created_at", DESCENDING)])],
     "task_logs": [
         IndexModel([("task_id", ASCENDING), ("seq", ASCENDING)], unique=True),
     ],
@@ -125,6 +129,10 @@ class Store:
     @property
     def schedule_fires(self):
         return self.db.schedule_fires
+
+    @property
+    def crawls(self):
+        return self.db.crawls
 
     @property
     def leases(self):

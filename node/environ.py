@@ -11,6 +11,7 @@ import sys
 
 from pymongo.uri_parser import parse_uri
 
+from crawlfleet.frontier import frontier_environment
 from crawlfleet.models import SpiderKind
 
 # Secrets of the platform that a spider has no business reading.
@@ -50,6 +51,7 @@ def task_environment(task, config, node_id, base=None):
     })
     env.update(crawlab_variables(config.mongo_uri, config.mongo_db,
                                  task["results_collection"], task["_id"]))
+    env.update(frontier_environment(task, config))  # a worker of a distributed crawl
     return env
 
 

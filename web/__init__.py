@@ -92,13 +92,14 @@ def create_app(config=None):
     store.ensure_indexes()
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
-    from web import (admin, api, auth, projects_api, projects_ui, results, schedules_api,
-                     schedules_ui, scrapyd, ui)
+    from web import (admin, api, auth, crawls_api, projects_api, projects_ui, results,
+                     schedules_api, schedules_ui, scrapyd, ui)
 
     auth.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(projects_api.bp)
     app.register_blueprint(schedules_api.bp)
+    app.register_blueprint(crawls_api.bp)
     app.register_blueprint(scrapyd.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(results.bp)

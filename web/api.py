@@ -31,7 +31,7 @@ READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 WRITE_ROLES = {"admin", "operator"}
 PUBLIC_ENDPOINTS = {"api.openapi_document"}
 TOKEN_TOUCH_INTERVAL = 60.0  # seconds between `last_used_at` updates of a token
-RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority")
+RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority", "workers", "persist")
 TASK_PAGE = (50, 500)        # default and largest `limit` of GET /tasks
 TIE_LIMIT = 1000             # tasks of the cursor's instant read to page past it
 LOG_PAGE = (1000, 10_000)    # ... of GET /tasks/<id>/log
@@ -198,6 +198,10 @@ def rescan():
 def run(name):
     body = json_body(RUN_FIELDS)
     svc = services()
+    if "workers" in body or body.get("persist"):
+        from web import crawls_api  # it builds on this module
+
+        return crawls_api.start(name, body)
     tasks = dispatch.run_spider(
         svc.store, svc.broker, svc.config, name,
         args=body.get("args"), settings=body.get("settings"),
