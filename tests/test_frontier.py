@@ -50,7 +50,7 @@ def run_crawl(config, store, broker, workers, limit, **options):
     return crawl["_id"]
 
 
-def wait_crawl(store, crawl_id, timeout=240, statuses=("finished", "error", "cancelled",
+def wait_crawl(store, crawl_id, timeout=200, statuses=("finished", "error", "cancelled",
                                                          "timeout", "abnormal")):
     return wait_for(lambda: (lambda c: c if c["status"] in statuses else None)(
         store.crawls.find_one({"_id": crawl_id})), timeout=timeout, what=f"crawl {crawl_id} ended")
@@ -80,6 +80,7 @@ def explain(store, crawl_id):
     return "\n".join(lines)
 
 
+@pytest.mark.timeout(900)
 def test_three_workers_share_one_frontier_and_politeness_holds(fleet, slow_site):
     """1 and 3 workers on 3 nodes: the same 300 items, every URL fetched once,
     3 workers ≥ 2.2× faster at a crawl-wide limit of 12; at a limit of 4 the
@@ -89,7 +90,7 @@ def test_three_workers_share_one_frontier_and_politeness_holds(fleet, slow_site)
     start_nodes(procs, store, 3)
     site = slow_site.server
     timings = {}
-    for workers, limit in ((1, 12), (3, 12), (3, 4)):
+    for workers, limit in ((3, 12), (1, 12), (3, 4)):
         mark = len(site.requests)
         site.max_active = site.active
         crawl_id = run_crawl(config, store, broker, workers, limit)
@@ -97,6 +98,8 @@ def test_three_workers_share_one_frontier_and_politeness_holds(fleet, slow_site)
         assert crawl["status"] == "finished", explain(store, crawl_id)
         paths, seconds = site_window(slow_site, mark)
         timings[(workers, limit)] = seconds
+        print(f"{workers} worker(s), limit {limit}: {seconds:.1f} s at the site, "
+              f"{crawl['finished_at'] - crawl['created_at']:.1f} s asked to finished")
         dupes = [p for p, n in collections.Counter(paths).items() if n > 1]
         assert not dupes, f"fetched twice: {dupes[:5]}"
         items = crawl_items(store, crawl_id)
@@ -112,7 +115,13 @@ def test_three_workers_share_one_frontier_and_politeness_holds(fleet, slow_site)
             CrawlKeys(config.queue_prefix, crawl_id).pattern)
     print("site-measured seconds:", timings)
     assert timings[(1, 12)] / timings[(3, 12)] >= 2.2, timings
-    assert timings[(3, 4)] >= timings[(1, 12)] * 0.9, timings
+    # Politeness: the site never saw more than 4 at once (asserted above), so 3
+    # workers cannot beat the floor of 315 pages × 0.5 s / 4; one worker on a
+    # busy 2-core machine does not keep its 4 slots quite full, three sharing
+    # 4 slots do, hence the margin against the measured single worker.
+    floor = len(EXPECTED_URLS) * SLOW / 4
+    assert timings[(3, 4)] >= 0.95 * floor, timings
+    assert timings[(3, 4)] >= 0.85 * timings[(1, 12)], timings
 
 
 def test_a_dead_workers_requests_go_back_and_it_is_replaced(fleet, slow_site):
