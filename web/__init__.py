@@ -92,8 +92,8 @@ def create_app(config=None):
     store.ensure_indexes()
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
-    from web import (admin, api, auth, crawls_api, projects_api, projects_ui, results,
-                     schedules_api, schedules_ui, scrapyd, ui)
+    from web import (admin, api, auth, crawls_api, crawls_ui, projects_api, projects_ui,
+                     results, schedules_api, schedules_ui, scrapyd, ui)
 
     auth.init_app(app)
     app.register_blueprint(api.bp)
@@ -106,6 +106,7 @@ def create_app(config=None):
     app.register_blueprint(admin.bp)
     app.register_blueprint(projects_ui.bp)
     app.register_blueprint(schedules_ui.bp)
+    app.register_blueprint(crawls_ui.bp)
     ui.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     metrics.init_app(app)  # /metrics, Prometheus text format

@@ -49,6 +49,7 @@ def http_error(exc):
 
 
 NAV = {"ui.dashboard": "Dashboard", "ui.nodes": "Nodes", "ui.spider": "Spiders",
+       "crawls_ui.": "Crawls",
        "ui.task": "Tasks", "ui.log": "Tasks", "results.": "Results", "schedules_ui.": "Schedules",
        "projects_ui.": "Projects", "admin.users": "Users", "admin.tokens": "API tokens"}
 
@@ -297,6 +298,10 @@ def run(name):
         target = form.get("target", "any")
         nodes = form.getlist("nodes") if target == "nodes" else target
         timeout = float(form["timeout"]) if form.get("timeout", "").strip() else None
+        if form.get("workers", "").strip() or form.get("persist"):
+            from web import crawls_ui  # a crawl of workers sharing a frontier
+
+            return crawls_ui.run_from_form(name, form)
         tasks = dispatch.run_spider(svc.store, svc.broker, svc.config, name, args=args,
                                     settings=settings, nodes=nodes, timeout=timeout,
                                     trigger="ui", extra={"user": g.user["_id"]})
