@@ -21,6 +21,7 @@ FULL = [
     ("crawl overhead", ["bench_overhead.py", "--repeat", "5"]),
     ("item ingest", ["bench_ingest.py", "--items", "20000"]),
     ("scheduler", ["bench_scheduler.py"]),
+    ("distributed crawls", ["bench_frontier.py", "--repeat", "3"]),
     ("seed 1M results / 100k tasks", ["seed_data.py"]),
     ("web UI at scale", ["bench_ui.py"]),
     ("JSON API at scale", ["bench_api.py"]),
@@ -32,6 +33,7 @@ QUICK = [
     ("crawl overhead", ["bench_overhead.py", "--repeat", "2"]),
     ("item ingest", ["bench_ingest.py", "--items", "5000"]),
     ("scheduler", ["bench_scheduler.py", "--seconds", "10", "--count", "2000"]),
+    ("distributed crawls", ["bench_frontier.py", "--repeat", "1", "--max-workers", "3"]),
     ("soak", ["soak.py", "--tasks", "500"]),
 ]
 
