@@ -171,3 +171,34 @@ def test_frontier_keys_expire(redis_env):
     assert 0 < frontier.redis.ttl(frontier.keys.seen) <= 100
     assert frontier.delete() == 2 and not frontier.exists()
     frontier.close()
+
+
+def test_a_schedule_with_workers_fires_one_crawl(config, store):
+    """A schedule with workers fires a crawl of that many workers (tagged with the
+    schedule); without a Redis frontier the fire fails with a reason naming the setting."""
+    from crawlfleet import schedules
+    from crawlfleet.broker import Broker
+    from master.scheduler import Scheduler
+
+    t0 = 1_717_243_200.0
+    store.spiders.insert_one({"_id": "s1", "project": "s1", "version": "v1", "kind": "scrapy",
+                              "results_collection": "results_s1"})
+    doc = schedules.create(store, {"spider": "s1", "cron": "* * * * *", "workers": 3,
+                                   "persist": True}, at=t0)
+    assert doc["workers"] == 3 and doc["persist"] is True
+    with pytest.raises(Exception, match="workers must be"):
+        schedules.create(store, {"spider": "s1", "cron": "* * * * *", "workers": 0}, at=t0)
+    broker = Broker(config)
+    try:
+        refused = Scheduler(config, store, broker, clock=lambda: t0 + 60.2, master_id="m1")
+        refused.tick()
+        record = store.schedule_fires.find_one({"schedule_id": doc["_id"]})
+        assert record["state"] == "failed" and "CRAWLFLEET_FRONTIER_URL" in record["reason"]
+        with_redis = config.replace(frontier_url="redis://127.0.0.1:6379/5")
+        Scheduler(with_redis, store, broker, clock=lambda: t0 + 120.2, master_id="m1").tick()
+        crawl = store.crawls.find_one({"schedule_id": doc["_id"]})
+        assert crawl["workers"] == 3 and crawl["persist"] and crawl["trigger"] == "schedule"
+        assert store.tasks.count_documents({"crawl_id": crawl["_id"],
+                                            "schedule_id": doc["_id"]}) == 3
+    finally:
+        broker.close()
