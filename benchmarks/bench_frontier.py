@@ -121,35 +121,45 @@ def main():
     parser.add_argument("--max-workers", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--home", default="./.bench-frontier")
+    parser.add_argument("--only", choices=["speedup", "cost"], help="Run one part only.")
     opts = parser.parse_args()
     slow = start_in_thread(delay=opts.delay)
     fast = start_in_thread()
+    curve, costs = None, {}
     try:
-        with Platform(Path(opts.home).resolve(), broker="redis") as p:
-            p.master()
-            p.web()
-            for k in range(opts.max_workers):
-                p.node(f"f{k}", max_runners=1, CRAWLFLEET_DEMO_URL=slow.url)
-            curve = speedup(p, slow, opts.max_workers)
-            for proc in list(p.procs):
-                if proc.name.startswith("node-"):
-                    os.killpg(proc.pid, 15)
-                    proc.wait(30)
-            p.procs = [proc for proc in p.procs if not proc.name.startswith("node-")]
-            p.store.nodes.delete_many({})
-            p.node("fast", max_runners=1, CRAWLFLEET_DEMO_URL=fast.url)
-            costs = {}
-            for frontier in (False, True, False, True):  # interleaved: the machine drifts
-                for _ in range(opts.repeat):
-                    wall, window, pages, _ = crawl_once(p, fast, 1, {}, frontier=frontier)
-                    costs.setdefault(frontier, []).append((wall, window, pages))
-            trips = redis_round_trips(p.config.broker_url)
+        if opts.only != "cost":
+            with Platform(Path(opts.home).resolve() / "speedup", broker="redis") as p:
+                p.master()
+                p.web()
+                for k in range(opts.max_workers):
+                    p.node(f"f{k}", max_runners=1, CRAWLFLEET_DEMO_URL=slow.url)
+                curve = speedup(p, slow, opts.max_workers)
+        if opts.only != "speedup":
+            with Platform(Path(opts.home).resolve() / "cost", broker="redis") as p:
+                p.master()
+                p.web()
+                p.node("fast", max_runners=1, CRAWLFLEET_DEMO_URL=fast.url)
+                for frontier in (False, True, False, True):  # interleaved: the machine drifts
+                    for _ in range(opts.repeat):
+                        wall, window, pages, _ = crawl_once(p, fast, 1, {}, frontier=frontier)
+                        costs.setdefault(frontier, []).append((wall, window, pages))
+                trips = redis_round_trips(p.config.broker_url)
     finally:
         slow.stop()
         fast.stop()
+    if curve:
+        print_speedup(opts, curve)
+    if costs:
+        print_costs(opts, costs, trips)
+
+
+def print_speedup(opts, curve):
     table(f"Speedup: books over the demo site answering after {opts.delay:g} s, "
           "4 concurrent requests per worker, crawl-wide limit 4 × workers, one worker per node",
           ["workers", "request → finished", "at the site", "speedup", "pages/s", "twice"], curve)
+
+
+def print_costs(opts, costs, trips):
     rows = []
     for frontier, label in ((False, "plain task (Scrapy's scheduler)"),
                             (True, "1-worker crawl (Redis frontier)")):

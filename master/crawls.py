@@ -256,8 +256,12 @@ def supervise_one(store, broker, config, crawl):
                                 task["status"], returned)
         figures = frontier.figures([t["_id"] for t in tasks])
         active = [t for t in tasks if t["status"] in ACTIVE]
+        # A worker ends `finished` only once it saw the whole crawl done, so one
+        # finished worker is proof enough (the keys may be gone since: a Redis
+        # restarted without persistence).
         frontier_done = (figures["seeded"] == "done" and not figures["queued"]
-                         and not figures["in_flight"])
+                         and not figures["in_flight"]) or any(
+            t["status"] == TaskStatus.FINISHED.value for t in tasks)
         if not crawl.get("cancel_requested") and not frontier_done:
             replacements = replace_lost_workers(store, broker, config, crawl, tasks, active)
             active += replacements

@@ -198,3 +198,31 @@ def test_without_redis_workers_and_resume_are_refused(tmp_path, mongo_server, de
         assert store.crawls.count_documents({}) == 0 and store.tasks.count_documents({}) == 0
     finally:
         gen.close()
+
+
+def test_scaling_a_running_crawl_loses_nothing(fleet, slow_site):
+    """3 workers scaled to 1 mid-crawl (the stopped ones' requests go back to
+    the frontier), then to 2: the crawl finishes with every item once."""
+    config, store, broker, procs = fleet
+    procs.master()
+    start_nodes(procs, store, 3)
+    site = slow_site.server
+    mark = len(site.requests)
+    crawl_id = run_crawl(config, store, broker, 3, 12)
+    wait_for(lambda: len(site.requests) - mark >= 60, timeout=120, what="60 pages fetched")
+    crawls.scale_crawl(store, broker, config, crawl_id, 1)
+    wait_for(lambda: store.tasks.count_documents(
+        {"crawl_id": crawl_id, "scaled_down": True, "status": "cancelled"}) == 2,
+        timeout=60, what="two workers stopped")
+    wait_for(lambda: len(site.requests) - mark >= 120, timeout=120, what="120 pages fetched")
+    crawls.scale_crawl(store, broker, config, crawl_id, 2)
+    crawl = wait_crawl(store, crawl_id)
+    assert crawl["status"] == "finished", explain(store, crawl_id)
+    tasks = list(store.tasks.find({"crawl_id": crawl_id}))
+    added = [t for t in tasks if t["trigger"] == "scale"]
+    assert len(tasks) == 4 and len(added) == 1 and added[0]["status"] == "finished"
+    assert added[0]["stats"]["pages"] > 0  # the added worker took work from the frontier
+    assert sorted(item_paths(crawl_items(store, crawl_id))) == sorted(EXPECTED_URLS)
+    paths, _ = site_window(slow_site, mark)
+    twice = sum(n - 1 for n in collections.Counter(paths).values() if n > 1)
+    assert twice <= sum(t.get("frontier_returned") or 0 for t in tasks)

@@ -26,7 +26,7 @@ import time
 
 import redis
 from scrapy import signals
-from scrapy.exceptions import DontCloseSpider, NotConfigured
+from scrapy.exceptions import CloseSpider, DontCloseSpider, NotConfigured
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy_redis.connection import get_redis_from_settings
 from scrapy_redis.queue import PriorityQueue
@@ -68,6 +68,10 @@ local delay = tonumber(ARGV[2])
 if delay > 0 then redis.call('SET', KEYS[2], now + delay, 'PX', delay + 60000) end
 return 0
 """
+
+# Set when a worker found its crawl's frontier gone; `crawlfleet.sdk.launch`
+# then exits non-zero (the task fails instead of finishing a crawl it did not).
+FRONTIER_LOST = False
 
 SCHEDULER = "crawlfleet.sdk.frontier.FrontierScheduler"
 QUEUE = "crawlfleet.sdk.frontier.InflightQueue"
@@ -226,8 +230,12 @@ class FrontierScheduler(Scheduler):
     def _flush_if_waiting(self):
         waiting = self._release()
         pipeline = self._pipeline()
-        if waiting is not None and pipeline is not None and time.monotonic() - waiting > FLUSH_AFTER:
-            pipeline.flush()  # a quiet crawl would otherwise hold its last items
+        # A quiet crawl would hold its last items (and so its last requests) in
+        # the pipeline's buffer. Hand them to the writer only while it is idle:
+        # a put on its full queue would block the crawl itself.
+        if (waiting is not None and pipeline is not None and pipeline.buffer
+                and pipeline.batches.empty() and time.monotonic() - waiting > FLUSH_AFTER):
+            pipeline.flush()
 
     def _tick(self):
         try:
@@ -259,9 +267,24 @@ class FrontierScheduler(Scheduler):
         seeded, queued, *inflight = pipe.execute()
         return seeded == b"done" and queued == 0 and not any(inflight)
 
+    def frontier_lost(self):
+        """Redis forgot the crawl (restarted without persistence, or its keys
+        expired): waiting would never end."""
+        pipe = self.server.pipeline(transaction=False)
+        pipe.exists(self.keys.seeded)
+        pipe.sismember(self.keys.base + "workers", self.worker)
+        seeded, known = pipe.execute()
+        return not seeded and not known
+
     def spider_idle(self, spider):
+        global FRONTIER_LOST
         try:
             self._flush_if_waiting()
+            if self.frontier_lost():
+                FRONTIER_LOST = True
+                log.error("crawlfleet frontier: the crawl's keys are gone from Redis "
+                          "(restarted without persistence, or expired); stopping")
+                raise CloseSpider("crawlfleet_frontier_lost")
             if self.crawl_done():
                 log.info("crawlfleet frontier: empty, and no worker has a request in flight; "
                          "this worker is done")

@@ -43,6 +43,8 @@ def main(argv=None, settings=None):
     except SystemExit as exc:
         if cf_scrapy.STORE_FAILED:
             sys.exit("crawlfleet: items could not be stored; the task failed (see the log)")
+        if frontier.FRONTIER_LOST:
+            sys.exit("crawlfleet: the crawl's frontier is gone from Redis; the task failed")
         raise
 
 
