@@ -56,6 +56,18 @@ def crawl_platform(tmp_path):
         client.close()
 
 
+def reload_until(page, url, predicate, what, timeout=120):
+    """The crawl page refreshes itself; read it afresh until `predicate` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page.goto(url)
+        if predicate():
+            return
+        assert time.monotonic() < deadline, f"{what}: not after {timeout} s:\n" + page.inner_text(
+            "body")
+        time.sleep(1)
+
+
 @pytest.mark.timeout(600)
 def test_a_persistent_two_worker_crawl_from_the_browser(crawl_platform, page):  # noqa: F811
     """Run books with 2 workers, persistent; cancel it mid-crawl, resume it: 300 items."""
@@ -76,14 +88,17 @@ def test_a_persistent_two_worker_crawl_from_the_browser(crawl_platform, page):  
     page.wait_for_url(re.compile(r".*/crawls/[0-9a-f]+$"))
     assert page.locator("#workers-table tbody tr").count() == 2
     assert "persistent" in page.inner_text("dl.facts")
-    page.wait_for_function("() => Number(document.querySelector('[data-stat=pages]')"
-                           ".textContent) >= 20", timeout=120_000)
+    crawl_url = page.url
+    reload_until(page, crawl_url, lambda: int(page.inner_text("[data-stat=pages]")) >= 20,
+                 "20 pages crawled")
     page.once("dialog", lambda d: d.accept())
     page.click("#cancel-button")
-    page.wait_for_selector("#crawl-status .badge.cancelled", timeout=120_000)
+    reload_until(page, crawl_url, lambda: page.locator("#crawl-status .badge.cancelled").count(),
+                 "crawl cancelled")
     shot(page, "41-crawl-cancelled")
     page.click("#resume-button")
-    page.wait_for_selector("#crawl-status .badge.finished", timeout=240_000)
+    reload_until(page, crawl_url, lambda: page.locator("#crawl-status .badge.finished").count(),
+                 "crawl finished", timeout=240)
     assert page.locator("[data-stat=items]").inner_text() == "300"
     assert page.locator("#workers-table tbody tr").count() == 4
     assert page.locator("#results-table tbody tr").count() == 50
