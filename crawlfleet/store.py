@@ -17,6 +17,8 @@ Collections:
 - ``schedule_fires``  one record per schedule and fire time: the task(s)
                     it made or why it was skipped (unique key)
 - ``leases``        short leases, e.g. which master is the scheduler leader
+- ``crawls``        distributed and resumable crawls (master/crawls.py); their
+                    workers are tasks carrying ``crawl_id``
 - ``results_<spider>``  scraped items, each with ``_tid``, ``task_id`` and
                     ``_at`` (when it was stored: the results browser's order)
 """

@@ -41,6 +41,7 @@ IDLE_POLL = 0.2        # seconds between checks of an idle worker for new work
 RELEASE_INTERVAL = 0.25
 FLUSH_AFTER = 0.5      # a finished request waits at most this long for its items' batch
 TTL_REFRESH = 30.0
+LIFO_PERIOD = float(2 ** 24)  # seconds (194 days) before the newest-first order wraps once
 
 # Take the best request and record it as this worker's, atomically: a worker
 # killed between the two steps of a client-side pop/record would lose it.
@@ -126,6 +127,17 @@ class InflightQueue(PriorityQueue):
         self.inflight_key = _keys(settings).inflight(settings.get("CRAWLFLEET_FRONTIER_WORKER"))
         self._take = server.register_script(TAKE)
         self.taken = {}  # id(request) -> (request, encoded), until released
+
+    def push(self, request):
+        # scrapy-redis scores a request -priority alone, so requests of one
+        # priority leave in the order of their pickled bytes: a spider that
+        # yields its "next page" last could wait behind every detail page.
+        # Scrapy's own queues are LIFO within a priority; so is this one (newest
+        # first, by the pushing worker's clock), keeping priorities apart
+        # (the fraction stays within [0, 1)).
+        fraction = (time.time() % LIFO_PERIOD) / LIFO_PERIOD
+        self.server.execute_command("ZADD", self.key, -request.priority - fraction,
+                                    self._encode_request(request))
 
     def pop(self, timeout=0):
         data = self._take(keys=[self.key, self.inflight_key])
