@@ -120,7 +120,7 @@ def main():
     parser.add_argument("--delay", type=float, default=0.5)
     parser.add_argument("--max-workers", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--home", default="./.bench-frontier")
+    parser.add_argument("--home", default="./.bench/frontier")
     parser.add_argument("--only", choices=["speedup", "cost"], help="Run one part only.")
     opts = parser.parse_args()
     slow = start_in_thread(delay=opts.delay)
