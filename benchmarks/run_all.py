@@ -42,6 +42,7 @@ FULL = [
     ("realistic crawl", ["bench_overhead.py", "--products", "1900", "--repeat", "2"]),
     ("item ingest", ["bench_ingest.py", "--items", "20000"]),
     ("scheduler", ["bench_scheduler.py", "--seconds", "20", "--count", "5000"]),
+    ("distributed crawls", ["bench_frontier.py", "--repeat", "3"]),
     ("seed the API/UI dataset", ["seed_data.py", "--home", ".bench-report", "--results", "100000",
                                  "--tasks", "20000"]),
     ("JSON API at scale", ["bench_api.py", "--home", ".bench-report", "--runs", "20"]),
@@ -55,6 +56,7 @@ QUICK = [
     ("realistic crawl", ["bench_overhead.py", "--products", "1500", "--repeat", "1"]),
     ("item ingest", ["bench_ingest.py", "--items", "5000"]),
     ("scheduler", ["bench_scheduler.py", "--seconds", "10", "--count", "2000"]),
+    ("distributed crawls", ["bench_frontier.py", "--repeat", "1", "--max-workers", "3"]),
     ("soak", ["soak.py", "--tasks", "300"]),
 ]
 

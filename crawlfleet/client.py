@@ -111,11 +111,13 @@ class ApiClient:
         return self.post("/spiders/rescan")
 
     def run(self, spider, *, args=None, settings=None, nodes="any", timeout=None,
-            priority=None):
-        """{"task_ids": [...], "tasks": [...]} of a new run."""
+            priority=None, workers=None, persist=None):
+        """{"task_ids": [...], "tasks": [...]} of a new run (and "crawl_id" with
+        `workers` or `persist`)."""
         body = {"nodes": nodes}
         for key, value in (("args", args), ("settings", settings), ("timeout", timeout),
-                           ("priority", priority)):
+                           ("priority", priority), ("workers", workers),
+                           ("persist", persist or None)):
             if value is not None:
                 body[key] = value
         return self.post(f"/spiders/{_segment(spider)}/run", body)
@@ -129,6 +131,22 @@ class ApiClient:
 
     def task(self, task_id):
         return self.get(f"/tasks/{_segment(task_id)}")
+
+    # distributed and resumable crawls
+    def crawls(self, *, status=None, spider=None, limit=None):
+        return self.get("/crawls", status=status, spider=spider, limit=limit)
+
+    def crawl(self, crawl_id):
+        return self.get(f"/crawls/{_segment(crawl_id)}")
+
+    def cancel_crawl(self, crawl_id):
+        return self.post(f"/crawls/{_segment(crawl_id)}/cancel")
+
+    def scale_crawl(self, crawl_id, workers):
+        return self.post(f"/crawls/{_segment(crawl_id)}/scale", {"workers": workers})
+
+    def resume_crawl(self, crawl_id):
+        return self.post(f"/crawls/{_segment(crawl_id)}/resume")
 
     def cancel(self, task_id):
         return self.post(f"/tasks/{_segment(task_id)}/cancel")

@@ -103,6 +103,15 @@ SETTINGS = [
             "Longer lines are cut with a marker."),
     Setting("stats_interval", 2.0, float,
             "Seconds between live stats updates sent by a running Scrapy spider."),
+    # -- distributed and resumable crawls (crawlfleet/frontier.py, master/crawls.py)
+    Setting("frontier_url", "", str,
+            "Redis URL holding the shared frontier (request queue, seen-set, in-flight "
+            "requests, per-domain limiter) of crawls run with `--workers` or `--persist`. "
+            "Empty: the broker's URL when the broker is Redis; otherwise distributed and "
+            "resumable crawls are refused until this is set."),
+    Setting("frontier_ttl", 7 * 86400.0, float,
+            "Seconds a crawl's Redis keys live without a worker touching them (running "
+            "workers renew them); a stopped persistent crawl can be resumed this long."),
     # -- master -------------------------------------------------------------
     Setting("reconcile_interval", 2.0, float, "Seconds between reconciler passes."),
     Setting("republish_after", 30.0, float,

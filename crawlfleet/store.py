@@ -21,6 +21,8 @@ Collections:
 - ``leases``        short leases, e.g. which master is the scheduler leader
 - ``scrapyd_jobs``  Scrapyd job ids (``_id`` = ``job:<id>``, unique) and the
                     crawl (root task id) each names (web/scrapyd/jobids.py)
+- ``crawls``        distributed and resumable crawls (master/crawls.py); their
+                    workers are tasks carrying ``crawl_id``
 - ``results_<spider>``  scraped items, each with ``_tid``, ``task_id`` and
                     ``_at`` (when it was stored: the results browser's order)
 """
@@ -60,7 +62,11 @@ INDEXES = {
         IndexModel([("root_id", ASCENDING)]),
         # a schedule's running tasks (overlap policy)
         IndexModel([("schedule_id", ASCENDING), ("status", ASCENDING)]),
+        # the workers of a distributed crawl
+        IndexModel([("crawl_id", ASCENDING)], sparse=True),
     ],
+    # distributed and resumable crawls (master/crawls.py): the active ones are supervised
+    "crawls": [IndexModel([("status", ASCENDING)]), IndexModel([("created_at", DESCENDING)])],
     "task_logs": [
         IndexModel([("task_id", ASCENDING), ("seq", ASCENDING)], unique=True),
     ],
@@ -144,6 +150,10 @@ class Store:
     @property
     def schedule_fires(self) -> Collection[Doc]:
         return self.db.schedule_fires
+
+    @property
+    def crawls(self) -> Collection[Doc]:
+        return self.db.crawls
 
     @property
     def leases(self) -> Collection[Doc]:

@@ -10,6 +10,8 @@ harm):
   its backoff;
 - a pending task never published (the broker was down when it was asked for,
   or a retry whose backoff has passed) is published;
+- distributed crawls (master/crawls.py) get their lost workers' requests
+  back into their frontier, replacements, combined stats and final status;
 - a pending task published long ago whose queue is empty lost its message
   (Redis without persistence loses everything on restart) and is published
   again. A duplicate message is harmless: a node claims a task atomically in
@@ -29,6 +31,7 @@ from crawlfleet import ledger
 from crawlfleet.broker import prune_processed
 from crawlfleet.models import (FINAL_VALUES, RETRYABLE_VALUES, NodeStatus, TaskStatus,
                                next_attempt, now)
+from master import crawls
 from master.dispatch import publish
 
 if TYPE_CHECKING:
@@ -61,6 +64,7 @@ class Reconciler:
             "retries": self.schedule_retries(),
             "published": self.publish_stranded_tasks(),
             "pruned_messages": prune_processed(self.config),
+            "crawls_ended": crawls.supervise(self.store, self.broker, self.config),
         }
         self.last_success = now()
         return report

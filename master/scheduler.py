@@ -284,12 +284,16 @@ class Scheduler:
 
     def dispatch(self, doc: Doc, fire_time: float, state: Doc, stats: dict[str, int]) -> None:
         try:
-            tasks = run_spider(
-                self.store, self.broker, self.config, doc["spider"],
-                args=doc.get("args"), settings=doc.get("settings"),
-                nodes=doc.get("nodes") or "any", timeout=doc.get("timeout"),
-                priority=doc.get("priority") or 0, trigger="schedule", retry=doc.get("retry"),
-                extra={"schedule_id": doc["_id"], "fire_time": fire_time})
+            if doc.get("workers") or doc.get("persist"):
+                tasks = self.start_crawl(doc, fire_time)
+            else:
+                tasks = run_spider(
+                    self.store, self.broker, self.config, doc["spider"],
+                    args=doc.get("args"), settings=doc.get("settings"),
+                    nodes=doc.get("nodes") or "any", timeout=doc.get("timeout"),
+                    priority=doc.get("priority") or 0, trigger="schedule",
+                    retry=doc.get("retry"),
+                    extra={"schedule_id": doc["_id"], "fire_time": fire_time})
         except NotFound as exc:
             if self.store.spiders.find_one({"_id": doc["spider"]}, {"_id": 1}) is None:
                 reason = f"spider {doc['spider']!r} no longer exists; schedule disabled"
@@ -303,6 +307,18 @@ class Scheduler:
             self.finish(doc, fire_time, FAILED, state, stats, reason=str(exc))
             return
         self.finish(doc, fire_time, FIRED, state, stats, task_ids=[t["_id"] for t in tasks])
+
+    def start_crawl(self, doc: Doc, fire_time: float) -> list[Doc]:
+        """A schedule with workers (or persist) fires one distributed crawl."""
+        from master import crawls
+
+        _, tasks = crawls.start_crawl(
+            self.store, self.broker, self.config, doc["spider"], workers=doc.get("workers") or 1,
+            persist=bool(doc.get("persist")), args=doc.get("args"), settings=doc.get("settings"),
+            nodes=doc.get("nodes") or "any", timeout=doc.get("timeout"),
+            priority=doc.get("priority") or 0, trigger="schedule", retry=doc.get("retry"),
+            extra={"schedule_id": doc["_id"], "fire_time": fire_time})
+        return tasks
 
     def finish(self, doc: Doc, fire_time: float, outcome: str, state: Doc,
                stats: dict[str, int], *, reason: str | None = None,

@@ -9,6 +9,8 @@ import os
 
 from pymongo.uri_parser import parse_uri
 
+from crawlfleet.frontier import frontier_environment
+
 # Secrets of the platform that a spider has no business reading.
 WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD",
             "CRAWLFLEET_ALERT_SMTP_PASSWORD", "CRAWLFLEET_SECRETS_KEY")
@@ -48,4 +50,5 @@ def task_environment(task, config, node_id, base=None):
     })
     env.update(crawlab_variables(config.mongo_uri, config.mongo_db,
                                  task["results_collection"], task["_id"]))
+    env.update(frontier_environment(task, config))  # a worker of a distributed crawl
     return env

@@ -91,8 +91,8 @@ def create_app(config=None):
     store.ensure_indexes()
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
-    from web import (admin, api, auth, errors, guard, projects_ui, results, results_ui,
-                     schedules_ui, scrapyd, templating, ui)
+    from web import (admin, api, auth, crawls_ui, errors, guard, projects_ui, results,
+                     results_ui, schedules_ui, scrapyd, templating, ui)
 
     guard.init_app(app, config)
     auth.init_app(app)
@@ -104,6 +104,7 @@ def create_app(config=None):
     app.register_blueprint(projects_ui.bp)
     app.register_blueprint(schedules_ui.bp)
     app.register_blueprint(results_ui.bp)
+    app.register_blueprint(crawls_ui.bp)
     templating.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     metrics.init_app(app)  # /metrics, Prometheus text format

@@ -32,7 +32,7 @@ bp = Blueprint("api", __name__, url_prefix=PREFIX)
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 WRITE_ROLES = credentials.WRITE_ROLES
 PUBLIC_ENDPOINTS = {"api.openapi_document"}
-RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority")
+RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority", "workers", "persist")
 TASK_PAGE = (50, 500)        # default and largest `limit` of GET /tasks
 LOG_PAGE = (1000, 10_000)    # ... of GET /tasks/<id>/log
 RESULT_PAGE = (100, 1000)    # ... of GET /tasks/<id>/results?format=json
@@ -187,6 +187,10 @@ def rescan():
 def run(name):
     body = json_body(RUN_FIELDS)
     svc = services()
+    if "workers" in body or body.get("persist"):
+        from web import crawls_api  # it builds on this module
+
+        return crawls_api.start(name, body)
     tasks = dispatch.run_spider(
         svc.store, svc.broker, svc.config, name,
         args=body.get("args"), settings=body.get("settings"),
@@ -296,8 +300,9 @@ def openapi_document():
 
 # -- the nested API blueprints (imported last: they use the helpers above) -------
 
-from web import projects_api, results_api, schedules_api  # noqa: E402
+from web import crawls_api, projects_api, results_api, schedules_api  # noqa: E402
 
 bp.register_blueprint(projects_api.bp)
 bp.register_blueprint(schedules_api.bp)
 bp.register_blueprint(results_api.bp)
+bp.register_blueprint(crawls_api.bp)

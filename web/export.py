@@ -78,7 +78,8 @@ def items_cursor(collection, task_id, after=None, limit=0):
     whole collection for any comparison with an ObjectId (10 s a page at 1M
     rows, whatever the task's size). Past them, the `_id` range is the query.
     """
-    query = {"_tid": task_id}
+    # a list: the items of several tasks (the workers of one crawl)
+    query = {"_tid": {"$in": task_id} if isinstance(task_id, list) else task_id}
     if after is not None:
         rows, read = [], 0
         head = collection.find(query).sort("_id", 1).batch_size(BATCH_SIZE).limit(AFTER_SCAN)

@@ -85,10 +85,17 @@ def _schemas():
                       "default": "any",
                       "description": "any node, one task per online node, or these nodes"},
             "timeout": {"type": "number", "minimum": 0, "description": "Seconds; 0: none"},
-            "priority": {"type": "integer", "minimum": 0, "maximum": 9, "default": 0}}},
+            "priority": {"type": "integer", "minimum": 0, "maximum": 9, "default": 0},
+            "workers": {"type": "integer", "minimum": 1, "maximum": 64,
+                        "description": "One crawl of N Scrapy workers sharing a Redis "
+                                       "frontier (answer: crawl_id)"},
+            "persist": {"type": "boolean", "default": False,
+                        "description": "Keep the crawl's frontier when it stops, to resume it"}}},
         "RunResponse": {"type": "object", "properties": {
             "task_ids": {"type": "array", "items": {"type": "string"}},
-            "tasks": {"type": "array", "items": _ref("Task")}}},
+            "tasks": {"type": "array", "items": _ref("Task")},
+            "crawl_id": {"type": "string", "description": "With workers or persist"},
+            "crawl": {"$ref": "#/components/schemas/Crawl"}}},
         "ScanReport": {"type": "object", "properties": {
             "projects": {"type": "array", "items": {"type": "object", "properties": {
                 "project": {"type": "string"}, "version": {"type": "string"},
@@ -220,6 +227,7 @@ def document():
     from web import projects_openapi  # the /projects routes, described next to their module
     from web import schedules_openapi  # and the /schedules routes
     from web import results_openapi  # and web/results_api.py's
+    from web import crawls_openapi  # and the /crawls routes
 
     return {
         "openapi": "3.1.0",
@@ -231,15 +239,15 @@ def document():
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
-        "paths": _merge(_paths() | projects_openapi.paths() | schedules_openapi.paths(),
-                        results_openapi.paths()),
+        "paths": _merge(_paths() | projects_openapi.paths() | schedules_openapi.paths()
+                        | crawls_openapi.paths(), results_openapi.paths()),
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
                 "description": "An API token (crawlfleet token create). viewer tokens "
                                "may only GET; operator and admin may also POST."}},
             "schemas": (_schemas() | projects_openapi.schemas() | schedules_openapi.schemas()
-                        | results_openapi.schemas()),
+                        | results_openapi.schemas() | crawls_openapi.schemas()),
             "responses": _responses() | projects_openapi.responses(),
         },
     }

@@ -41,6 +41,10 @@ def schemas():
         "misfire_grace": {"type": ["number", "null"],
                           "description": "Seconds; null: the schedule_misfire_grace setting"},
         "alerts": alerts,
+        "workers": {"type": ["integer", "null"], "minimum": 1, "maximum": 64,
+                    "description": "Fire one distributed crawl of N workers (Redis frontier)"},
+        "persist": {"type": "boolean", "default": False,
+                    "description": "Fire a resumable crawl (its frontier kept when it stops)"},
     }
     return {
         "ScheduleInput": {"type": "object", "additionalProperties": False,

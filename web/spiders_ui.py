@@ -80,6 +80,10 @@ def run(name):
         target = form.get("target", "any")
         nodes = form.getlist("nodes") if target == "nodes" else target
         timeout = float(form["timeout"]) if form.get("timeout", "").strip() else None
+        if form.get("workers", "").strip() or form.get("persist"):
+            from web import crawls_ui  # a crawl of workers sharing a frontier
+
+            return crawls_ui.run_from_form(name, form)
         tasks = dispatch.run_spider(svc.store, svc.broker, svc.config, name, args=args,
                                     settings=settings, nodes=nodes, timeout=timeout,
                                     trigger="ui", extra={"user": g.user["_id"]})

@@ -11,6 +11,7 @@ from web import export
 DAY = 86400
 
 NAV = {"ui.dashboard": "Dashboard", "ui.nodes": "Nodes", "ui.spider": "Spiders",
+       "crawls_ui.": "Crawls",
        "ui.task": "Tasks", "ui.log": "Tasks", "results.": "Results", "schedules_ui.": "Schedules",
        "projects_ui.": "Projects", "admin.users": "Users", "admin.tokens": "API tokens"}
 

@@ -4,8 +4,8 @@ verbs that talk to the JSON API."""
 import click
 
 from crawlfleet import logformat
-from crawlfleet.cli import (client, data, health, projects, schedules, server, settings,
-                            users)
+from crawlfleet.cli import (client, crawls, data, health, projects, schedules, server,
+                            settings, users)
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
 
@@ -32,6 +32,7 @@ def setup_logging(config, name):
 
 server.register(main)
 client.register(main)
+crawls.register(main)
 settings.register(main)
 users.register(main)
 projects.register(main)

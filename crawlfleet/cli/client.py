@@ -151,22 +151,47 @@ def register(main):
     @click.option("--all-nodes", is_flag=True, help="Run one task on every online node.")
     @click.option("--timeout", type=click.FloatRange(min=0), help="Time limit in seconds.")
     @click.option("--priority", type=click.IntRange(0, 9), help="0 (default) to 9 (first).")
+    @click.option("--workers", type=click.IntRange(1, 64),
+                  help="One crawl of N worker tasks on up to N nodes, sharing one frontier "
+                       "in Redis (needs CRAWLFLEET_FRONTIER_URL or a Redis broker).")
+    @click.option("--persist", is_flag=True,
+                  help="Keep the crawl's frontier when it stops, so `crawlfleet resume` "
+                       "continues it.")
     @click.option("--wait", is_flag=True, help="Follow the log until the task ends.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @api_command
-    def run(spider, args, settings, node_ids, all_nodes, timeout, priority, wait, as_json):
+    def run(spider, args, settings, node_ids, all_nodes, timeout, priority, workers, persist,
+            wait, as_json):
         """Run SPIDER and print the task id(s).
 
-        With --wait, print the log as it comes and end with the task's result;
-        the exit status is 0 only if every task finished.
+        With --workers or --persist, print the crawl's id instead (its tasks
+        with `crawlfleet crawl show`). With --wait, print the log as it comes
+        and end with the task's result; the exit status is 0 only if every
+        task (or the crawl) finished.
         """
         if node_ids and all_nodes:
             raise click.UsageError("--node and --all-nodes exclude each other")
+        if all_nodes and (workers or persist):
+            raise click.UsageError("--all-nodes runs one task per node; use --workers N instead")
         nodes = "all" if all_nodes else (list(node_ids) if node_ids else "any")
         client = api_client()
         answer = client.run(spider, args=parse_pairs(args, "-a"),
                             settings=parse_pairs(settings, "-s"), nodes=nodes,
-                            timeout=timeout, priority=priority)
+                            timeout=timeout, priority=priority, workers=workers,
+                            persist=persist)
+        if answer.get("crawl_id"):
+            from crawlfleet.cli.crawls import wait_crawl
+
+            if as_json and not wait:
+                return print_json(answer)
+            click.echo(answer["crawl_id"])
+            if wait:
+                final = wait_crawl(client, answer["crawl_id"])
+                if as_json:
+                    print_json(final)
+                if final["status"] != "finished":
+                    sys.exit(1)
+            return
         task_ids = answer["task_ids"]
         if not wait:
             if as_json:

@@ -65,11 +65,14 @@ def register(main):
     @click.option("--alert-on", default="error,timeout,abnormal", show_default=True,
                   help="Outcomes that alert: error, timeout, abnormal, finished, zero_items.")
     @click.option("--disabled", is_flag=True, help="Create it disabled.")
+    @click.option("--workers", type=click.IntRange(1, 64),
+                  help="Fire one crawl of N workers sharing a Redis frontier.")
+    @click.option("--persist", is_flag=True, help="Fire resumable crawls.")
     @click.option("--json", "as_json", is_flag=True, help="Print the schedule as JSON.")
     @api_command
     def add(spider, cron, timezone, args, settings, node_ids, all_nodes, overlap, description,
             retries, backoff, timeout, priority, misfire_grace, alert_webhook, alert_email,
-            alert_on, disabled, as_json):
+            alert_on, disabled, workers, persist, as_json):
         """Schedule SPIDER; prints its id and next fire times."""
         if node_ids and all_nodes:
             raise click.UsageError("--node and --all-nodes exclude each other")
@@ -80,6 +83,9 @@ def register(main):
                 "nodes": "all" if all_nodes else (list(node_ids) if node_ids else "any"),
                 "overlap": overlap, "description": description, "priority": priority,
                 "enabled": not disabled}
+        if workers or persist:
+            body["workers"] = workers
+            body["persist"] = persist
         if retries is not None:
             body["retry"] = {"max_attempts": retries + 1, "backoff": backoff or 0}
         if timeout is not None:

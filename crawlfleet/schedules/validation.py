@@ -23,11 +23,14 @@ OVERLAP_POLICIES = ("skip", "queue", "allow")
 ALERT_EVENTS = ("error", "timeout", "abnormal", "finished", "zero_items")
 DEFAULT_ALERT_EVENTS = ["error", "timeout", "abnormal"]
 FIELDS = ("spider", "cron", "timezone", "args", "settings", "nodes", "priority", "timeout",
-          "retry", "description", "enabled", "overlap", "misfire_grace", "alerts")
+          "retry", "description", "enabled", "overlap", "misfire_grace", "alerts", "workers",
+          "persist")
 DEFAULTS: dict[str, Any] = {
     "timezone": "UTC", "args": {}, "settings": {}, "nodes": "any", "priority": 0,
     "timeout": None, "retry": None, "description": "", "enabled": True,
-    "overlap": "skip", "misfire_grace": None, "alerts": None}
+    "overlap": "skip", "misfire_grace": None, "alerts": None, "workers": None,
+    "persist": False}
+MAX_WORKERS = 64
 MAX_DESCRIPTION = 2000
 EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+$")
 
@@ -115,6 +118,16 @@ def validate(store: Store, body: Doc) -> tuple[Doc, CronSpec]:
         raise BadRequest("misfire_grace must be a number of seconds ≥ 0, or null for the default")
     out["misfire_grace"] = None if grace is None else float(grace)
     out["alerts"] = validate_alerts(body.get("alerts"))
+    # a distributed crawl of N workers sharing one frontier (master/crawls.py)
+    workers = body.get("workers")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or not 1 <= workers <= MAX_WORKERS):
+        raise BadRequest(f"workers must be an integer from 1 to {MAX_WORKERS}, or null")
+    out["workers"] = workers
+    persist = body.get("persist") or False  # schedules made before this field have none
+    if not isinstance(persist, bool):
+        raise BadRequest("persist must be true or false")
+    out["persist"] = persist
     return out, spec
 
 

@@ -8,8 +8,10 @@ keeps the project's own pipelines and extensions running.
 """
 
 import logging
+import os
 import sys
 
+from crawlfleet.sdk import frontier
 from crawlfleet.sdk import scrapy as cf_scrapy
 
 
@@ -50,11 +52,15 @@ def main(argv=None, settings=None):
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].startswith("-"):
         sys.exit("usage: python -m crawlfleet.sdk.launch SPIDER [-a NAME=VALUE]... [-s NAME=VALUE]...")
+    # A worker of a distributed or resumable crawl shares its frontier in Redis.
+    settings = frontier.configure(settings or project_settings(), os.environ)
     try:
-        execute(["scrapy", "crawl", *argv], settings=settings or project_settings())
+        execute(["scrapy", "crawl", *argv], settings=settings)
     except SystemExit as exc:
         if cf_scrapy.STORE_FAILED:
             sys.exit("crawlfleet: items could not be stored; the task failed (see the log)")
+        if frontier.FRONTIER_LOST:
+            sys.exit("crawlfleet: the crawl's frontier is gone from Redis; the task failed")
         raise
 
 

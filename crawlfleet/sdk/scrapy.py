@@ -49,6 +49,11 @@ class ItemPipeline:
         self.batch_size = batch_size
         self.crawler = crawler
         self.buffer = []
+        # Items taken and items stored so far: a distributed crawl's scheduler
+        # (crawlfleet.sdk.frontier) releases a request once its items are stored.
+        self.accepted = 0
+        self.stored = 0
+        self.on_stored = []  # called from the writer thread with `stored` after each batch
         self.last_flush = time.monotonic()
         self.batches = queue.Queue(maxsize=self.IN_FLIGHT)
         self.writer = threading.Thread(target=self._write_batches, name="crawlfleet-items",
@@ -65,6 +70,7 @@ class ItemPipeline:
         # ItemAdapter.asdict costs ~75 µs an item; a plain dict needs only a copy
         # (the store write cleans and copies it deeply anyway).
         self.buffer.append(dict(item) if type(item) is dict else ItemAdapter(item).asdict())
+        self.accepted += 1
         # Full batches, or whatever arrived in the last couple of seconds, so that
         # a slow crawl's items show up while it runs.
         if len(self.buffer) >= self.batch_size or time.monotonic() - self.last_flush > FLUSH_SECONDS:
@@ -84,6 +90,9 @@ class ItemPipeline:
                 continue
             try:
                 self.context.insert_items(batch)
+                self.stored += len(batch)
+                for callback in self.on_stored:
+                    callback(self.stored)
             except Exception as exc:
                 STORE_FAILED = True
                 log.error("crawlfleet: %d items could not be stored: %s", len(batch), exc)

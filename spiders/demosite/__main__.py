@@ -25,10 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8900, help="port to bind, 0 = any free port (default 8900)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--delay", type=float, default=0.0,
+                        help="seconds every answer is held back (a slow site; default 0)")
+    parser.add_argument("--request-log", metavar="FILE",
+                        help="append the path of every GET to FILE, one a line")
     args = parser.parse_args(argv)
 
     try:
-        server = make_server(args.host, args.port, verbose=args.verbose)
+        server = make_server(args.host, args.port, verbose=args.verbose, delay=args.delay,
+                             request_log=args.request_log)
     except OSError as exc:
         print(f"demo site: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -10,6 +10,11 @@ Routes
 ``/robots.txt``                   allows everything
 anything else                     404 (including the BROKEN_LINKS paths)
 
+Options: ``delay`` holds every answer that many seconds (a slow site, to
+measure crawl concurrency and politeness); ``request_log`` keeps the path of
+every GET, in arrival order, in ``server.requests`` (and appends it to a file
+with ``--request-log``), so a test can see which pages were fetched twice.
+
 Use :func:`start_in_thread` from tests, or ``python -m spiders.demosite``.
 """
 
@@ -199,6 +204,15 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
 
     def _respond(self, send_body: bool) -> None:
         path = urlsplit(self.path).path or "/"
+        self.server.record(self.command, path)
+        try:
+            if self.server.delay:
+                time.sleep(self.server.delay)
+            self._answer(path, send_body)
+        finally:
+            self.server.done()
+
+    def _answer(self, path: str, send_body: bool) -> None:
         pages = _pages()
         if path in pages:
             self._send(HTTPStatus.OK, pages[path], HTML_TYPE, send_body)
@@ -237,12 +251,47 @@ class DemoHTTPServer(ThreadingHTTPServer):
     request_queue_size = 1024
     allow_reuse_address = True
 
-    def __init__(self, server_address, handler_class=DemoRequestHandler, verbose=False):
+    def __init__(self, server_address, handler_class=DemoRequestHandler, verbose=False,
+                 delay=0.0, request_log=None):
         host = server_address[0]
         if host and ":" in host:
             self.address_family = socket.AF_INET6
         self.verbose = verbose
+        self.delay = float(delay or 0)
+        self.requests: list[str] = []
+        self.request_times: list[float] = []  # time.monotonic() of each GET's arrival
+        self.active = 0       # requests being answered now
+        self.max_active = 0   # the most answered at once: what a crawl's politeness allowed
+        self._log_file = open(request_log, "a", buffering=1) if request_log else None
+        self._log_lock = threading.Lock()
         super().__init__(server_address, handler_class)
+
+    def record(self, method: str, path: str) -> None:
+        with self._log_lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            if method != "GET":
+                return
+            self.requests.append(path)
+            self.request_times.append(time.monotonic())
+            if self._log_file is not None:
+                self._log_file.write(path + "\n")
+
+    def done(self) -> None:
+        with self._log_lock:
+            self.active -= 1
+
+    def reset_log(self) -> None:
+        """Forget the requests seen so far (one test, several crawls)."""
+        with self._log_lock:
+            self.requests.clear()
+            self.request_times.clear()
+            self.max_active = self.active
+
+    def server_close(self) -> None:
+        super().server_close()
+        if self._log_file is not None:
+            self._log_file.close()
 
     def handle_error(self, request, client_address) -> None:
         exc = sys.exc_info()[1]
@@ -251,10 +300,12 @@ class DemoHTTPServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_server(host: str = "127.0.0.1", port: int = 0, verbose: bool = False) -> DemoHTTPServer:
+def make_server(host: str = "127.0.0.1", port: int = 0, verbose: bool = False,
+                delay: float = 0.0, request_log: str | None = None) -> DemoHTTPServer:
     """Create (bind) the server without starting it; pages are pre-rendered."""
     _pages()
-    return DemoHTTPServer((host, port), DemoRequestHandler, verbose=verbose)
+    return DemoHTTPServer((host, port), DemoRequestHandler, verbose=verbose, delay=delay,
+                          request_log=request_log)
 
 
 def server_url(server: DemoHTTPServer, host: str | None = None) -> str:
@@ -274,6 +325,8 @@ class RunningDemoSite:
         self.url = url
         self.host = server.server_address[0]
         self.port = server.server_address[1]
+        self.requests = server.requests
+        self.request_times = server.request_times
         self._stopped = False
 
     def stop(self) -> None:
@@ -294,9 +347,11 @@ class RunningDemoSite:
         return f"<RunningDemoSite {self.url}>"
 
 
-def start_in_thread(host: str = "127.0.0.1", port: int = 0, verbose: bool = False) -> RunningDemoSite:
-    """Start the demo site in a background thread; returns an object with .url and .stop()."""
-    server = make_server(host, port, verbose=verbose)
+def start_in_thread(host: str = "127.0.0.1", port: int = 0, verbose: bool = False,
+                    delay: float = 0.0, request_log: str | None = None) -> RunningDemoSite:
+    """Start the demo site in a background thread; returns an object with .url,
+    .requests (paths fetched) and .stop()."""
+    server = make_server(host, port, verbose=verbose, delay=delay, request_log=request_log)
     url_host = "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
     thread = threading.Thread(
         target=server.serve_forever,

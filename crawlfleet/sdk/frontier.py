@@ -1,0 +1,418 @@
+"""Scrapy components that make one crawl out of several worker processes (or
+let one worker's crawl be resumed): scrapy-redis's scheduler, priority queue
+and duplicate filter on the crawl's Redis keys (named in
+``crawlfleet.frontier``), plus what scrapy-redis leaves out:
+
+- ``InflightQueue``: a request popped from the frontier is moved, in the same
+  Redis script, into this worker's in-flight hash; it leaves that hash only
+  once its callback's output has been scheduled and its items stored. A worker
+  that dies therefore loses nothing: the master pushes its hash back.
+- ``FrontierScheduler``: never flushes the shared frontier when one worker
+  closes (scrapy-redis does unless SCHEDULER_PERSIST), and keeps an idle
+  worker open while any other worker may still produce requests: a crawl is
+  finished when its start requests are seeded, the frontier is empty and no
+  worker holds an in-flight request.
+- ``SeedOnce``: only the first worker runs the spider's start requests.
+- ``DomainLimiter``: a crawl-wide per-domain limit (concurrent requests and
+  delay) shared by every worker through Redis.
+
+`configure` adds them to a project's settings when the task's environment
+names a crawl (``CRAWLFLEET_CRAWL_ID``); the spider itself is unchanged.
+"""
+
+import logging
+import threading
+import time
+
+import redis
+from scrapy import signals
+from scrapy.exceptions import CloseSpider, DontCloseSpider, NotConfigured
+from scrapy.utils.httpobj import urlparse_cached
+from scrapy_redis.connection import get_redis_from_settings
+from scrapy_redis.queue import PriorityQueue
+from scrapy_redis.scheduler import Scheduler
+from twisted.internet import task
+
+from crawlfleet.frontier import CrawlKeys
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL = 0.2        # seconds between checks of an idle worker for new work
+RELEASE_INTERVAL = 0.25
+FLUSH_AFTER = 0.5      # a finished request waits at most this long for its items' batch
+TTL_REFRESH = 30.0
+LIFO_PERIOD = float(2 ** 24)  # seconds (194 days) before the newest-first order wraps once
+
+# Take the best request and record it as this worker's, atomically: a worker
+# killed between the two steps of a client-side pop/record would lose it.
+TAKE = """
+local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #top == 0 then return false end
+redis.call('ZREM', KEYS[1], top[1])
+redis.call('HSET', KEYS[2], top[1], top[2])
+return top[1]
+"""
+
+# One slot of the crawl-wide per-domain limit, on Redis's clock (workers on
+# several hosts share it). Returns 0 (taken) or how many ms to wait.
+ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return -1 end
+local nxt = tonumber(redis.call('GET', KEYS[2]) or '0')
+if nxt > now then return nxt - now end
+local lease = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now + lease, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], lease + 60000)
+local delay = tonumber(ARGV[2])
+if delay > 0 then redis.call('SET', KEYS[2], now + delay, 'PX', delay + 60000) end
+return 0
+"""
+
+# Set when a worker found its crawl's frontier gone; `crawlfleet.sdk.launch`
+# then exits non-zero (the task fails instead of finishing a crawl it did not).
+FRONTIER_LOST = False
+
+SCHEDULER = "crawlfleet.sdk.frontier.FrontierScheduler"
+QUEUE = "crawlfleet.sdk.frontier.InflightQueue"
+DUPEFILTER = "scrapy_redis.dupefilter.RFPDupeFilter"
+SEED_MIDDLEWARE = "crawlfleet.sdk.frontier.SeedOnce"
+LIMITER = "crawlfleet.sdk.frontier.DomainLimiter"
+SEED_ORDER = 1          # closest to the engine: it sees the start output of every other middleware
+LIMITER_ORDER = 950     # after the HTTP cache (900): a cached answer takes no slot of the site
+
+
+def configure(settings, environ):
+    """Point `settings` at the crawl's frontier when the task is part of one."""
+    crawl_id = environ.get("CRAWLFLEET_CRAWL_ID")
+    if not crawl_id:
+        return settings
+    keys = CrawlKeys(environ.get("CRAWLFLEET_FRONTIER_PREFIX", "crawlfleet"), crawl_id)
+    values = {
+        "SCHEDULER": SCHEDULER,
+        "SCHEDULER_QUEUE_CLASS": QUEUE,
+        "DUPEFILTER_CLASS": DUPEFILTER,
+        "SCHEDULER_PERSIST": True,
+        "SCHEDULER_QUEUE_KEY": keys.requests,
+        "SCHEDULER_DUPEFILTER_KEY": keys.seen,
+        "REDIS_URL": environ["CRAWLFLEET_FRONTIER_URL"],
+        "CRAWLFLEET_CRAWL_ID": crawl_id,
+        "CRAWLFLEET_FRONTIER_PREFIX": keys.base.split(":crawl:")[0],
+        "CRAWLFLEET_FRONTIER_WORKER": environ["CRAWLFLEET_TASK_ID"],
+        "CRAWLFLEET_FRONTIER_TTL": float(environ.get("CRAWLFLEET_FRONTIER_TTL") or 7 * 86400),
+    }
+    for name, value in values.items():
+        settings.set(name, value, priority="cmdline")
+    for name, component, order in (("SPIDER_MIDDLEWARES", SEED_MIDDLEWARE, SEED_ORDER),
+                                   ("DOWNLOADER_MIDDLEWARES", LIMITER, LIMITER_ORDER)):
+        components = dict(settings.getdict(name))
+        components[component] = order
+        settings.set(name, components, priority="cmdline")
+    return settings
+
+
+def _keys(settings):
+    return CrawlKeys(settings.get("CRAWLFLEET_FRONTIER_PREFIX"), settings.get("CRAWLFLEET_CRAWL_ID"))
+
+
+class InflightQueue(PriorityQueue):
+    """scrapy-redis's priority queue whose pop also records the request as
+    this worker's in flight (its ``pop`` is a MULTI of ZRANGE and
+    ZREMRANGEBYRANK that forgets the request once it leaves Redis)."""
+
+    def __init__(self, server, spider, key, serializer=None):
+        super().__init__(server, spider, key, serializer)
+        settings = spider.settings
+        self.inflight_key = _keys(settings).inflight(settings.get("CRAWLFLEET_FRONTIER_WORKER"))
+        self._take = server.register_script(TAKE)
+        self.taken = {}  # id(request) -> (request, encoded), until released
+
+    def push(self, request):
+        # scrapy-redis scores a request -priority alone, so requests of one
+        # priority leave in the order of their pickled bytes: a spider that
+        # yields its "next page" last could wait behind every detail page.
+        # Scrapy's own queues are LIFO within a priority; so is this one (newest
+        # first, by the pushing worker's clock), keeping priorities apart
+        # (the fraction stays within [0, 1)).
+        fraction = (time.time() % LIFO_PERIOD) / LIFO_PERIOD
+        self.server.execute_command("ZADD", self.key, -request.priority - fraction,
+                                    self._encode_request(request))
+
+    def pop(self, timeout=0):
+        data = self._take(keys=[self.key, self.inflight_key])
+        if not data:
+            return None
+        request = self._decode_request(data)
+        self.taken[id(request)] = (request, data)
+        return request
+
+    def done(self, request):
+        """The encoded form of `request` if this worker took it from the frontier."""
+        entry = self.taken.pop(id(request), None)
+        return entry[1] if entry is not None and entry[0] is request else None
+
+
+class FrontierScheduler(Scheduler):
+    """scrapy-redis's scheduler for one worker of a shared crawl."""
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        scheduler = super().from_crawler(crawler)
+        scheduler.crawler = crawler
+        settings = crawler.settings
+        scheduler.keys = _keys(settings)
+        scheduler.worker = settings.get("CRAWLFLEET_FRONTIER_WORKER")
+        scheduler.ttl = int(settings.getfloat("CRAWLFLEET_FRONTIER_TTL"))
+        scheduler.pending = []     # (encoded request, items accepted when it finished, time)
+        scheduler.lock = threading.Lock()  # the item writer thread releases too
+        scheduler._items = None
+        scheduler.loop = None
+        scheduler.refreshed = 0.0
+        crawler.signals.connect(scheduler.spider_idle, signal=signals.spider_idle)
+        return scheduler
+
+    def open(self, spider):
+        super().open(spider)
+        self.server.sadd(self.keys.base + "workers", self.worker)
+        self._refresh_ttl()
+        # Scrapy sends no signal once a request's callback output is scheduled
+        # and its items handed to the pipelines; the engine's slot forgets the
+        # request exactly then, so that one method is where a request is done.
+        slot = self.crawler.engine._slot
+        forget = slot.remove_request
+
+        def remove_request(request):
+            forget(request)
+            self._finished(request)
+
+        slot.remove_request = remove_request
+        self.loop = task.LoopingCall(self._tick)
+        self.loop.start(RELEASE_INTERVAL, now=False)
+
+    def close(self, reason):
+        # The pipelines have closed (flushed) by now: release what they stored.
+        if self.loop is not None and self.loop.running:
+            self.loop.stop()
+        self._release()
+        self._refresh_ttl()
+        super().close(reason)
+
+    # -- in-flight accounting -----------------------------------------------------
+    def _pipeline(self):
+        if self._items is None:
+            from crawlfleet.sdk.scrapy import ItemPipeline
+
+            itemproc = getattr(self.crawler.engine.scraper, "itemproc", None)
+            self._items = next((c for c in getattr(itemproc, "middlewares", ())
+                                if isinstance(c, ItemPipeline)), False)
+            if self._items:
+                # released from the writer thread the moment a batch is stored: a
+                # worker killed right after storing then refetches (and stores
+                # again) as little as possible
+                self._items.on_stored.append(self._release)
+        return self._items or None
+
+    def _finished(self, request):
+        data = self.queue.done(request)
+        if data is None:
+            return
+        pipeline = self._pipeline()
+        with self.lock:
+            self.pending.append((data, pipeline.accepted if pipeline else 0, time.monotonic()))
+        if pipeline is None or pipeline.stored >= pipeline.accepted:
+            self._release()
+
+    def _release(self, stored=None):
+        """Forget finished requests whose items are stored (all of them when the
+        items do not go through crawlfleet's pipeline)."""
+        pipeline = self._pipeline()
+        if stored is None:
+            stored = pipeline.stored if pipeline is not None else float("inf")
+        with self.lock:
+            count = 0
+            while count < len(self.pending) and self.pending[count][1] <= stored:
+                count += 1
+            if count:
+                self.server.hdel(self.queue.inflight_key, *[p[0] for p in self.pending[:count]])
+                del self.pending[:count]
+            waiting = self.pending[0][2] if self.pending else None
+        return waiting
+
+    def _flush_if_waiting(self):
+        waiting = self._release()
+        pipeline = self._pipeline()
+        # A quiet crawl would hold its last items (and so its last requests) in
+        # the pipeline's buffer. Hand them to the writer only while it is idle:
+        # a put on its full queue would block the crawl itself.
+        if (waiting is not None and pipeline is not None and pipeline.buffer
+                and pipeline.batches.empty() and time.monotonic() - waiting > FLUSH_AFTER):
+            pipeline.flush()
+
+    def _tick(self):
+        try:
+            self._flush_if_waiting()
+            if time.monotonic() - self.refreshed > TTL_REFRESH:
+                self._refresh_ttl()
+        except redis.RedisError as exc:
+            log.warning("crawlfleet frontier: Redis unreachable (%s); retrying", exc)
+
+    def _refresh_ttl(self):
+        self.refreshed = time.monotonic()
+        pipe = self.server.pipeline(transaction=False)
+        for key in (self.keys.requests, self.keys.seen, self.keys.seeded,
+                    self.keys.base + "workers", self.queue.inflight_key):
+            pipe.expire(key, self.ttl)
+        pipe.execute()
+
+    # -- when is the whole crawl done? ------------------------------------------------
+    def crawl_done(self):
+        """Seeded, nothing queued, nothing in flight on any worker."""
+        if self.pending:
+            return False
+        workers = [w.decode() for w in self.server.smembers(self.keys.base + "workers")]
+        pipe = self.server.pipeline(transaction=False)
+        pipe.get(self.keys.seeded)
+        pipe.zcard(self.keys.requests)
+        for worker in workers:
+            pipe.hlen(self.keys.inflight(worker))
+        seeded, queued, *inflight = pipe.execute()
+        return seeded == b"done" and queued == 0 and not any(inflight)
+
+    def frontier_lost(self):
+        """Redis forgot the crawl (restarted without persistence, or its keys
+        expired): waiting would never end."""
+        pipe = self.server.pipeline(transaction=False)
+        pipe.exists(self.keys.seeded)
+        pipe.sismember(self.keys.base + "workers", self.worker)
+        seeded, known = pipe.execute()
+        return not seeded and not known
+
+    def spider_idle(self, spider):
+        global FRONTIER_LOST
+        try:
+            self._flush_if_waiting()
+            if self.frontier_lost():
+                FRONTIER_LOST = True
+                log.error("crawlfleet frontier: the crawl's keys are gone from Redis "
+                          "(restarted without persistence, or expired); stopping")
+                raise CloseSpider("crawlfleet_frontier_lost")
+            if self.crawl_done():
+                log.info("crawlfleet frontier: empty, and no worker has a request in flight; "
+                         "this worker is done")
+                return
+        except redis.RedisError as exc:
+            log.warning("crawlfleet frontier: Redis unreachable (%s); waiting", exc)
+        from twisted.internet import reactor
+
+        slot = self.crawler.engine._slot
+        if slot is not None:
+            # Scrapy looks at the scheduler again only every 5 s when idle; work
+            # pushed by other workers should start sooner.
+            reactor.callLater(IDLE_POLL, slot.nextcall.schedule)
+        raise DontCloseSpider("other workers of the crawl are still busy")
+
+
+class SeedOnce:
+    """Runs the spider's start requests in the first worker only; the others
+    (and every worker of a resumed crawl) take their work from the frontier."""
+
+    def __init__(self, crawler):
+        settings = crawler.settings
+        if not settings.get("CRAWLFLEET_CRAWL_ID"):
+            raise NotConfigured
+        self.server = get_redis_from_settings(settings)
+        self.keys = _keys(settings)
+        self.worker = settings.get("CRAWLFLEET_FRONTIER_WORKER")
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def process_start(self, start):
+        if not self.server.set(self.keys.seeded, f"running:{self.worker}", nx=True):
+            log.info("crawlfleet frontier: start requests already seeded (%s); "
+                     "taking work from the frontier",
+                     (self.server.get(self.keys.seeded) or b"?").decode())
+            return
+        log.info("crawlfleet frontier: this worker seeds the start requests")
+        async for item_or_request in start:
+            yield item_or_request
+        self.server.set(self.keys.seeded, "done")
+
+
+class DomainLimiter:
+    """A downloader middleware holding one crawl-wide slot of the request's
+    domain while it downloads: at most CRAWLFLEET_DOMAIN_CONCURRENCY requests
+    of the whole crawl at a time (default: the spider's
+    CONCURRENT_REQUESTS_PER_DOMAIN), starting at least CRAWLFLEET_DOMAIN_DELAY
+    seconds apart (default: DOWNLOAD_DELAY)."""
+
+    META = "crawlfleet_domain_slot"
+    WAIT_FULL = 0.02
+
+    def __init__(self, crawler):
+        settings = crawler.settings
+        if not settings.get("CRAWLFLEET_CRAWL_ID"):
+            raise NotConfigured
+        self.server = get_redis_from_settings(settings)
+        self.keys = _keys(settings)
+        self.worker = settings.get("CRAWLFLEET_FRONTIER_WORKER")
+        self.limit = settings.getint("CRAWLFLEET_DOMAIN_CONCURRENCY") or settings.getint(
+            "CONCURRENT_REQUESTS_PER_DOMAIN")
+        delay = settings.get("CRAWLFLEET_DOMAIN_DELAY")
+        self.delay_ms = int(1000 * (float(delay) if delay not in (None, "")
+                                    else settings.getfloat("DOWNLOAD_DELAY")))
+        # A dead worker's slot frees itself after this (the master frees it sooner).
+        self.lease_ms = int(1000 * (settings.getfloat("DOWNLOAD_TIMEOUT") + 10))
+        self._acquire = self.server.register_script(ACQUIRE)
+        self.counter = 0
+        self.waited = 0.0
+        self.crawler = crawler
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    @staticmethod
+    def domain(request):
+        return request.meta.get("download_slot") or urlparse_cached(request).hostname or ""
+
+    async def process_request(self, request):
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor
+
+        domain = self.domain(request)
+        self.counter += 1
+        token = f"{self.worker}:{self.counter}"
+        started = time.monotonic()
+        while True:
+            wait = self._acquire(keys=[self.keys.limit(domain), self.keys.next_allowed(domain)],
+                                 args=[self.limit, self.delay_ms, self.lease_ms, token])
+            if wait == 0:
+                break
+            seconds = self.WAIT_FULL if wait < 0 else wait / 1000
+            await maybe_deferred_to_future(task.deferLater(reactor, seconds, lambda: None))
+        self.waited += time.monotonic() - started
+        request.meta[self.META] = (domain, token)
+        return None
+
+    def _free(self, request):
+        held = request.meta.pop(self.META, None)
+        if held:
+            try:
+                self.server.zrem(self.keys.limit(held[0]), held[1])
+            except redis.RedisError as exc:  # the lease frees it later
+                log.warning("crawlfleet limiter: slot not freed (%s)", exc)
+
+    def process_response(self, request, response):
+        self._free(request)
+        return response
+
+    def process_exception(self, request, exception):
+        self._free(request)
+        return None
+
+    def spider_closed(self, spider):
+        self.crawler.stats.set_value("crawlfleet/domain_limit_wait_seconds", round(self.waited, 3))
