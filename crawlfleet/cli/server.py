@@ -129,7 +129,12 @@ def _gunicorn_app(config, bind):
               help="HOST:PORT to listen on (gunicorn's convention).")
 def web(bind):
     """Serve the web UI and JSON API with gunicorn."""
+    import logging
+
     config = _config_and_logging("web")
+    # Warnings (gevent's monkey-patching ones among them) as log records, in the
+    # configured format: a JSON log stays JSON lines only.
+    logging.captureWarnings(True)
     _gunicorn_app(config, bind).run()
 
 
