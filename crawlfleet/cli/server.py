@@ -3,6 +3,7 @@
 Each process is assembled here from the configuration, and nowhere else.
 """
 
+import logging
 import json
 import os
 import signal
@@ -148,6 +149,9 @@ def web(bind, scrapyd_bind):
             raise click.BadParameter("the Scrapyd listener needs a port of its own, not "
                                      f"--bind's {port}", param_hint="--scrapyd-bind")
     config = _config_and_logging("web")
+    # Warnings (gevent's monkey-patching ones among them) as log records, in the
+    # configured format: a JSON log stays JSON lines only.
+    logging.captureWarnings(True)
     _gunicorn_app(config, bind, scrapyd_bind).run()
 
 
