@@ -34,7 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, Platform, headline, percentile, summary, table  # noqa: E402
+from harness import (ROOT, Platform, headline, percentile, summary, table,  # noqa: E402
+                     wait_until as wait)
 from peers import Scrapyd, scrapyd_version  # noqa: E402
 
 from spiders.demosite.server import start_in_thread  # noqa: E402
@@ -80,11 +81,6 @@ def run_scrapyd(sd, marks):
     started = wait(lambda: marks.started(job), 120, f"Scrapyd job {job} started")
     wait(lambda: sd.finished(SPIDER, job), 120, f"Scrapyd job {job} done")
     return started - sent
-
-
-def wait(predicate, timeout, what):
-    from harness import wait_until
-    return wait_until(predicate, timeout, what)
 
 
 def main():
