@@ -34,7 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, Platform, headline, percentile, summary, table  # noqa: E402
+from harness import (ROOT, Platform, headline, percentile, summary, table,  # noqa: E402
+                     wait_until as wait)
 from peers import Scrapyd, scrapyd_version  # noqa: E402
 
 from spiders.demosite.server import start_in_thread  # noqa: E402
@@ -82,16 +83,13 @@ def run_scrapyd(sd, marks):
     return started - sent
 
 
-def wait(predicate, timeout, what):
-    from harness import wait_until
-    return wait_until(predicate, timeout, what)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20, help="steady-state runs of each")
     parser.add_argument("--deploys", type=int, default=5)
     parser.add_argument("--idles", type=int, default=3)
+    parser.add_argument("--think", type=float, default=THINK_SECONDS,
+                        help="seconds between a deploy and the run of the later row")
     parser.add_argument("--no-peers", action="store_true", help="crawlfleet only")
     parser.add_argument("--home", default="./.bench-dispatch")
     opts = parser.parse_args()
@@ -127,8 +125,8 @@ def main():
                 p.deploy(PROJECTS / SPIDER, SPIDER, f"# deploy {n} a {time.time()}")
                 add(cf, "first task after a deploy, run at once", run_crawlfleet(p, marks))
                 p.deploy(PROJECTS / SPIDER, SPIDER, f"# deploy {n} b {time.time()}")
-                time.sleep(THINK_SECONDS)
-                add(cf, f"first task after a deploy, run {THINK_SECONDS:g} s later",
+                time.sleep(opts.think)
+                add(cf, f"first task after a deploy, run {opts.think:g} s later",
                     run_crawlfleet(p, marks))
                 for sd in peers[:1]:
                     sd.deploy(SPIDER, PROJECTS / SPIDER)
@@ -183,11 +181,11 @@ def main():
     headline("dispatch, request → spider code, steady state", figure,
              f"p50 ≤ {STEADY_GOAL * 1000:.0f} ms", "yes" if steady <= STEADY_GOAL else "no")
     at_once = rows.get(("crawlfleet", "first task after a deploy, run at once"))
-    later = rows.get(("crawlfleet", f"first task after a deploy, run {THINK_SECONDS:g} s later"))
+    later = rows.get(("crawlfleet", f"first task after a deploy, run {opts.think:g} s later"))
     if at_once and later:
         later_p50 = percentile(later, 0.5)
         headline("first task after a deploy (cold start)",
-                 f"run {THINK_SECONDS:g} s after the deploy p50 **{later_p50 * 1000:.0f} ms**; run "
+                 f"run {opts.think:g} s after the deploy p50 **{later_p50 * 1000:.0f} ms**; run "
                  f"at once p50 {percentile(at_once, 0.5) * 1000:.0f} ms "
                  f"(n={len(later)} each); after an idle period "
                  f"{p50_ms('crawlfleet', next((c for s, c in rows if 'idle' in c and s == 'crawlfleet'), ''))}",

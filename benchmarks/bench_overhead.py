@@ -1,7 +1,7 @@
 """A realistic crawl through crawlfleet, through Scrapyd 1.6 and by a bare
 `scrapy crawl`, in the same run, interleaved: the bundled `books` spider over
 the bundled demo site grown to --products books (a page per book, a listing
-page per 20 and the slow page: 1,900 books make 1,996 pages), every
+page per 20, the slow page and the broken links; the table counts them), every
 item stored by all three with the same pymongo pipeline
 (crawlfleet.sdk.scrapy.ItemPipeline) into the same store.
 

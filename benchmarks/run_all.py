@@ -8,7 +8,9 @@ realistic crawl), then writes benchmarks/REPORT.md — every table, the machine,
 the load average sampled during each benchmark, the commit — and rewrites the
 summary block of the README from it. Without --compare the peers are skipped
 and nothing is written. --quick uses smaller counts (a few minutes); the full
-plan is sized to take about 25 minutes on a 2-core machine.
+plan is sized to take about 25 minutes on an otherwise idle 2-core machine
+(longer under load: the report records the time and the load). The report is
+rewritten after each benchmark, so a run stopped half-way keeps what it measured.
 
 Each benchmark is its own script and runs alone: see the docstring at the top
 of each.
@@ -34,7 +36,7 @@ BEGIN = "<!-- benchmarks:begin (written by benchmarks/run_all.py --compare; do n
 END = "<!-- benchmarks:end -->"
 PEERS = {"bench_dispatch.py", "bench_throughput.py", "bench_overhead.py"}
 
-# (title, argv); the API/UI dataset is seeded first (seed_data.py skips nothing: a fresh home)
+# (title, argv); seed_data.py drops and re-seeds the API/UI dataset, smaller than its default
 FULL = [
     ("dispatch latency", ["bench_dispatch.py", "--rounds", "12", "--deploys", "3", "--idles", "2"]),
     ("short-task throughput and CPU per task", ["bench_throughput.py", "--tasks", "40",
@@ -114,7 +116,7 @@ class LoadSampler:
         return f"{min(s):.1f}–{max(s):.1f} (mean {sum(s) / len(s):.1f}, {len(s)} samples)"
 
 
-def run_plan(plan, compare):
+def run_plan(plan, compare, after_each=None):
     results = []
     for title, argv in plan:
         if not compare and argv[0] in PEERS:
@@ -131,6 +133,8 @@ def run_plan(plan, compare):
               f"load average {load.describe()}", flush=True)
         results.append({"title": title, "argv": argv, "code": code, "elapsed": elapsed,
                         "load": load.describe(), "entries": entries})
+        if after_each is not None:
+            after_each(results)  # a run stopped half-way still leaves what it measured
     return results
 
 
@@ -151,19 +155,21 @@ def context_line(info, sha, when, results):
             f"each row gives the load it was measured under).")
 
 
-def write_report(results, info, sha, when, quick):
+def write_report(results, info, sha, when, quick, unfinished=0):
     lines = ["# crawlfleet benchmark report", "",
              "Written by `python benchmarks/run_all.py --compare"
-             + (" --quick" if quick else "") + "`: do not edit by hand; run it again.", "",
-             f"- when: {when}", f"- commit: `{sha}`",
-             f"- machine: {info['cores']} cores, {info['cpu']}, {info['memory']} memory, "
-             f"{info['platform']}, Python {info['python']}",
-             f"- total time: {sum(r['elapsed'] for r in results) / 60:.1f} min", "",
-             "Every process — store, broker, web, master, nodes, Scrapyd, spiders, the demo "
-             "site — ran on this one machine, sharing its cores with whatever else ran at the "
-             "time; the load average below is the 1-minute one, sampled every 5 s during each "
-             "benchmark. Peers were measured in the same run as crawlfleet, interleaved.", "",
-             "## Summary", "", summary_table(results), ""]
+             + (" --quick" if quick else "") + "`: do not edit by hand; run it again.", ""]
+    if unfinished:
+        lines += [f"**Incomplete: {unfinished} benchmark(s) of the plan still to run.**", ""]
+    lines += [f"- when: {when}", f"- commit: `{sha}`",
+              f"- machine: {info['cores']} cores, {info['cpu']}, {info['memory']} memory, "
+              f"{info['platform']}, Python {info['python']}",
+              f"- total time: {sum(r['elapsed'] for r in results) / 60:.1f} min", "",
+              "Every process — store, broker, web, master, nodes, Scrapyd, spiders, the demo "
+              "site — ran on this one machine, sharing its cores with whatever else ran at the "
+              "time; the load average below is the 1-minute one, sampled every 5 s during each "
+              "benchmark. Peers were measured in the same run as crawlfleet, interleaved.", "",
+              "## Summary", "", summary_table(results), ""]
     for r in results:
         outcome = "ok" if r["code"] == 0 else f"**FAILED (exit status {r['code']})**"
         lines += [f"## {r['title']}", "",
@@ -223,7 +229,9 @@ def main():
         print(f"Scrapyd {scrapyd_version()} ready in benchmarks/.peers/", flush=True)
     info, sha = machine(), commit()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    results = run_plan(plan, opts.compare)
+    partial = (lambda done: write_report(done, info, sha, when, opts.quick,
+                                         unfinished=len(plan) - len(done)))
+    results = run_plan(plan, opts.compare, partial if opts.compare else None)
     if opts.compare:
         write_report(results, info, sha, when, opts.quick)
         print(f"\nwrote {REPORT.relative_to(ROOT)}", flush=True)
