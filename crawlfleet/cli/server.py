@@ -3,8 +3,8 @@
 Each process is assembled here from the configuration, and nowhere else.
 """
 
-import logging
 import json
+import logging
 import os
 import signal
 import subprocess
