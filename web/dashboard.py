@@ -5,7 +5,7 @@ import time
 
 from flask import render_template
 
-from crawlfleet.models import FINAL_VALUES, now
+from crawlfleet.models import FAILED_VALUES, FINAL_VALUES, now
 from master.nodes import list_nodes
 from web import services
 from web.appcache import cached
@@ -13,7 +13,6 @@ from web.ui import bp
 
 DAY = 86400
 CHART_DAYS = 30
-FAILED = ["error", "timeout", "abnormal"]
 COUNT_LIMIT = 500         # running / pending counts stop here ("500+")
 
 def daily_series(store, days=CHART_DAYS):
@@ -33,7 +32,7 @@ def daily_series(store, days=CHART_DAYS):
         {"$group": {"_id": "$d", "n": {"$sum": 1}, "items": {"$sum": "$items"}}},
     ])}
     failed = {d["_id"]: d["n"] for d in store.tasks.aggregate([
-        {"$match": {**match, "status": {"$in": FAILED}}},
+        {"$match": {**match, "status": {"$in": FAILED_VALUES}}},
         {"$project": {"d": day}},
         {"$group": {"_id": "$d", "n": {"$sum": 1}}},
     ])}
@@ -74,7 +73,7 @@ def dashboard():
     version = ledger_version(store)
     totals = cached("totals", version, lambda: status_totals(store, now() - CHART_DAYS * DAY))
     final = sum(totals.get(s, 0) for s in FINAL_VALUES)
-    failures = list(store.tasks.find({"status": {"$in": FAILED}})
+    failures = list(store.tasks.find({"status": {"$in": FAILED_VALUES}})
                     .sort("created_at", -1).limit(8))
     return render_template(
         "dashboard.html",
