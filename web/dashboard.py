@@ -15,6 +15,7 @@ DAY = 86400
 CHART_DAYS = 30
 COUNT_LIMIT = 500         # running / pending counts stop here ("500+")
 
+
 def daily_series(store, days=CHART_DAYS):
     """Tasks, items and failures per UTC day over the last `days` days.
 
