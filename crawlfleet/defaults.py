@@ -76,6 +76,16 @@ SETTINGS = [
             "be preloaded falls back to a fresh process."),
     Setting("warm_idle_seconds", 600.0, float,
             "A warm process unused this long is stopped."),
+    Setting("sandbox", "auto", str,
+            "How spiders (and inspections of new versions) are confined: `user` (node "
+            "runs as root: bubblewrap namespaces, then the unprivileged SANDBOX_USER), "
+            "`bwrap` (node runs as a normal user: a bubblewrap user namespace), `none` "
+            "(no confinement, development only: said loudly in the log and on the node "
+            "page), or `auto`: `user` as root, `bwrap` otherwise, `none` with a warning "
+            "when bubblewrap cannot run. See the README's Security model."),
+    Setting("sandbox_user", "crawlfleet-spider", str,
+            "The unprivileged user spiders run as in the `user` sandbox "
+            "(scripts/services.sh and the Dockerfile create it)."),
     Setting("cancel_grace", 10.0, float,
             "Seconds between SIGINT and SIGTERM (and again before SIGKILL) when a "
             "task is cancelled or times out."),

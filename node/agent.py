@@ -29,6 +29,7 @@ from crawlfleet.errors import ConfigError
 from crawlfleet.models import TaskStatus, now
 from node.filecache import FileCache
 from node.runner import TaskRun
+from node.sandbox import Sandbox
 from node.venvs import Virtualenvs
 from node.warmpool import WarmPool
 
@@ -64,7 +65,9 @@ class NodeAgent(ConsumerMixin):
         self.connection = connect(config)
         self.cache = FileCache(store, config.home_path / "cache")
         self.venvs = Virtualenvs(config.home_path / "venvs")
-        self.warm = WarmPool(config.warm_idle_seconds) if config.warm_start else None
+        self.sandbox = Sandbox(config)
+        self.warm = (WarmPool(config.warm_idle_seconds, self.sandbox, config)
+                     if config.warm_start else None)
         self.runs = {}
         self.runs_lock = threading.Lock()
         self.acks = queue.SimpleQueue()
@@ -86,6 +89,7 @@ class NodeAgent(ConsumerMixin):
             "max_runners": self.slots, "status": "online", "started_at": stamp,
             "heartbeat_at": stamp, "running": [], "version": __version__,
             "platform": platform.platform(), "cpus": os.cpu_count(),
+            "sandbox": self.sandbox.state.describe(),
         }}, upsert=True)
         # Tasks an earlier process of this node was running cannot still be running.
         result = self.store.tasks.update_many(
@@ -228,7 +232,7 @@ class NodeAgent(ConsumerMixin):
     def start_run(self, task, message):
         run = TaskRun(task, store=self.store, config=self.config, cache=self.cache,
                       venvs=self.venvs, node_id=self.node_id, session=self.session,
-                      warm=self.warm)
+                      warm=self.warm, sandbox=self.sandbox)
         run.thread = threading.Thread(target=self._run_then_ack, args=(run, message),
                                       name=f"task-{task['_id']}", daemon=True)
         with self.runs_lock:
@@ -300,4 +304,5 @@ class NodeAgent(ConsumerMixin):
             elif doc.get("session") not in (None, self.session) or (
                     doc.get("status") != TaskStatus.RUNNING.value and run.proc is not None):
                 run.shutdown_reason = f"the ledger gave this task up ({doc.get('status')})"
+                run.disown(run.shutdown_reason)
                 run.cancel()

@@ -13,9 +13,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 
 import pymongo.errors
 
@@ -23,7 +25,10 @@ from crawlfleet.errors import CrawlfleetError
 from crawlfleet.models import TaskStatus, now
 from node.environ import task_command, task_environment
 from node.itemspipe import ItemsPipe
+from node.itemwriter import ItemWriter
 from node.logship import LogShipper
+from node.sandbox import Mounts
+from node.taskchannel import TaskChannel
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +40,21 @@ _SETPRIV = shutil.which("setpriv")
 PDEATHSIG = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
 
+def task_folder(config, version, task_id):
+    """A task's own folder (its HOME, its items pipe): HOME/tasks/VERSION/TASK."""
+    return config.home_path / "tasks" / str(version) / task_id
+
+
+def venv_folder(python):
+    """The project environment an interpreter belongs to, as a list (empty for
+    the node's own interpreter, which the sandbox shows anyway)."""
+    venv = Path(python).parent.parent
+    return [venv] if (venv / "pyvenv.cfg").is_file() and Path(python) != Path(sys.executable) else []
+
+
 class TaskRun:
-    def __init__(self, task, *, store, config, cache, venvs, node_id, session, warm=None):
+    def __init__(self, task, *, store, config, cache, venvs, node_id, session, warm=None,
+                 sandbox=None):
         self.task = task
         self.task_id = task["_id"]
         self.store = store
@@ -44,8 +62,12 @@ class TaskRun:
         self.cache = cache
         self.venvs = venvs
         self.warm = warm
+        self.sandbox = sandbox
         self.items = None
-        self.task_dir = config.home_path / "tasks" / task["_id"]
+        self.channel = None
+        self.writer = None
+        # grouped by version: a warm process of the version sees its group only
+        self.task_dir = task_folder(config, task["version"], task["_id"])
         self.node_id = node_id
         self.session = session
         self.cancel_event = threading.Event()
@@ -56,6 +78,11 @@ class TaskRun:
 
     def cancel(self):
         self.cancel_event.set()
+
+    def disown(self, reason):
+        """The ledger gave this task to someone else: store nothing more for it."""
+        if self.writer is not None:
+            self.writer.disown(reason)
 
     def run(self):
         """Run to the end; returns the final status. Never raises."""
@@ -70,12 +97,18 @@ class TaskRun:
         finally:
             if self.proc is not None and self.proc.poll() is None:
                 self._signal(signal.SIGKILL)
+            if self.channel is not None:
+                self.channel.close()
             if self.items is not None:
                 self.items.close()
+            if self.writer is not None:
+                self.writer.close()
+                self.writer.disown("the task ended")
             shutil.rmtree(self.task_dir, ignore_errors=True)
-        if self.items is not None and self.items.lost and result["status"] == TaskStatus.FINISHED.value:
+        lost = self.writer.lost if self.writer is not None else 0
+        if lost and result["status"] == TaskStatus.FINISHED.value:
             result = {**result, "status": TaskStatus.ERROR.value,
-                      "error": f"{self.items.lost} items could not be stored"}
+                      "error": f"{lost} items could not be stored"}
         if self.log.close() and self.proc is not None:
             self.proc.stdout.close()
         self._record(result)
@@ -102,28 +135,52 @@ class TaskRun:
             self.log.say(str(exc))
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
         argv = task_command(self.task, spider, python)
-        env = task_environment(self.task, self.config, self.node_id)
         self.task_dir.mkdir(parents=True, exist_ok=True)
-        self.items = ItemsPipe(self.store, self.task, self.task_dir, self.log.say)
+        env = task_environment(self.task, self.config, self.node_id, home=self.task_dir,
+                               spider_env=self.spider_env(),
+                               store_access=self._store_access())
+        self.writer = ItemWriter(self.store, self.task, self.session, self.log.say)
+        self.items = ItemsPipe(self.writer, self.task_dir, self.log.say)
+        self.channel = TaskChannel(self.writer, self.log.say)
         env["CRAWLFLEET_ITEMS_PIPE"] = self.items.path
+        env["CRAWLFLEET_CHANNEL_FD"] = str(self.channel.spider_fd)
+        if self.sandbox is not None:
+            for folder in (workdir, *venv_folder(python)):
+                self.sandbox.share(folder)
+            self.sandbox.own(self.task_dir.parent)
+            self.sandbox.own(self.task_dir)
+            self.sandbox.own(self.items.path)
         self.log.say("command: " + " ".join(argv[1:] if argv[0].endswith("python") else argv))
         started = time.monotonic()
-        if self.warm is not None and self.task["kind"] == "scrapy":
-            self.proc = self.warm.spawn(python, workdir, argv[3:], env, self.log.say)
+        if self.sandbox is not None and self.sandbox.mode == "none":
+            self.log.say("WARNING: " + self.sandbox.state.warning)
+        # Scrapy reads SCRAPY_* variables into the settings a warm process computed once
+        warm_ok = not any(k.startswith("SCRAPY_") for k in env)
+        if self.warm is not None and self.task["kind"] == "scrapy" and warm_ok:
+            self.proc = self.warm.spawn(python, workdir, argv[3:], env, self.log.say,
+                                        channel_fd=self.channel.spider_fd,
+                                        task_dir=self.task_dir)
         if self.proc is None:
+            mounts = Mounts(readonly=[workdir, *venv_folder(python)], writable=[self.task_dir])
+            command = self.sandbox.wrap(argv, mounts, workdir) if self.sandbox else argv
             try:
                 self.proc = subprocess.Popen(
-                    PDEATHSIG + argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                    PDEATHSIG + command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                    pass_fds=[self.channel.spider_fd],
+                    umask=self.sandbox.umask if self.sandbox else -1,
                 )
             except OSError as exc:
                 return {"status": TaskStatus.ERROR.value,
                         "error": f"cannot start the spider: {exc}"}
+        self.channel.started()
         self._best_effort({"$set": {"pid": self.proc.pid, "spider_started_at": now(),
                                     "hostname": socket.gethostname()}})
         self.log.follow(self.proc.stdout)
         ending = self._wait(started)
         code = self.proc.returncode
+        if self.sandbox is not None and isinstance(self.proc, subprocess.Popen):
+            code = self.sandbox.exit_code(code)
         # Whatever the spider started in its group must not outlive it (and
         # would keep its output pipe open).
         self._signal(signal.SIGKILL)
@@ -136,6 +193,17 @@ class TaskRun:
             error = (f"killed by signal {-code}" if code < 0 else f"exit code {code}")
         self.log.say(f"spider exited with code {code}; status {status}")
         return {"status": status, "error": error, "exit_code": code}
+
+    def spider_env(self):
+        """The spider's own variables and secrets (none yet)."""
+        return {}
+
+    def _store_access(self):
+        """Whether an admin gave this task's project direct store access (for
+        spiders written for Crawlab's SDK); off unless switched on."""
+        project = self._with_store_retries(lambda: self.store.projects.find_one(
+            {"_id": self.task.get("project")}, {"store_access": 1})) or {}
+        return project.get("store_access") is True
 
     @staticmethod
     def _command_of(version, spider):

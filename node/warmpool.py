@@ -9,6 +9,11 @@ start is an optimisation, never a requirement.
 Warm processes are started from one long-lived thread, because the
 parent-death signal that ties them to the node follows the thread that
 started them.
+
+A warm process runs in the spider sandbox like any task (node/sandbox.py),
+seeing its version's code, its environment and the folder that holds the
+task folders of that version; each child gets its task's channel to the
+node as a descriptor passed along with its output pipe.
 """
 
 import itertools
@@ -20,8 +25,11 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
-from node.runner import PDEATHSIG
+from node.environ import base_environment
+from node.runner import PDEATHSIG, venv_folder
+from node.sandbox import Mounts
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +63,18 @@ class WarmProcess:
 class Zygote:
     """One warm process and the conversation with it."""
 
-    def __init__(self, python, workdir, env):
+    def __init__(self, python, workdir, env, sandbox=None, group_dir=None):
         self.key = (python, str(workdir))
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        argv = [python, "-m", "crawlfleet.sdk.warm", str(theirs.fileno())]
+        if sandbox is not None:
+            mounts = Mounts(readonly=[workdir, *venv_folder(python)], writable=[group_dir])
+            argv = sandbox.wrap(argv, mounts, workdir)
         self.proc = subprocess.Popen(
-            PDEATHSIG + [python, "-m", "crawlfleet.sdk.warm", str(theirs.fileno())],
+            PDEATHSIG + argv,
             cwd=workdir, env=env, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            umask=sandbox.umask if sandbox is not None else -1)
         theirs.close()
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
@@ -129,7 +142,7 @@ class Zygote:
                 os.close(read_fd)
                 slot.put(None)
 
-    def spawn(self, argv, env, cwd):
+    def spawn(self, argv, env, cwd, channel_fd):
         read_fd, write_fd = os.pipe()
         request_id = next(self.ids)
         slot = queue.SimpleQueue()
@@ -137,7 +150,7 @@ class Zygote:
         message = {"op": "spawn", "id": request_id, "argv": argv, "env": env, "cwd": str(cwd)}
         try:
             with self.lock:
-                socket.send_fds(self.sock, [json.dumps(message).encode()], [write_fd])
+                socket.send_fds(self.sock, [json.dumps(message).encode()], [write_fd, channel_fd])
         except OSError:
             self.replies.pop(request_id, None)
             os.close(read_fd)
@@ -168,8 +181,9 @@ class Zygote:
 
 
 class WarmPool:
-    def __init__(self, idle_seconds=600.0):
+    def __init__(self, idle_seconds=600.0, sandbox=None, config=None):
         self.idle_seconds = idle_seconds
+        self.sandbox = sandbox
         self.zygotes = {}
         self.failed = {}
         self.lock = threading.Lock()
@@ -185,7 +199,7 @@ class WarmPool:
             except Exception as exc:
                 reply.put(exc)
 
-    def spawn(self, python, workdir, argv, env, say):
+    def spawn(self, python, workdir, argv, env, say, *, channel_fd, task_dir):
         """A task process forked warm, or None (run it fresh instead)."""
         key = (python, str(workdir))
         with self.lock:
@@ -194,8 +208,10 @@ class WarmPool:
             zygote = self.zygotes.get(key)
         if zygote is None or not zygote.alive:
             reply = queue.SimpleQueue()
-            base_env = {k: v for k, v in env.items() if not k.startswith(("CRAWLFLEET_", "CRAWLAB_"))}
-            self.requests.put(((python, workdir, base_env), reply))
+            group_dir = Path(task_dir).parent
+            # the same for every task of the version: no task's variables or secrets
+            base_env = base_environment(group_dir, env)
+            self.requests.put(((python, workdir, base_env, self.sandbox, group_dir), reply))
             result = reply.get()
             if isinstance(result, Exception):
                 say(f"warm start unavailable, running a fresh process ({result})")
@@ -210,7 +226,7 @@ class WarmPool:
                 self.zygotes[key] = result
                 self._trim()
             zygote = result
-        child = zygote.spawn(argv, env, workdir)
+        child = zygote.spawn(argv, env, workdir, channel_fd)
         if child is None:
             say("warm start failed for this task, running a fresh process")
         return child

@@ -18,8 +18,11 @@ from crawlfleet.embedded import free_port, start_mongo, wait_for_port
 def _config_and_logging(name, **overrides):
     from crawlfleet.cli import load_config, setup_logging
 
+    from crawlfleet.privatehome import secure_home
+
     config = load_config(**overrides)
     setup_logging(config, name)
+    secure_home(config.home_path)
     return config
 
 
@@ -174,6 +177,7 @@ def _pid_alive(pid):
 def up(port, host, demo_port):
     """Start everything on this machine: store, broker, master, node, web, demo site."""
     from crawlfleet.config import UP_STATE_FILE, Config
+    from crawlfleet.privatehome import write_private
     from crawlfleet.store import Store
     from crawlfleet.tokens import ensure_admin_token
 
@@ -228,7 +232,7 @@ def up(port, host, demo_port):
         if not wait_for_port(host, port, 60, children[-1].proc):
             raise click.ClickException(f"the web server did not start on {host}:{port}")
         _wait_for_discovery(Store(config), started, children)
-        state_path.write_text(json.dumps({
+        write_private(state_path, json.dumps({
             "pid": os.getpid(), "mongo_uri": mongo_uri, "broker_url": config.broker_url,
             "api_url": api_url, "demo_url": demo_url, "started_at": time.time(),
         }))

@@ -1,109 +1,94 @@
 """What a spider process knows about its task, read from its environment,
-and the two writes it makes: items into the results collection, counts and
-stats into the task document."""
+and the two writes it asks its node to make: items into the results
+collection, live stats into the task document.
 
-import atexit
+A spider holds no credential of the store: it talks to its node over the
+task's private channel (``CRAWLFLEET_CHANNEL_FD``, crawlfleet.channel), and
+the node writes, in batches, only while it still owns the task.
+"""
+
 import logging
+import os
+import socket
 import threading
-import time
 
-import pymongo
-import pymongo.errors
-import pymongo.synchronous.monitor
-
-from crawlfleet.items import insert_batch, prepare
+from crawlfleet.channel import ChannelClosed, receive, send
 
 log = logging.getLogger(__name__)
 
-# At exit pymongo joins its monitor threads, which wake only every half second:
-# every spider process would linger that long after its work is done. The SDK
-# closes its own clients, and daemon threads end with the process anyway.
-_JOIN_MONITORS = getattr(pymongo.synchronous.monitor, "_shutdown_resources", None)
-if _JOIN_MONITORS is not None:
-    atexit.unregister(_JOIN_MONITORS)
 
-COUNT_INTERVAL = 1.0
-
-# Item writes are retried with backoff before the spider gives up loudly:
-# an item is never silently dropped.
-WRITE_ATTEMPTS = 8
-WRITE_BACKOFF_MAX = 10.0
+class StoreRefused(Exception):
+    """Raised when the node did not store a batch (refused, or the store failed)."""
 
 
 class TaskContext:
-    def __init__(self, task_id, mongo_uri, mongo_db, collection, node_id=""):
+    def __init__(self, task_id, channel_fd, collection="", node_id=""):
         self.task_id = task_id
         self.node_id = node_id
-        self.client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=10_000,
-                                          appname=f"crawlfleet-spider-{task_id}")
-        self.db = self.client[mongo_db]
-        self.collection = self.db[collection]
-        self.tasks = self.db.tasks
-        self.count_lock = threading.Lock()
-        self.uncounted = 0
-        self.counted_at = time.monotonic()
+        self.collection = collection
+        self.sock = socket.socket(fileno=channel_fd)
+        self.sock.setblocking(True)
+        self.lock = threading.Lock()  # one request at a time, each with its reply
+        self.pid = os.getpid()
 
     @classmethod
     def from_environ(cls, environ):
         task_id = environ.get("CRAWLFLEET_TASK_ID")
         if not task_id:
             return None
-        return cls(
-            task_id,
-            environ["CRAWLFLEET_MONGO_URI"],
-            environ.get("CRAWLFLEET_MONGO_DB", "crawlfleet"),
-            environ["CRAWLFLEET_RESULTS_COLLECTION"],
-            environ.get("CRAWLFLEET_NODE_ID", ""),
-        )
+        fd = environ.get("CRAWLFLEET_CHANNEL_FD")
+        if not fd or not fd.isdigit():
+            raise RuntimeError("crawlfleet: CRAWLFLEET_TASK_ID is set but this process has no "
+                               "channel to its node (CRAWLFLEET_CHANNEL_FD); a process started "
+                               "by the spider must keep that descriptor open (pass_fds)")
+        return cls(task_id, int(fd), environ.get("CRAWLFLEET_RESULTS_COLLECTION", ""),
+                   environ.get("CRAWLFLEET_NODE_ID", ""))
+
+    def _ask(self, request):
+        if os.getpid() != self.pid:
+            raise StoreRefused("the channel to the node belongs to the process that opened it, "
+                               "not to a forked copy")
+        with self.lock:
+            try:
+                send(self.sock, request)
+                reply = receive(self.sock)
+            except (OSError, ChannelClosed) as exc:
+                raise StoreRefused(f"the node's channel is closed ({exc.__class__.__name__})") from None
+        if not reply.get("ok"):
+            raise StoreRefused(reply.get("error") or "refused by the node")
+        return reply
 
     def insert_items(self, items):
-        """Insert items tagged with the task id and their insertion time (`_at`),
-        retrying; returns the count stored."""
-        items = prepare(items, self.task_id)
-        self._retry(lambda: insert_batch(self.collection, items))
-        with self.count_lock:
-            self.uncounted += len(items)
-        if time.monotonic() - self.counted_at >= COUNT_INTERVAL:
-            self.count()
-        return len(items)
+        """Have the node store `items` (it adds `_tid`, `task_id`, `_at`); returns
+        the count stored, or raises StoreRefused."""
+        items = [dict(item) for item in items]
+        if not items:
+            return 0
+        return self._ask({"op": "items", "items": items}).get("stored", len(items))
 
     def count(self):
-        """Add the items stored since the last count to the task's `stats.items`
-        (once a second at most: one more write per batch would cost a fifth of
-        the ingest rate)."""
-        with self.count_lock:
-            n, self.uncounted = self.uncounted, 0
-            self.counted_at = time.monotonic()
-        if n:
-            try:
-                self._retry(lambda: self.tasks.update_one(
-                    {"_id": self.task_id}, {"$inc": {"stats.items": n}}))
-            except pymongo.errors.PyMongoError:
-                with self.count_lock:
-                    self.uncounted += n
-                raise
+        """The node counts `stats.items` itself; kept for callers of the old SDK."""
 
     def update_stats(self, stats):
         try:
-            self.tasks.update_one({"_id": self.task_id},
-                                  {"$set": {f"stats.{k}": v for k, v in stats.items()}})
-        except pymongo.errors.PyMongoError as exc:
+            self._ask({"op": "stats", "stats": dict(stats)})
+        except StoreRefused as exc:
             log.warning("crawlfleet: stats not sent: %s", exc)
 
-    def _retry(self, operation):
-        delay = 0.5
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                return operation()
-            except (pymongo.errors.AutoReconnect, pymongo.errors.ServerSelectionTimeoutError,
-                    pymongo.errors.NetworkTimeout) as exc:
-                if attempt == WRITE_ATTEMPTS:
-                    raise
-                log.warning("crawlfleet: store unreachable (%s); retry %d in %.1f s",
-                            exc, attempt, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, WRITE_BACKOFF_MAX)
-
     def close(self):
-        self.count()
-        self.client.close()
+        """Nothing to flush: every request was answered before it returned."""
+
+
+_shared = None
+_shared_lock = threading.Lock()
+
+
+def shared_context(environ=None):
+    """The process's one TaskContext (the SDK, the Scrapy pipeline and the
+    stats extension share the channel, one request at a time), or None when
+    not run as a crawlfleet task."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.pid != os.getpid():
+            _shared = TaskContext.from_environ(os.environ if environ is None else environ)
+        return _shared

@@ -13,7 +13,7 @@ task's environment, working directory and output, and runs
 
 The node talks to it over a SEQPACKET socket (file descriptor FD): it sends
 ``{"op": "spawn", "id", "argv", "env", "cwd"}`` with the write end of the
-task's output pipe attached, and hears ``{"op": "started", "id", "pid"}`` and
+task's output pipe and the task's channel to the node attached, and hears ``{"op": "started", "id", "pid"}`` and
 later ``{"op": "exited", "pid", "code"}``. It exits when the node closes the
 socket; its children die with it (PR_SET_PDEATHSIG), as they would with the
 node.
@@ -95,7 +95,7 @@ def send(sock, message):
     sock.send(json.dumps(message).encode())
 
 
-def child(message, out_fd, sock, zygote_pid):
+def child(message, out_fd, channel_fd, sock, zygote_pid):
     """In the forked child: become the task's process, run it, never return."""
     code = 1
     try:
@@ -117,6 +117,8 @@ def child(message, out_fd, sock, zygote_pid):
         os.chdir(message["cwd"])
         os.environ.clear()
         os.environ.update(message["env"])
+        # the node's number for the channel means nothing here: ours is this one
+        os.environ["CRAWLFLEET_CHANNEL_FD"] = str(channel_fd)
         sys.argv = ["crawlfleet.sdk.launch", *message["argv"]]
         from crawlfleet.sdk.launch import main
 
@@ -155,15 +157,16 @@ def serve(sock):
             if not data:
                 break  # the node is gone
             message = json.loads(data)
-            if message.get("op") != "spawn" or len(fds) != 1:
+            if message.get("op") != "spawn" or len(fds) != 2:
                 for fd in fds:
                     os.close(fd)
                 send(sock, {"op": "error", "id": message.get("id"), "error": "bad request"})
                 continue
             pid = os.fork()
             if pid == 0:
-                child(message, fds[0], sock, zygote_pid)
-            os.close(fds[0])
+                child(message, fds[0], fds[1], sock, zygote_pid)
+            for fd in fds:  # the child has them; no other child may inherit them
+                os.close(fd)
             children.add(pid)
             send(sock, {"op": "started", "id": message["id"], "pid": pid})
         while children:

@@ -1,0 +1,147 @@
+"""The node's side of a task's writes: items and live stats arrive from the
+spider (through its channel or its items pipe) and the node writes them, so a
+spider never holds a credential of the store.
+
+Every write is fenced: it is made only while this node still owns the task
+(the ledger says `running` with this node's session). A node that lost its
+claim — stopped for a while and declared dead, its task handed to another
+node — or whose task was cancelled or ended, stores nothing more for it.
+"""
+
+import logging
+import threading
+import time
+
+import pymongo.errors
+
+from crawlfleet.items import insert_batch, prepare
+from crawlfleet.models import TaskStatus
+
+log = logging.getLogger(__name__)
+
+WRITE_ATTEMPTS = 10
+COUNT_INTERVAL = 1.0
+# How old the last "still ours" answer of the ledger may be. A node that was
+# stopped (SIGSTOP, a frozen VM) finds its answer stale when it wakes: the
+# monotonic clock moved on meanwhile.
+OWNERSHIP_TTL = 0.5
+
+
+class NotOwned(Exception):
+    """Raised for a write of a task this node no longer owns."""
+
+
+class ItemWriter:
+    def __init__(self, store, task, session, say):
+        self.store = store
+        self.task_id = task["_id"]
+        self.session = session
+        self.collection = task["results_collection"]
+        self.say = say
+        self.lock = threading.Lock()
+        self.disowned = ""
+        self.checked_at = float("-inf")
+        self.stored = 0
+        self.lost = 0
+        self.refused = 0
+        self.uncounted = 0
+        self.counted_at = time.monotonic()
+        self.indexed = False
+
+    # -- ownership ------------------------------------------------------------------
+    def disown(self, reason):
+        """The node knows it gave the task up (ledger watch, shutdown, end)."""
+        self.disowned = reason or "the task ended"
+
+    def check_owned(self):
+        if self.disowned:
+            raise NotOwned(self.disowned)
+        if time.monotonic() - self.checked_at < OWNERSHIP_TTL:
+            return
+        doc = self.store.tasks.find_one({"_id": self.task_id}, {"status": 1, "session": 1})
+        if doc is None or doc.get("session") != self.session:
+            self.disown("another attempt owns this task now")
+        elif doc.get("status") != TaskStatus.RUNNING.value:
+            self.disown(f"the task is {doc.get('status')}")
+        if self.disowned:
+            raise NotOwned(self.disowned)
+        self.checked_at = time.monotonic()
+
+    # -- writes ---------------------------------------------------------------------
+    def store_items(self, items):
+        """Store a batch for the task; returns how many. Raises NotOwned, or
+        PyMongoError after retries (the batch is then counted as lost)."""
+        if not items:
+            return 0
+        with self.lock:
+            try:
+                self._with_retries(self.check_owned)
+            except NotOwned:
+                self.refused += len(items)
+                raise
+            if not self.indexed:
+                self._indexes()
+            batch = prepare(items, self.task_id)
+            try:
+                self._with_retries(lambda: insert_batch(self.store.results(self.collection), batch))
+            except pymongo.errors.PyMongoError:
+                self.lost += len(batch)
+                raise
+            self.stored += len(batch)
+            self.uncounted += len(batch)
+            if time.monotonic() - self.counted_at >= COUNT_INTERVAL:
+                self._count()
+        return len(batch)
+
+    def set_stats(self, stats):
+        """Live stats into the task document, only while the task is ours."""
+        if not isinstance(stats, dict) or not stats:
+            return
+        fields = {f"stats.{k}": v for k, v in stats.items()
+                  if isinstance(k, str) and k and "." not in k and not k.startswith("$")
+                  and k != "items"}
+        if not fields or self.disowned:
+            return
+        try:
+            self.store.tasks.update_one(
+                {"_id": self.task_id, "session": self.session,
+                 "status": TaskStatus.RUNNING.value}, {"$set": fields})
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("task %s: stats not written (%s)", self.task_id, exc)
+
+    def close(self):
+        with self.lock:
+            self._count()
+
+    def _indexes(self):
+        try:
+            # the collection's indexes (`_tid`, `_at`), made once per task
+            self.store.results(self.collection)
+            self.indexed = True
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("task %s: indexes of %s not made (%s)", self.task_id, self.collection, exc)
+
+    def _count(self):
+        """Add the items stored since the last count to `stats.items` (once a
+        second at most: a count per batch would cost a fifth of the ingest rate)."""
+        n, self.uncounted = self.uncounted, 0
+        self.counted_at = time.monotonic()
+        if not n:
+            return
+        try:
+            self.store.tasks.update_one({"_id": self.task_id}, {"$inc": {"stats.items": n}})
+        except pymongo.errors.PyMongoError as exc:
+            self.uncounted += n
+            log.warning("task %s: item count not updated (%s)", self.task_id, exc)
+
+    def _with_retries(self, operation):
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                return operation()
+            except pymongo.errors.PyMongoError as exc:
+                if isinstance(exc, (pymongo.errors.BulkWriteError, pymongo.errors.DocumentTooLarge,
+                                    pymongo.errors.InvalidOperation)) or attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                log.warning("task %s: store unreachable (%s); retry %d", self.task_id, exc,
+                            attempt + 1)
+                time.sleep(min(2 ** attempt * 0.5, 10))
