@@ -43,6 +43,7 @@ class ItemsPipe:
         self.thread.start()
 
     def _read(self):
+        self.writer.ensure_indexes()  # even for a spider that stores through its channel
         batch, last = [], time.monotonic()
         with os.fdopen(self.read_fd, "rb") as stream:
             for number, raw in enumerate(stream, 1):

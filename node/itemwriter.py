@@ -80,7 +80,7 @@ class ItemWriter:
                 self.refused += len(items)
                 raise
             if not self.indexed:
-                self._indexes()
+                self.ensure_indexes()
             batch = prepare(items, self.task_id)
             try:
                 self._with_retries(lambda: insert_batch(self.store.results(self.collection), batch))
@@ -113,9 +113,10 @@ class ItemWriter:
         with self.lock:
             self._count()
 
-    def _indexes(self):
+    def ensure_indexes(self):
         try:
-            # the collection's indexes (`_tid`, `_at`), made once per task
+            # the collection's indexes (`_tid`, `_at`), whichever way the spider
+            # stores its items: made once per task
             self.store.results(self.collection)
             self.indexed = True
         except pymongo.errors.PyMongoError as exc:
