@@ -1,6 +1,6 @@
 """CRAWLFLEET_HOME is the platform's private folder: mode 0700, and what the
 platform writes in it 0600, whatever the umask a process was started with.
-Spiders never see it (node/sandbox.py); other users of the machine cannot
+Spiders never see it (crawlfleet/sandbox.py); other users of the machine cannot
 either."""
 
 import os

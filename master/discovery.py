@@ -1,7 +1,8 @@
 """Find spider projects in folders, list their spiders, and register versions.
 
 A project is a folder holding either ``scrapy.cfg`` (a Scrapy project; its
-spiders are listed by ``scrapy list`` in a subprocess with a timeout) or
+spiders are listed by ``scrapy list`` in the project's own environment, in
+the spider sandbox, with a timeout: crawlfleet/inspection.py) or
 ``crawlfleet.json`` (generic spiders in any language, each naming its
 command). Each distinct content becomes an immutable version, stored as a
 zip in GridFS; the project's spiders then point at that version.
@@ -9,10 +10,6 @@ zip in GridFS; the project's spiders then point at that version.
 
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,13 +17,12 @@ import pymongo.errors
 
 from crawlfleet import packaging
 from crawlfleet.errors import CrawlfleetError, ProjectError
+from crawlfleet.inspection import list_scrapy_spiders
 from crawlfleet.models import SPIDER_NAME_RE, SpiderKind, now, results_collection_for
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "crawlfleet.json"
-WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD",
-            "CRAWLFLEET_ALERT_SMTP_PASSWORD")
 SCRAPY_CFG = "scrapy.cfg"
 
 
@@ -37,29 +33,6 @@ def project_kind(folder):
     if (folder / MANIFEST).is_file():
         return SpiderKind.COMMAND
     return None
-
-
-def list_scrapy_spiders(folder, timeout):
-    """Names printed by `scrapy list` run in the project folder."""
-    # Uploaded projects run here too: the platform's secrets stay out of reach.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CRAWLFLEET_TASK", "CRAWLAB_")) and k not in WITHHELD}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scrapy", "list"], cwd=folder, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        start_new_session=True, text=True, errors="replace",
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise ProjectError(f"`scrapy list` did not finish within {timeout:g} s") from None
-    if proc.returncode != 0:
-        tail = "\n".join(err.strip().splitlines()[-15:])
-        raise ProjectError(f"`scrapy list` failed with exit code {proc.returncode}:\n{tail}")
-    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def read_manifest(folder):
@@ -106,7 +79,8 @@ def inspect(folder, config):
     """(kind, spider entries) of a project folder, or ProjectError saying why not."""
     kind = project_kind(folder)
     if kind is SpiderKind.SCRAPY:
-        names = list_scrapy_spiders(folder, config.scrapy_list_timeout)
+        # never imported here: in the project's environment, in the sandbox
+        names = list_scrapy_spiders(folder, config, config.scrapy_list_timeout)
         spiders = [{"name": n, "command": None, "description": "", "results_collection": None}
                    for n in names]
     elif kind is SpiderKind.COMMAND:

@@ -29,8 +29,8 @@ from crawlfleet.errors import ConfigError
 from crawlfleet.models import TaskStatus, now
 from node.filecache import FileCache
 from node.runner import TaskRun
-from node.sandbox import Sandbox
-from node.venvs import Virtualenvs
+from crawlfleet.sandbox import Sandbox
+from crawlfleet.venvs import Virtualenvs
 from node.warmpool import WarmPool
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,9 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 
 import pymongo.errors
 
@@ -27,7 +25,8 @@ from node.environ import task_command, task_environment
 from node.itemspipe import ItemsPipe
 from node.itemwriter import ItemWriter
 from node.logship import LogShipper
-from node.sandbox import Mounts
+from crawlfleet.sandbox import Mounts
+from crawlfleet.venvs import venv_of as venv_folder
 from node.taskchannel import TaskChannel
 
 log = logging.getLogger(__name__)
@@ -43,13 +42,6 @@ PDEATHSIG = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 def task_folder(config, version, task_id):
     """A task's own folder (its HOME, its items pipe): HOME/tasks/VERSION/TASK."""
     return config.home_path / "tasks" / str(version) / task_id
-
-
-def venv_folder(python):
-    """The project environment an interpreter belongs to, as a list (empty for
-    the node's own interpreter, which the sandbox shows anyway)."""
-    venv = Path(python).parent.parent
-    return [venv] if (venv / "pyvenv.cfg").is_file() and Path(python) != Path(sys.executable) else []
 
 
 class TaskRun:

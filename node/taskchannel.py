@@ -5,7 +5,6 @@ SDK (crawlfleet.channel) by writing through the task's `ItemWriter`.
 """
 
 import logging
-import os
 import socket
 import threading
 

@@ -10,7 +10,7 @@ Warm processes are started from one long-lived thread, because the
 parent-death signal that ties them to the node follows the thread that
 started them.
 
-A warm process runs in the spider sandbox like any task (node/sandbox.py),
+A warm process runs in the spider sandbox like any task (crawlfleet/sandbox.py),
 seeing its version's code, its environment and the folder that holds the
 task folders of that version; each child gets its task's channel to the
 node as a descriptor passed along with its output pipe.
@@ -22,14 +22,16 @@ import logging
 import os
 import queue
 import socket
+import struct
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 from node.environ import base_environment
-from node.runner import PDEATHSIG, venv_folder
-from node.sandbox import Mounts
+from crawlfleet.venvs import venv_of as venv_folder
+from node.runner import PDEATHSIG
+from crawlfleet.sandbox import Mounts
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,12 @@ REPLY_TIMEOUT = 10.0
 MAX_WARM = 8
 
 
+CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
 class WarmProcess:
-    """A task's process forked by a warm process; Popen's interface, as the runner uses it."""
+    """A task's process forked by a warm process; Popen's interface, as the runner uses it.
+    `pid` is the node's number for it (the runner signals its group)."""
 
     def __init__(self, pid, stdout):
         self.pid = pid
@@ -66,6 +72,7 @@ class Zygote:
     def __init__(self, python, workdir, env, sandbox=None, group_dir=None):
         self.key = (python, str(workdir))
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         argv = [python, "-m", "crawlfleet.sdk.warm", str(theirs.fileno())]
         if sandbox is not None:
             mounts = Mounts(readonly=[workdir, *venv_folder(python)], writable=[group_dir])
@@ -79,12 +86,15 @@ class Zygote:
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.replies = {}
-        self.children = {}
+        self.children = {}  # by the warm process's PID for them
+        self.host_pids = {}  # request id -> the child's PID here, from its credentials
         self.alive = True
         self.last_used = time.monotonic()
         self.sock.settimeout(READY_TIMEOUT)
+        sender = None
         try:
-            hello = json.loads(self.sock.recv(1 << 20) or b"{}")
+            data, sender = self._receive()
+            hello = json.loads(data or b"{}")
         except (OSError, ValueError):
             hello = {}
         self.sock.settimeout(None)
@@ -92,7 +102,7 @@ class Zygote:
             self.close()
             error = hello.get("error") or self._stderr_tail() or "no answer"
             raise RuntimeError(f"the project cannot be preloaded: {error}")
-        self.pid = hello["pid"]
+        self.pid = sender or hello["pid"]  # the node's number for it
         threading.Thread(target=self._listen, name=f"warm-{self.pid}", daemon=True).start()
 
     def _stderr_tail(self):
@@ -102,34 +112,60 @@ class Zygote:
         except Exception:
             return ""
 
+    def _receive(self):
+        """One message and the sender's PID in this node's PID namespace."""
+        data, ancillary, _, _ = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(CREDENTIALS.size))
+        pid = None
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = CREDENTIALS.unpack(value[:CREDENTIALS.size])[0]
+        return data, pid
+
     def _listen(self):
+        pending = {}  # request id -> (slot, read_fd, inner pid) until the child said hello
         while True:
             try:
-                data = self.sock.recv(1 << 20)
+                data, sender = self._receive()
             except OSError:
                 data = b""
             if not data:
                 break
             message = json.loads(data)
-            if message["op"] in ("started", "error"):
-                slot, read_fd = self.replies.pop(message.get("id"), (None, None))
+            if message["op"] == "child":
+                # the child's own hello: its PID here is the sender's
+                request_id = message.get("id")
+                if request_id in pending:
+                    self._register(*pending.pop(request_id), sender)
+                else:
+                    self.host_pids[request_id] = sender
+            elif message["op"] in ("started", "error"):
+                request_id = message.get("id")
+                slot, read_fd = self.replies.pop(request_id, (None, None))
                 if slot is None:
                     continue
                 if message["op"] == "error":
                     os.close(read_fd)
                     slot.put(None)
                     continue
-                # Registered here, before the next message is read, so that an
-                # exit reported right after the start is never missed.
-                child = WarmProcess(message["pid"], os.fdopen(read_fd, "rb"))
-                with self.lock:
-                    self.children[child.pid] = child
-                slot.put(child)
+                host_pid = self.host_pids.pop(request_id, None)
+                if host_pid is None:
+                    pending[request_id] = (slot, read_fd, message["pid"])
+                else:
+                    self._register(slot, read_fd, message["pid"], host_pid)
             elif message["op"] == "exited":
                 with self.lock:
                     child = self.children.pop(message["pid"], None)
                 if child is not None:
                     child._exited(message["code"])
+                else:  # died before its hello reached us
+                    for request_id, (slot, read_fd, inner) in list(pending.items()):
+                        if inner == message["pid"]:
+                            del pending[request_id]
+                            os.close(read_fd)
+                            slot.put(None)
+        for slot, read_fd, _ in pending.values():
+            os.close(read_fd)
+            slot.put(None)
         # The warm process is gone: its children died with it (parent-death signal).
         self.alive = False
         with self.lock:
@@ -141,6 +177,14 @@ class Zygote:
             if slot is not None:
                 os.close(read_fd)
                 slot.put(None)
+
+    def _register(self, slot, read_fd, inner_pid, host_pid):
+        # Registered here, before the next message is read, so that an exit
+        # reported right after the start is never missed.
+        child = WarmProcess(host_pid, os.fdopen(read_fd, "rb"))
+        with self.lock:
+            self.children[inner_pid] = child
+        slot.put(child)
 
     def spawn(self, argv, env, cwd, channel_fd):
         read_fd, write_fd = os.pipe()

@@ -16,7 +16,6 @@ writes its batch at once. Both count what they store in the task's
 
 import atexit
 import json
-import os
 import sys
 import threading
 

@@ -14,7 +14,9 @@ task's environment, working directory and output, and runs
 The node talks to it over a SEQPACKET socket (file descriptor FD): it sends
 ``{"op": "spawn", "id", "argv", "env", "cwd"}`` with the write end of the
 task's output pipe and the task's channel to the node attached, and hears ``{"op": "started", "id", "pid"}`` and
-later ``{"op": "exited", "pid", "code"}``. It exits when the node closes the
+later ``{"op": "exited", "pid", "code"}`` (PIDs as the warm process numbers
+them); each child also sends ``{"op": "child", "id"}`` itself, so that the
+node reads the child's PID in its own namespace from the credentials. It exits when the node closes the
 socket; its children die with it (PR_SET_PDEATHSIG), as they would with the
 node.
 """
@@ -99,6 +101,10 @@ def child(message, out_fd, channel_fd, sock, zygote_pid):
     """In the forked child: become the task's process, run it, never return."""
     code = 1
     try:
+        # Say who we are, so the node learns our PID as *it* numbers it: in the
+        # sandbox this process has a PID namespace of its own, and the kernel
+        # translates the sender's credentials on the way (SO_PASSCRED).
+        send(sock, {"op": "child", "id": message["id"]})
         sock.close()
         os.setsid()
         libc = ctypes.CDLL(None, use_errno=True)

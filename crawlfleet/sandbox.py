@@ -4,6 +4,9 @@ processes or credentials.
 
 Modes (setting ``sandbox``):
 
+Used by nodes for tasks and warm processes, and by crawlfleet.inspection
+wherever a new version's spiders are listed.
+
 - ``user``: the node runs as root. bubblewrap, run as root, gives the spider a
   mount and PID namespace of its own; inside it, ``setpriv`` becomes the
   unprivileged ``sandbox_user`` (no capabilities, no new privileges, no

@@ -16,7 +16,7 @@ import sysconfig
 from pathlib import Path
 
 from crawlfleet.errors import ProjectError
-from node.filecache import prune_folders, touch
+from crawlfleet.folders import prune_folders, touch
 
 REQUIREMENTS = "requirements.txt"
 READY = ".crawlfleet-ready"
@@ -85,3 +85,12 @@ class Virtualenvs:
     def prune(self, older_than, keep=()):
         """Delete environments unused for `older_than` seconds."""
         return prune_folders(self.root, older_than, keep, READY)
+
+
+def venv_of(python):
+    """The project environment an interpreter belongs to, as a list (empty for
+    the node's own interpreter, which the sandbox shows anyway)."""
+    venv = Path(python).parent.parent
+    if Path(python) == Path(sys.executable) or not (venv / "pyvenv.cfg").is_file():
+        return []
+    return [venv]
