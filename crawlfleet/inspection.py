@@ -24,7 +24,7 @@ from crawlfleet.venvs import Virtualenvs, venv_of
 log = logging.getLogger(__name__)
 
 PIP_TAIL = 12
-TRACEBACK_TAIL = 25
+TRACEBACK_TAIL = 14
 
 
 def list_scrapy_spiders(folder, config, timeout):
