@@ -195,7 +195,7 @@ class TaskRun:
         spiders written for Crawlab's SDK); off unless switched on."""
         project = self._with_store_retries(lambda: self.store.projects.find_one(
             {"_id": self.task.get("project")}, {"store_access": 1})) or {}
-        return project.get("store_access") is True
+        return bool(project.get("store_access"))  # (a JSON-backed store may keep true as 1)
 
     @staticmethod
     def _command_of(version, spider):
