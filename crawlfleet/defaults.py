@@ -44,6 +44,10 @@ SETTINGS = [
     Setting("secret_key", "", str,
             "Secret for session cookies. Empty: a random key is made once and "
             "kept in HOME/secret-key."),
+    Setting("secrets_key", "", str,
+            "Fernet key that encrypts spider secrets in the store (never stored there). "
+            "Empty: one made once and kept in HOME/secrets.key (0600); set the same key "
+            "on every machine of a multi-host deployment."),
     Setting("api_url", "", str,
             "Where client verbs find the API. Empty: the one recorded by a running "
             "`crawlfleet up` in HOME, else http://127.0.0.1:8080."),

@@ -26,6 +26,7 @@ from node.itemspipe import ItemsPipe
 from node.itemwriter import ItemWriter
 from node.logship import LogShipper
 from crawlfleet.sandbox import Mounts
+from crawlfleet.spiderenv import for_spider as spider_variables
 from crawlfleet.venvs import venv_of as venv_folder
 from node.taskchannel import TaskChannel
 
@@ -187,8 +188,12 @@ class TaskRun:
         return {"status": status, "error": error, "exit_code": code}
 
     def spider_env(self):
-        """The spider's own variables and secrets (none yet)."""
-        return {}
+        """The spider's own variables and secrets (master/spiderenv.py), decrypted
+        here only; the log masks the secrets' values if the spider prints them."""
+        env, secret_values = self._with_store_retries(lambda: spider_variables(
+            self.store, self.config, self.task.get("project"), self.task["spider"]))
+        self.log.secrets = secret_values
+        return env
 
     def _store_access(self):
         """Whether an admin gave this task's project direct store access (for

@@ -4,7 +4,8 @@ verbs that talk to the JSON API."""
 import click
 
 from crawlfleet import logformat
-from crawlfleet.cli import client, health, projects, schedules, server, settings, users
+from crawlfleet.cli import (client, health, projects, schedules, server, settings, spiderenv,
+                            users)
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
 
@@ -36,3 +37,4 @@ users.register(main)
 projects.register(main)
 schedules.register(main)
 health.register(main)
+spiderenv.register(main)
