@@ -98,3 +98,24 @@ def test_a_wrong_key_is_a_clear_configuration_error(config, bad_key):
 
     with pytest.raises(ConfigError, match="not a Fernet key"):
         secrets.encrypt(config.replace(secrets_key=bad_key), "x")
+
+
+def test_the_project_and_spider_pages_show_them_masked(app, store, spiders):
+    """An operator sets a secret on the project page; every page shows it
+    masked; a viewer sees no form."""
+    from test_ui import Browser
+
+    operator = Browser(app, store, "operator")
+    operator.post("/projects/books/env", data={"name": "API_KEY", "value": SECRET, "secret": "1"})
+    operator.post("/projects/books/env", data={"name": "REGION", "value": "eu",
+                                               "spider": "books", "back_spider": "books"})
+    for path in ("/projects/books", "/spiders/books"):
+        page = operator.get(path).get_data(as_text=True)
+        assert "API_KEY" in page and "••••••" in page and SECRET not in page, path
+    assert "REGION" in operator.get("/spiders/books").get_data(as_text=True)
+    viewer = Browser(app, store, "viewer")
+    page = viewer.get("/projects/books").get_data(as_text=True)
+    assert "API_KEY" in page and 'name="value"' not in page
+    assert viewer.post("/projects/books/env", data={"name": "X", "value": "1"}).status_code == 403
+    operator.post("/projects/books/env/API_KEY/delete", data={"spider": ""})
+    assert store.db.spider_env.find_one({"name": "API_KEY"}) is None

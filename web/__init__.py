@@ -93,7 +93,7 @@ def create_app(config=None):
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
     from web import (admin, api, auth, projects_api, projects_ui, results, schedules_api,
-                     schedules_ui, scrapyd, spiderenv_api, store_access, ui)
+                     schedules_ui, scrapyd, spiderenv_api, spiderenv_ui, store_access, ui)
 
     auth.init_app(app)
     app.register_blueprint(api.bp)
@@ -107,6 +107,7 @@ def create_app(config=None):
     app.register_blueprint(schedules_ui.bp)
     app.register_blueprint(store_access.bp)
     app.register_blueprint(spiderenv_api.bp)
+    app.register_blueprint(spiderenv_ui.bp)
     app.register_blueprint(store_access.ui)
     ui.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
