@@ -3,8 +3,9 @@ every process it can read, the platform's HOME, every store and broker
 address it finds, planting an admin token in every store it reaches) finds
 no secret, and no token it writes works. Run against separate master, web
 and node processes started as root (the node sandboxes spiders as the
-unprivileged crawlfleet-spider user), on Redis and RabbitMQ; and, as a
-control that the probe is not blind, once with the sandbox turned off.
+unprivileged crawlfleet-spider user), on Redis and RabbitMQ; under
+`crawlfleet up` run by an unprivileged user (bubblewrap user namespace);
+and, as a control that the probe is not blind, once with the sandbox off.
 """
 
 import os
@@ -120,3 +121,93 @@ def test_the_probe_is_not_blind_without_the_sandbox(tmp_path, mongo_server, demo
     found = secrets_in(item, config, admin_token)
     assert {"secret key", "smtp password", "admin token"} <= found, found
     assert item["readable_home"]
+
+
+def test_the_probe_finds_nothing_under_up_as_a_normal_user(tmp_path):
+    """`crawlfleet up` run by an unprivileged user (here `nobody`, through
+    setpriv): its node sandboxes spiders with a bubblewrap user namespace,
+    and the probe finds none of the platform's secrets."""
+    import io
+    import json
+    import shutil
+    import subprocess
+    import sysconfig
+    import tempfile
+    import zipfile
+
+    import pymongo
+    import requests
+
+    from conftest import stop_group, wait_for
+
+    if os.geteuid() != 0 or not shutil.which("setpriv") or not os.path.exists("/usr/bin/python3.11"):
+        pytest.skip("needs root (to become another user), setpriv and /usr/bin/python3.11")
+    # an interpreter the other user may run (ours may live under /root), seeing
+    # our packages through a .pth file as the nodes' project environments do
+    base = Path(tempfile.mkdtemp(prefix="cf-nonroot-", dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        subprocess.run(["/usr/bin/python3.11", "-m", "venv", "--without-pip", str(base / "venv")],
+                       check=True)
+        site = base / "venv" / "lib" / "python3.11" / "site-packages"
+        (site / "zz-crawlfleet.pth").write_text(
+            f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
+        home, user_home = base / "home", base / "user-home"
+        for folder in (home, user_home):
+            folder.mkdir()
+            shutil.chown(folder, "nobody", "nogroup")
+        port = free_port()
+        env = {"PATH": f"{base}/venv/bin:/usr/local/bin:/usr/bin:/bin", "HOME": str(user_home),
+               "LANG": "C.UTF-8", "CRAWLFLEET_HOME": str(home),
+               "CRAWLFLEET_SECRET_KEY": SECRET_KEY, "CRAWLFLEET_ALERT_SMTP_PASSWORD": SMTP_PASSWORD}
+        log = open(tmp_path / "up.log", "wb")
+        proc = subprocess.Popen(
+            ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+             str(base / "venv" / "bin" / "python"), "-m", "crawlfleet", "up", "--port", str(port),
+             "--demo-port", "0"],
+            env=env, cwd=str(user_home), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            state_file = home / "run" / "up.json"
+            wait_for(lambda: state_file.exists() and state_file.read_text().strip()
+                     or proc.poll() is not None, timeout=180, what="crawlfleet up started")
+            assert proc.poll() is None, (tmp_path / "up.log").read_text()
+            state = json.loads(state_file.read_text())
+            token = (home / "admin-token").read_text().strip()
+            headers = {"Authorization": f"Bearer {token}"}
+            api = state["api_url"] + "/api/v1"
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as zf:
+                for path in (PROBE / "probe").iterdir():
+                    zf.write(path, f"probe/{path.name}")
+            r = requests.post(f"{api}/projects", headers=headers, timeout=120,
+                              files={"file": ("probe.zip", buf.getvalue())})
+            assert r.status_code in (200, 201), r.text
+            r = requests.post(f"{api}/spiders/probe/run", headers=headers, timeout=30,
+                              json={"args": {"home": str(home)}})
+            assert r.status_code in (200, 201), r.text
+            task_id = r.json()["task_ids"][0]
+            client = pymongo.MongoClient(state["mongo_uri"])
+            db = client["crawlfleet"]
+            task = wait_for(lambda: db.tasks.find_one(
+                {"_id": task_id, "status": {"$in": ["finished", "error", "abnormal"]}}),
+                timeout=180, what="probe task done")
+            assert task["status"] == "finished", task
+            node = db.nodes.find_one({})
+            assert node["sandbox"]["mode"] == "bwrap", node["sandbox"]
+            item = db.results_probe.find_one({"_tid": task_id})
+            text = "\n".join(data for _, data in item["evidence"])
+            for name, value in (("secret key", SECRET_KEY), ("smtp password", SMTP_PASSWORD),
+                                ("admin token", token), ("store URI", state["mongo_uri"])):
+                assert value not in text, name
+            assert item["pid_count"] <= 5
+            assert not [p for p in item["readable_home"]
+                        if not p.startswith((str(home / "cache") + "/", str(home / "tasks") + "/"))]
+            assert db.tokens.find_one({"_id": __import__("hashlib").sha256(
+                item["token"].encode()).hexdigest()}) is None
+            assert state["mongo_uri"] not in item["stores_written"]
+            client.close()
+        finally:
+            stop_group(proc, timeout=30)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
