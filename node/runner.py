@@ -129,9 +129,13 @@ class TaskRun:
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
         argv = task_command(self.task, spider, python)
         self.task_dir.mkdir(parents=True, exist_ok=True)
-        env = task_environment(self.task, self.config, self.node_id, home=self.task_dir,
-                               spider_env=self.spider_env(),
-                               store_access=self._store_access())
+        try:
+            env = task_environment(self.task, self.config, self.node_id, home=self.task_dir,
+                                   spider_env=self.spider_env(),
+                                   store_access=self._store_access())
+        except CrawlfleetError as exc:  # e.g. a secret this node's key cannot decrypt
+            self.log.say(str(exc))
+            return {"status": TaskStatus.ERROR.value, "error": str(exc)}
         self.writer = ItemWriter(self.store, self.task, self.session, self.log.say)
         self.items = ItemsPipe(self.writer, self.task_dir, self.log.say)
         self.channel = TaskChannel(self.writer, self.log.say)
@@ -188,7 +192,7 @@ class TaskRun:
         return {"status": status, "error": error, "exit_code": code}
 
     def spider_env(self):
-        """The spider's own variables and secrets (master/spiderenv.py), decrypted
+        """The spider's own variables and secrets (crawlfleet/spiderenv.py), decrypted
         here only; the log masks the secrets' values if the spider prints them."""
         env, secret_values = self._with_store_retries(lambda: spider_variables(
             self.store, self.config, self.task.get("project"), self.task["spider"]))
