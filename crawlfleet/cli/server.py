@@ -63,7 +63,10 @@ def node(node_id, max_runners):
     from node.agent import NodeAgent
 
     config = _config_and_logging("node", node_id=node_id, max_runners=max_runners)
-    agent = NodeAgent(config, Store(config))
+    try:
+        agent = NodeAgent(config, Store(config))
+    except ConfigError as exc:  # e.g. a sandbox that cannot work here
+        raise click.ClickException(f"configuration error: {exc}") from None
     _on_stop_signals(agent.stop)
     try:
         if not _until_store_answers(agent.register, agent.stopped):
