@@ -205,6 +205,7 @@ def _paths():
 def document():
     from web import projects_openapi  # the /projects routes, described next to their module
     from web import schedules_openapi  # and the /schedules routes
+    from web import security_openapi  # and a project's spider env and store access
 
     return {
         "openapi": "3.1.0",
@@ -216,13 +217,15 @@ def document():
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
-        "paths": _paths() | projects_openapi.paths() | schedules_openapi.paths(),
+        "paths": (_paths() | projects_openapi.paths() | schedules_openapi.paths()
+                  | security_openapi.paths()),
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
                 "description": "An API token (crawlfleet token create). viewer tokens "
                                "may only GET; operator and admin may also POST."}},
-            "schemas": _schemas() | projects_openapi.schemas() | schedules_openapi.schemas(),
+            "schemas": (_schemas() | projects_openapi.schemas() | schedules_openapi.schemas()
+                        | security_openapi.schemas()),
             "responses": _responses() | projects_openapi.responses(),
         },
     }
