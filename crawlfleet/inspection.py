@@ -47,7 +47,8 @@ def _list(project, home, config, timeout):
     sandbox = Sandbox(config)
     said = []
     try:
-        python = Virtualenvs(config.home_path / "venvs").python_for(project, said.append)
+        python = Virtualenvs(config.home_path / "venvs", sandbox=sandbox).python_for(
+            project, said.append)
     except ProjectError as exc:
         pip = [line for line in said if line.startswith("pip: ")][-PIP_TAIL:]
         raise ProjectError(f"its requirements could not be installed ({exc}):\n"

@@ -161,6 +161,12 @@ class Sandbox:
         if self.mode == "user":
             os.chown(path, self.state.uid, self.state.gid)
 
+    def give(self, path):
+        """Hand a file or folder the sandbox will write in to the sandbox user
+        (an environment pip fills); nothing to do in a user namespace."""
+        if self.mode == "user":
+            os.chown(path, self.state.uid, self.state.gid, follow_symlinks=False)
+
     def share(self, path):
         """Code and environments stay private to HOME (0700) but become readable
         inside the sandbox, whatever the umask they were written with. Done

@@ -64,8 +64,8 @@ class NodeAgent(ConsumerMixin):
         self.topology = Topology(config.queue_prefix)
         self.connection = connect(config)
         self.cache = FileCache(store, config.home_path / "cache")
-        self.venvs = Virtualenvs(config.home_path / "venvs")
         self.sandbox = Sandbox(config)
+        self.venvs = Virtualenvs(config.home_path / "venvs", sandbox=self.sandbox)
         self.warm = (WarmPool(config.warm_idle_seconds, self.sandbox, config)
                      if config.warm_start else None)
         self.runs = {}

@@ -23,8 +23,15 @@ def test_a_spider_importing_its_own_requirement_deploys_first_time(client, auth,
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["spiders"] == ["slug_titles"]
     assert store.spiders.find_one({"_id": "slug_titles"})["project"] == "needs_slugify"
-    # the environment the nodes of this machine will reuse
-    assert any((config.home_path / "venvs").glob("*/.crawlfleet-ready"))
+    # the environment the nodes of this machine will reuse, filled by pip in the
+    # sandbox (as the sandbox user, when there is one)
+    ready = list((config.home_path / "venvs").glob("*/.crawlfleet-ready"))
+    assert ready
+    from crawlfleet.sandbox import Sandbox
+
+    box = Sandbox(config)
+    if box.mode == "user":
+        assert ready[0].parent.stat().st_uid == box.state.uid
 
 
 def test_a_syntax_error_is_refused_readably_and_registers_nothing(client, auth, store, config,
