@@ -47,6 +47,8 @@ def set_variable(store, config, project, name, value, *, spider=None, secret=Fal
     else:
         entry["value"] = value
     store.db.spider_env.replace_one({"_id": entry["_id"]}, entry, upsert=True)
+    # lets a node skip the lookup for the many projects that have none
+    store.projects.update_one({"_id": doc["_id"]}, {"$set": {"has_env": True}})
     return public(entry)
 
 
@@ -55,6 +57,8 @@ def remove_variable(store, project, name, *, spider=None):
     if store.db.spider_env.delete_one({"_id": _key(project, spider, name)}).deleted_count != 1:
         where = f"spider {spider!r}" if spider else f"project {project!r}"
         raise NotFound(f"{where} has no variable {name!r}")
+    if store.db.spider_env.find_one({"project": project}, {"_id": 1}) is None:
+        store.projects.update_one({"_id": project}, {"$set": {"has_env": False}})
 
 
 def list_variables(store, project, *, spider=None):

@@ -129,10 +129,12 @@ class TaskRun:
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
         argv = task_command(self.task, spider, python)
         self.task_dir.mkdir(parents=True, exist_ok=True)
+        project = self._project()
         try:
             env = task_environment(self.task, self.config, self.node_id, home=self.task_dir,
-                                   spider_env=self.spider_env(),
-                                   store_access=self._store_access())
+                                   spider_env=self.spider_env(project),
+                                   # (a JSON-backed store may keep true as 1)
+                                   store_access=bool(project.get("store_access")))
         except CrawlfleetError as exc:  # e.g. a secret this node's key cannot decrypt
             self.log.say(str(exc))
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
@@ -191,20 +193,22 @@ class TaskRun:
         self.log.say(f"spider exited with code {code}; status {status}")
         return {"status": status, "error": error, "exit_code": code}
 
-    def spider_env(self):
+    def spider_env(self, project):
         """The spider's own variables and secrets (crawlfleet/spiderenv.py), decrypted
         here only; the log masks the secrets' values if the spider prints them."""
+        if not project.get("has_env"):
+            return {}
         env, secret_values = self._with_store_retries(lambda: spider_variables(
             self.store, self.config, self.task.get("project"), self.task["spider"]))
         self.log.secrets = secret_values
         return env
 
-    def _store_access(self):
-        """Whether an admin gave this task's project direct store access (for
-        spiders written for Crawlab's SDK); off unless switched on."""
-        project = self._with_store_retries(lambda: self.store.projects.find_one(
-            {"_id": self.task.get("project")}, {"store_access": 1})) or {}
-        return bool(project.get("store_access"))  # (a JSON-backed store may keep true as 1)
+    def _project(self):
+        """What the task's project says about its spiders' environment: whether
+        it has variables, and whether an admin gave it direct store access
+        (for spiders written for Crawlab's SDK; off unless switched on)."""
+        return self._with_store_retries(lambda: self.store.projects.find_one(
+            {"_id": self.task.get("project")}, {"store_access": 1, "has_env": 1})) or {}
 
     @staticmethod
     def _command_of(version, spider):
