@@ -167,6 +167,25 @@ def register(store, project, folder, kind, spiders, *, source, label=None):
             "spiders": registered, "errors": errors}
 
 
+def _known_listing(store, folder):
+    """A Scrapy project's spiders as listed when this exact content was first
+    registered: versions are content-hashed and immutable, so listing them
+    again (running the project's code in the sandbox, seconds a project) at
+    every master start would only repeat the answer."""
+    if project_kind(folder) is not SpiderKind.SCRAPY:
+        return None  # a manifest is read, not run: always fresh, retry policies included
+    try:
+        version_id = packaging.content_hash(folder.name, folder)[:16]
+    except OSError:
+        return None
+    known = store.versions.find_one({"_id": version_id, "project": folder.name},
+                                    {"kind": 1, "spiders": 1})
+    if not known or known.get("kind") != SpiderKind.SCRAPY.value or not known.get("spiders"):
+        return None
+    return SpiderKind.SCRAPY, [{"name": s["name"], "command": None, "description": "",
+                                "results_collection": None} for s in known["spiders"]]
+
+
 def scan(store, config):
     """Discover every project in the configured spider folders."""
     report = {"projects": [], "errors": []}
@@ -185,7 +204,7 @@ def scan(store, config):
                          folder.name, deployed["source"], folder)
                 continue
             try:
-                kind, spiders = inspect(folder, config)
+                kind, spiders = _known_listing(store, folder) or inspect(folder, config)
                 result = register(store, folder.name, folder, kind, spiders,
                                   source=f"folder:{folder}")
             except ProjectError as exc:

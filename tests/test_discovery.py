@@ -292,6 +292,26 @@ def test_changed_scrapy_project_creates_new_version(store, cfg, folder):
     assert store.spiders.find_one({"_id": "books"})["version"] == new
 
 
+def test_unchanged_scrapy_project_is_not_listed_again(store, cfg, folder, monkeypatch):
+    """A master restart finds content it registered before: the version is
+    immutable, so its spiders come from it instead of running the project's
+    code again; an edited project is listed afresh."""
+    project = copy_project(BUNDLED / "books", folder)
+    first = discovery.scan(store, cfg)["projects"][0]
+
+    def must_not_run(*args):
+        raise AssertionError("listed again")
+
+    monkeypatch.setattr(discovery, "inspect", must_not_run)
+    again = discovery.scan(store, cfg)
+    assert again["errors"] == [] and again["projects"][0]["version"] == first["version"]
+    assert again["projects"][0]["spiders"] == ["books"]
+    spider_file = project / "books" / "spiders" / "books.py"
+    spider_file.write_text(spider_file.read_text() + "\n# changed\n")
+    with pytest.raises(AssertionError, match="listed again"):
+        discovery.scan(store, cfg)
+
+
 def test_spider_name_of_another_project_is_not_stolen(store, cfg, folder):
     """A spider name already owned by another project is reported and keeps its owner."""
     write_manifest(folder / "alpha", [cmd("shared"), cmd("alpha_only")])
