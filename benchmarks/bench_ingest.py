@@ -6,6 +6,11 @@ fenced) against the same raw insert_many; and SQL ingest (a spider's table in
 PostgreSQL and MariaDB, plain and upserted) against the driver's raw
 executemany into an equivalent table on the same server.
 
+The crawlfleet paths run as on a node: the spider process holds no store
+credential and hands its items over its task channel to the node side
+(node/taskchannel.py, node/itemwriter.py, run here in this process), which
+stores them.
+
     python benchmarks/bench_ingest.py [--items 20000] [--mongo-uri URI]
         [--postgres-url URL] [--mysql-url URL] [--no-sql]
 
@@ -27,8 +32,12 @@ from harness import ROOT, headline, table  # noqa: E402
 
 import pymongo  # noqa: E402
 
+from crawlfleet.config import Config  # noqa: E402
 from crawlfleet.embedded import start_mongo  # noqa: E402
 from crawlfleet.store import RESULTS_INDEXES  # noqa: E402
+from crawlfleet.store import Store  # noqa: E402
+from node.itemwriter import ItemWriter  # noqa: E402
+from node.taskchannel import TaskChannel  # noqa: E402
 
 PROJECT = ROOT / "benchmarks" / "projects" / "items_gen"
 
@@ -52,6 +61,35 @@ def raw_insert_many(uri, db, n):
     return n / elapsed
 
 
+class NodeSide:
+    """The node's end of one task: a running task document, its writer and channel."""
+
+    def __init__(self, uri, db, collection):
+        self.store = Store(Config.from_dict({"mongo_uri": uri, "mongo_db": db}))
+        self.task_id = uuid.uuid4().hex[:20]
+        self.store.tasks.insert_one({"_id": self.task_id, "status": "running",
+                                     "session": "bench", "stats": {"items": 0}})
+        self.writer = ItemWriter(self.store, {"_id": self.task_id,
+                                              "results_collection": collection},
+                                 "bench", lambda line: None)
+        self.channel = TaskChannel(self.writer, print)
+
+    def env(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLFLEET_")}
+        env.update({"CRAWLFLEET_TASK_ID": self.task_id,
+                    "CRAWLFLEET_CHANNEL_FD": str(self.channel.spider_fd)})
+        return env
+
+    def run(self, argv, **kwargs):
+        done = subprocess.run(argv, env=self.env(), pass_fds=[self.channel.spider_fd],
+                              capture_output=True, text=True, check=True, **kwargs)
+        self.channel.started()
+        self.channel.close()
+        self.writer.close()
+        self.store.close()
+        return done
+
+
 def sdk_save_items(uri, db, n):
     """crawlfleet.sdk.save_items, as a plain-Python spider calls it."""
     code = (
@@ -64,32 +102,22 @@ def sdk_save_items(uri, db, n):
         "for i in range(0, len(items), 100):\n"
         "    save_items(items[i:i + 100])\n"
         "print(time.monotonic() - t)\n" % (str(Path(__file__).parent), n))
-    out = subprocess.run([sys.executable, "-c", code], env=task_env(uri, db), check=True,
-                         capture_output=True, text=True).stdout
+    out = NodeSide(uri, db, "sdk_items").run([sys.executable, "-c", code]).stdout
     return n / float(out.strip().splitlines()[-1])
-
-
-def task_env(uri, db):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLFLEET_")}
-    task_id = uuid.uuid4().hex[:20]
-    env.update({"CRAWLFLEET_TASK_ID": task_id, "CRAWLFLEET_MONGO_URI": uri,
-                "CRAWLFLEET_MONGO_DB": db, "CRAWLFLEET_RESULTS_COLLECTION": "sdk_items",
-                "BENCH_MONGO_URI": uri, "BENCH_MONGO_DB": db})
-    return env
 
 
 def scrapy_crawl(uri, db, n, through_crawlfleet):
     """items/s over the crawl (Scrapy's elapsed_time_seconds), items yielded without requests."""
     if through_crawlfleet:
         argv = [sys.executable, "-m", "crawlfleet.sdk.launch", "items_gen", "-a", f"count={n}"]
-        env = task_env(uri, db)
+        done = NodeSide(uri, db, "scrapy_items").run(argv, cwd=PROJECT)
     else:
         argv = [sys.executable, "-m", "scrapy", "crawl", "items_gen", "-a", f"count={n}", "-s",
                 'ITEM_PIPELINES={"items_gen.pipelines.RawMongoPipeline": 100}']
-        env = task_env(uri, db)
-        for key in [k for k in env if k.startswith("CRAWLFLEET_")]:
-            env.pop(key)
-    done = subprocess.run(argv, cwd=PROJECT, env=env, capture_output=True, text=True, check=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLFLEET_")}
+        env.update({"BENCH_MONGO_URI": uri, "BENCH_MONGO_DB": db})
+        done = subprocess.run(argv, cwd=PROJECT, env=env, capture_output=True, text=True,
+                              check=True)
     elapsed = float(re.search(r"'elapsed_time_seconds': ([0-9.]+)", done.stderr).group(1))
     scraped = int(re.search(r"'item_scraped_count': (\d+)", done.stderr).group(1))
     return scraped / elapsed

@@ -44,6 +44,11 @@ SETTINGS = [
     Setting("secret_key", "", str,
             "Secret for session cookies. Empty: a random key is made once and "
             "kept in HOME/secret-key."),
+    Setting("secrets_key", "", str,
+            "Fernet key that encrypts spider secrets and data-source passwords in the "
+            "store (never stored there, never given to spiders). "
+            "Empty: one made once and kept in HOME/secrets.key (0600); set the same key "
+            "on every machine of a multi-host deployment."),
     Setting("api_url", "", str,
             "Where client verbs find the API. Empty: the one recorded by a running "
             "`crawlfleet up` in HOME, else http://127.0.0.1:8080."),
@@ -92,6 +97,16 @@ SETTINGS = [
             "be preloaded falls back to a fresh process."),
     Setting("warm_idle_seconds", 600.0, float,
             "A warm process unused this long is stopped."),
+    Setting("sandbox", "auto", str,
+            "How spiders (and inspections of new versions) are confined: `user` (node "
+            "runs as root: bubblewrap namespaces, then the unprivileged SANDBOX_USER), "
+            "`bwrap` (node runs as a normal user: a bubblewrap user namespace), `none` "
+            "(no confinement, development only: said loudly in the log and on the node "
+            "page), or `auto`: `user` as root, `bwrap` otherwise, `none` with a warning "
+            "when bubblewrap cannot run. See the README's Security model."),
+    Setting("sandbox_user", "crawlfleet-spider", str,
+            "The unprivileged user spiders run as in the `user` sandbox "
+            "(scripts/services.sh and the Dockerfile create it)."),
     Setting("cancel_grace", 10.0, float,
             "Seconds between SIGINT and SIGTERM (and again before SIGKILL) when a "
             "task is cancelled or times out."),
@@ -168,10 +183,6 @@ SETTINGS = [
             "repositories from, separated by ':'. Empty: only https://, ssh:// "
             "and git@host:path URLs."),
     # -- results and data sources -----------------------------------------------
-    Setting("secrets_key", "", str,
-            "Fernet key that encrypts data-source passwords at rest (withheld from "
-            "spiders). Empty: a key made once in HOME/secrets.key (mode 0600); set the "
-            "same key on every machine of a multi-host fleet."),
     Setting("sink_batch", 500, int,
             "Items per batch a node writes to a SQL data source."),
     Setting("sink_attempts", 5, int,

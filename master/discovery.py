@@ -1,7 +1,8 @@
 """Find spider projects in folders, list their spiders, and register versions.
 
 A project is a folder holding either ``scrapy.cfg`` (a Scrapy project; its
-spiders are listed by ``scrapy list`` in a subprocess with a timeout) or
+spiders are listed by ``scrapy list`` in the project's own environment, in
+the spider sandbox, with a timeout: crawlfleet/inspection.py) or
 ``crawlfleet.json`` (generic spiders in any language, each naming its
 command). Each distinct content becomes an immutable version, stored as a
 zip in GridFS; the project's spiders then point at that version.
@@ -11,10 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +20,7 @@ import pymongo.errors
 
 from crawlfleet import packaging
 from crawlfleet.errors import CrawlfleetError, ProjectError
+from crawlfleet.inspection import list_scrapy_spiders
 from crawlfleet.models import SPIDER_NAME_RE, Doc, SpiderKind, check_results_collection, now
 from crawlfleet.runrequest import validate_retry
 from master.spiderrows import sync_spider_rows, version_entry
@@ -34,8 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MANIFEST = "crawlfleet.json"
-WITHHELD = ("CRAWLFLEET_TOKEN", "CRAWLFLEET_SECRET_KEY", "CRAWLFLEET_ADMIN_PASSWORD",
-            "CRAWLFLEET_ALERT_SMTP_PASSWORD", "CRAWLFLEET_SECRETS_KEY")
 SCRAPY_CFG = "scrapy.cfg"
 
 
@@ -46,29 +42,6 @@ def project_kind(folder: str | Path) -> SpiderKind | None:
     if (folder / MANIFEST).is_file():
         return SpiderKind.COMMAND
     return None
-
-
-def list_scrapy_spiders(folder: str | Path, timeout: float) -> list[str]:
-    """Names printed by `scrapy list` run in the project folder."""
-    # Uploaded projects run here too: the platform's secrets stay out of reach.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CRAWLFLEET_TASK", "CRAWLAB_")) and k not in WITHHELD}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scrapy", "list"], cwd=folder, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        start_new_session=True, text=True, errors="replace",
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise ProjectError(f"`scrapy list` did not finish within {timeout:g} s") from None
-    if proc.returncode != 0:
-        tail = "\n".join(err.strip().splitlines()[-15:])
-        raise ProjectError(f"`scrapy list` failed with exit code {proc.returncode}:\n{tail}")
-    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def read_manifest(folder: str | Path) -> list[Doc]:
@@ -139,7 +112,8 @@ def inspect(folder: Path, config: Config) -> tuple[SpiderKind, list[Doc]]:
     """(kind, spider entries) of a project folder, or ProjectError saying why not."""
     kind = project_kind(folder)
     if kind is SpiderKind.SCRAPY:
-        names = list_scrapy_spiders(folder, config.scrapy_list_timeout)
+        # never imported here: in the project's environment, in the sandbox
+        names = list_scrapy_spiders(folder, config, config.scrapy_list_timeout)
         spiders = [{"name": n, "command": None, "description": "", "results_collection": None}
                    for n in names]
     elif kind is SpiderKind.COMMAND:
@@ -222,6 +196,25 @@ def add_label(store: Store, project: str, version_id: str, label: str) -> None:
         store.versions.update_one({"_id": version_id}, {"$set": {"labels": labels + [label]}})
 
 
+def _known_listing(store: Store, folder: Path) -> tuple[SpiderKind, list[Doc]] | None:
+    """A Scrapy project's spiders as listed when this exact content was first
+    registered: versions are content-hashed and immutable, so listing them
+    again (running the project's code in the sandbox, seconds a project) at
+    every master start would only repeat the answer."""
+    if project_kind(folder) is not SpiderKind.SCRAPY:
+        return None  # a manifest is read, not run: always fresh, retry policies included
+    try:
+        version_id = packaging.content_hash(folder.name, folder)[:16]
+    except OSError:
+        return None
+    known = store.versions.find_one({"_id": version_id, "project": folder.name},
+                                    {"kind": 1, "spiders": 1})
+    if not known or known.get("kind") != SpiderKind.SCRAPY.value or not known.get("spiders"):
+        return None
+    return SpiderKind.SCRAPY, [{"name": s["name"], "command": None, "description": "",
+                                "results_collection": None} for s in known["spiders"]]
+
+
 def scan(store: Store, config: Config) -> Doc:
     """Discover every project in the configured spider folders."""
     report: Doc = {"projects": [], "errors": []}
@@ -240,7 +233,7 @@ def scan(store: Store, config: Config) -> Doc:
                          folder.name, deployed["source"], folder)
                 continue
             try:
-                kind, spiders = inspect(folder, config)
+                kind, spiders = _known_listing(store, folder) or inspect(folder, config)
                 result = register(store, folder.name, folder, kind, spiders,
                                   source=f"folder:{folder}")
             except ProjectError as exc:

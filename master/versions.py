@@ -77,6 +77,8 @@ def public_project(store: Store, doc: Doc, *, with_versions: bool = False) -> Do
         "source": doc.get("source"),
         "updated_at": doc.get("updated_at"),
         "spiders": spiders,
+        # spiders of this project get the store's address (master/storeaccess.py)
+        "store_access": bool(doc.get("store_access")),
     }
     if doc.get("git"):
         git = dict(doc["git"])

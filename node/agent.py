@@ -26,10 +26,11 @@ from crawlfleet import __version__, counters, ledger
 from crawlfleet.broker import Topology, connect
 from crawlfleet.errors import ConfigError
 from crawlfleet.models import NodeStatus, TaskStatus, default_node_id, now
+from crawlfleet.sandbox import Sandbox
+from crawlfleet.venvs import Virtualenvs
 from node.filecache import FileCache
 from node.prewarm import Prewarmer
 from node.runner import TaskRun
-from node.venvs import Virtualenvs
 from node.warmpool import WarmPool
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ class NodeAgent(ConsumerMixin):
         self.topology = Topology(config.queue_prefix)
         self.connection = connect(config)
         self.cache = FileCache(store, config.home_path / "cache")
-        self.venvs = Virtualenvs(config.home_path / "venvs")
-        self.warm = WarmPool(config.warm_idle_seconds) if config.warm_start else None
+        self.sandbox = Sandbox(config)
+        self.venvs = Virtualenvs(config.home_path / "venvs", sandbox=self.sandbox)
+        self.warm = (WarmPool(config.warm_idle_seconds, self.sandbox, config)
+                     if config.warm_start else None)
         self.prewarm = (Prewarmer(store, self.cache, self.venvs, self.warm)
                         if self.warm is not None else None)
         self.runs = {}
@@ -84,6 +87,7 @@ class NodeAgent(ConsumerMixin):
             "max_runners": self.slots, "status": NodeStatus.ONLINE.value, "started_at": stamp,
             "heartbeat_at": stamp, "running": [], "version": __version__,
             "platform": platform.platform(), "cpus": os.cpu_count(),
+            "sandbox": self.sandbox.state.describe(),
         }}, upsert=True)
         # Tasks an earlier process of this node was running cannot still be running.
         swept = ledger.sweep_node_restart(self.store, self.node_id, self.session)
@@ -217,7 +221,7 @@ class NodeAgent(ConsumerMixin):
     def start_run(self, task, message):
         run = TaskRun(task, store=self.store, config=self.config, cache=self.cache,
                       venvs=self.venvs, node_id=self.node_id, session=self.session,
-                      warm=self.warm)
+                      warm=self.warm, sandbox=self.sandbox)
         run.thread = threading.Thread(target=self._run_then_ack, args=(run, message),
                                       name=f"task-{task['_id']}", daemon=True)
         with self.runs_lock:
@@ -289,4 +293,5 @@ class NodeAgent(ConsumerMixin):
             elif doc.get("session") not in (None, self.session) or (
                     doc.get("status") != TaskStatus.RUNNING.value and run.proc is not None):
                 run.shutdown_reason = f"the ledger gave this task up ({doc.get('status')})"
+                run.disown(run.shutdown_reason)
                 run.cancel()

@@ -8,14 +8,13 @@ fetching the same version twice at once.
 
 import fcntl
 import hashlib
-import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 from crawlfleet import packaging
 from crawlfleet.errors import ProjectError
+from crawlfleet.folders import prune_folders, touch
 
 READY = ".crawlfleet-ready"
 
@@ -76,27 +75,3 @@ class FileCache:
     def prune(self, older_than, keep=()):
         """Delete versions unused for `older_than` seconds, except those in `keep`."""
         return prune_folders(self.root, older_than, keep, READY)
-
-
-def touch(path):
-    try:
-        os.utime(path)
-    except OSError:
-        pass
-
-
-def prune_folders(root, older_than, keep, marker):
-    """Remove each folder of `root` whose `marker` was last touched too long ago."""
-    cutoff = time.time() - older_than
-    removed = []
-    for entry in Path(root).iterdir() if Path(root).is_dir() else ():
-        if not entry.is_dir() or entry.name.startswith(".") or entry.name in keep:
-            continue
-        try:
-            if (entry / marker).stat().st_mtime >= cutoff:
-                continue
-        except OSError:
-            continue  # not ready yet: being made right now, or left for ensure() to redo
-        shutil.rmtree(entry, ignore_errors=True)
-        removed.append(entry.name)
-    return removed

@@ -1,7 +1,8 @@
-"""Items from spiders that have no database driver: the node gives each task a
-named pipe (``CRAWLFLEET_ITEMS_PIPE``); the spider writes one JSON object per
-line to it, in any language, and the node stores them in batches exactly like
-SDK items (``_tid``, ``task_id`` and ``_at`` added, ``stats.items`` counted).
+"""Items from spiders in any language: the node gives each task a named pipe
+(``CRAWLFLEET_ITEMS_PIPE``); the spider writes one JSON object per line to
+it, and the node stores them in batches exactly like SDK items (``_tid``,
+``task_id`` and ``_at`` added, ``stats.items`` counted), through the task's
+`ItemWriter` (fenced: nothing is stored once the task is no longer ours).
 
 The node holds a write end of its own while the spider runs, so the reader
 does not see end-of-file each time a spider closes and reopens the pipe.
@@ -15,8 +16,7 @@ import time
 
 import pymongo.errors
 
-from crawlfleet.results.writer import Fenced, TaskWriter, add_counts, write_batch
-from crawlfleet.retrying import STORE_OUTAGE
+from node.itemwriter import NotOwned
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +25,13 @@ FLUSH_SECONDS = 1.0
 
 
 class ItemsPipe:
-    def __init__(self, store, task, folder, say, policy=None):
-        self.store = store
-        self.task_id = task["_id"]
-        self.collection = task["results_collection"]
-        self.writer = TaskWriter.from_task(task, policy)
-        self.refused = 0
+    def __init__(self, writer, folder, say, mode=0o600):
+        self.writer = writer
+        self.task_id = writer.task_id
         self.say = say
         self.path = os.path.join(folder, "items.jsonl")
-        os.mkfifo(self.path, 0o600)
+        os.mkfifo(self.path)
+        os.chmod(self.path, mode)  # whatever the umask
         self.read_fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         self.hold_fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
         os.set_blocking(self.read_fd, True)
@@ -45,12 +43,7 @@ class ItemsPipe:
         self.thread.start()
 
     def _read(self):
-        try:
-            # the collection's indexes (`_tid`, `_at`), whichever way the spider
-            # stores its items: through this pipe, the SDK or the Scrapy pipeline
-            self.store.results(self.collection)
-        except pymongo.errors.PyMongoError as exc:
-            log.warning("task %s: indexes of %s not made (%s)", self.task_id, self.collection, exc)
+        self.writer.ensure_indexes()  # even for a spider that stores through its channel
         batch, last = [], time.monotonic()
         with os.fdopen(self.read_fd, "rb") as stream:
             for number, raw in enumerate(stream, 1):
@@ -72,28 +65,14 @@ class ItemsPipe:
     def _store(self, batch):
         if not batch:
             return
-        if self.refused:
-            self.refused += len(batch)
-            return
         try:
-            counts = STORE_OUTAGE.call(lambda: write_batch(self.store, self.writer, batch),
-                                       on_retry=lambda exc, attempt, wait: log.warning(
-                                           "task %s: items not stored yet (%s)", self.task_id, exc))
-        except Fenced as exc:
-            # the task is another attempt's now: what this one sends is refused
-            self.refused += len(batch)
-            self.say(f"items pipe: {exc}")
-            return
+            self.stored += self.writer.store_items(batch)
+        except NotOwned as exc:
+            self.say(f"items pipe: {len(batch)} items refused: {exc}")
         except pymongo.errors.PyMongoError as exc:
             # counted, said, and the task fails: never dropped silently
             self.lost += len(batch)
             self.say(f"items pipe: {len(batch)} items could not be stored ({exc})")
-            return
-        try:
-            add_counts(self.store, self.task_id, counts)
-        except pymongo.errors.PyMongoError as exc:
-            log.warning("task %s: item count not updated (%s)", self.task_id, exc)
-        self.stored += counts.stored
 
     def close(self, timeout=30.0):
         """After the spider ended: read what is left, then remove the pipe."""

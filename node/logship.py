@@ -17,6 +17,7 @@ import time
 import pymongo.errors
 
 from crawlfleet.models import now
+from crawlfleet.secrets import mask_in
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class LogShipper:
         self.stored = 0
         self.seq = 0
         self.dropped = 0
+        self.secrets = []  # values masked wherever they appear in a line
         self.reader = None
         self.flusher = threading.Thread(target=self._flush_loop, name=f"logflush-{task_id}",
                                         daemon=True)
@@ -74,6 +76,8 @@ class LogShipper:
             log.warning("task %s: output reader stopped: %s", self.task_id, exc)
 
     def _add(self, line):
+        if self.secrets:
+            line = mask_in(line, self.secrets)
         with self.lock:
             if self.accepted >= self.max_lines:
                 self.dropped += 1

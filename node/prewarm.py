@@ -14,7 +14,6 @@ those separately.
 """
 
 import logging
-import os
 import threading
 import time
 
@@ -22,7 +21,6 @@ import pymongo.errors
 
 from crawlfleet.errors import CrawlfleetError
 from crawlfleet.models import now
-from node.environ import WITHHELD
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +88,4 @@ class Prewarmer:
         self.resolved[version] = (python, workdir)
         if not self.warm.is_warm(python, workdir):
             log.info("prewarm: starting a warm process for version %s", version)
-            self.warm.prewarm(python, workdir, base_environment())
-
-
-def base_environment() -> dict:
-    """What a task's environment has before its own variables (node.environ)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in WITHHELD and not k.startswith(("CRAWLFLEET_", "CRAWLAB_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+            self.warm.prewarm(python, workdir, version)

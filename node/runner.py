@@ -22,13 +22,18 @@ import pymongo.errors
 
 from crawlfleet import ledger
 from crawlfleet.errors import CrawlfleetError
+from crawlfleet.sandbox import Mounts
+from crawlfleet.spiderenv import for_spider as spider_variables
+from crawlfleet.venvs import venv_of as venv_folder
 from crawlfleet.models import SpiderKind, TaskStatus
 from crawlfleet.retrying import FINAL_STATUS, STORE_OUTAGE
 from node.command import spider_command
 from node.crawlresults import ResultsSettings, finish
 from node.environ import task_environment
 from node.itemspipe import ItemsPipe
+from node.itemwriter import ItemWriter
 from node.logship import LogShipper
+from node.taskchannel import TaskChannel
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +45,19 @@ _SETPRIV = shutil.which("setpriv")
 PDEATHSIG = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
 
+def version_folder(config, version):
+    """The folder of a version's task folders, which its warm process writes in."""
+    return config.home_path / "tasks" / str(version)
+
+
+def task_folder(config, version, task_id):
+    """A task's own folder (its HOME, its items pipe): HOME/tasks/VERSION/TASK."""
+    return version_folder(config, version) / task_id
+
+
 class TaskRun:
-    def __init__(self, task, *, store, config, cache, venvs, node_id, session, warm=None):
+    def __init__(self, task, *, store, config, cache, venvs, node_id, session, warm=None,
+                 sandbox=None):
         self.task = task
         self.task_id = task["_id"]
         self.store = store
@@ -49,9 +65,13 @@ class TaskRun:
         self.cache = cache
         self.venvs = venvs
         self.warm = warm
+        self.sandbox = sandbox
         self.items = None
         self.results = ResultsSettings()
-        self.task_dir = config.home_path / "tasks" / task["_id"]
+        self.channel = None
+        self.writer = None
+        # grouped by version: a warm process of the version sees its group only
+        self.task_dir = task_folder(config, task["version"], task["_id"])
         self.node_id = node_id
         self.session = session
         self.cancel_event = threading.Event()
@@ -62,6 +82,11 @@ class TaskRun:
 
     def cancel(self):
         self.cancel_event.set()
+
+    def disown(self, reason):
+        """The ledger gave this task to someone else: store nothing more for it."""
+        if self.writer is not None:
+            self.writer.disown(reason)
 
     def run(self):
         """Run to the end; returns the final status. Never raises."""
@@ -76,12 +101,18 @@ class TaskRun:
         finally:
             if self.proc is not None and self.proc.poll() is None:
                 self._signal(signal.SIGKILL)
+            if self.channel is not None:
+                self.channel.close()
             if self.items is not None:
                 self.items.close()
+            if self.writer is not None:
+                self.writer.close()
+                self.writer.disown("the task ended")
             shutil.rmtree(self.task_dir, ignore_errors=True)
-        if self.items is not None and self.items.lost and result["status"] == TaskStatus.FINISHED.value:
+        lost = self.writer.lost if self.writer is not None else 0
+        if lost and result["status"] == TaskStatus.FINISHED.value:
             result = {**result, "status": TaskStatus.ERROR.value,
-                      "error": f"{self.items.lost} items could not be stored"}
+                      "error": f"{lost} items could not be stored"}
         if result["status"] == TaskStatus.FINISHED.value:
             error = self._finish_results()
             if error:
@@ -116,30 +147,60 @@ class TaskRun:
         if scrapy:
             command.settings.update(self.results.scrapy_settings())
         argv = command.argv(python)
-        env = task_environment(self.task, self.config, self.node_id)
-        env.update(self.results.environment(self.task))
         self.task_dir.mkdir(parents=True, exist_ok=True)
-        self.items = ItemsPipe(self.store, self.task, self.task_dir, self.log.say,
-                               policy=self.results.policy)
+        project = self._project()
+        try:
+            env = task_environment(self.task, self.config, self.node_id, home=self.task_dir,
+                                   spider_env=self.spider_env(project),
+                                   # (a JSON-backed store may keep true as 1)
+                                   store_access=bool(project.get("store_access")))
+        except CrawlfleetError as exc:  # e.g. a secret this node's key cannot decrypt
+            self.log.say(str(exc))
+            return {"status": TaskStatus.ERROR.value, "error": str(exc)}
+        env.update(self.results.environment(self.task))
+        self.writer = ItemWriter(self.store, self.task, self.session, self.log.say,
+                                 policy=self.results.policy)
+        self.items = ItemsPipe(self.writer, self.task_dir, self.log.say)
+        self.channel = TaskChannel(self.writer, self.log.say)
         env["CRAWLFLEET_ITEMS_PIPE"] = self.items.path
+        env["CRAWLFLEET_CHANNEL_FD"] = str(self.channel.spider_fd)
+        if self.sandbox is not None:
+            for folder in (workdir, *venv_folder(python)):
+                self.sandbox.share(folder)
+            self.sandbox.own(self.task_dir.parent)
+            self.sandbox.own(self.task_dir)
+            self.sandbox.own(self.items.path)
         self.log.say("command: " + command.display())
         started = time.monotonic()
-        if self.warm is not None and command.warm_capable:
-            self.proc = self.warm.spawn(python, workdir, command.launch_args(), env, self.log.say)
+        if self.sandbox is not None and self.sandbox.mode == "none":
+            self.log.say("WARNING: " + self.sandbox.state.warning)
+        # Scrapy reads SCRAPY_* variables into the settings a warm process computed once
+        warm_ok = not any(k.startswith("SCRAPY_") for k in env)
+        if self.warm is not None and command.warm_capable and warm_ok:
+            self.proc = self.warm.spawn(python, workdir, command.launch_args(), env, self.log.say,
+                                        channel_fd=self.channel.spider_fd,
+                                        task_dir=self.task_dir)
         if self.proc is None:
+            mounts = Mounts(readonly=[workdir, *venv_folder(python)], writable=[self.task_dir])
+            command = self.sandbox.wrap(argv, mounts, workdir) if self.sandbox else argv
             try:
                 self.proc = subprocess.Popen(
-                    PDEATHSIG + argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                    PDEATHSIG + command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                    pass_fds=[self.channel.spider_fd],
+                    umask=self.sandbox.umask if self.sandbox else -1,
                 )
             except OSError as exc:
                 return {"status": TaskStatus.ERROR.value,
                         "error": f"cannot start the spider: {exc}"}
+        self.channel.started()
         self._best_effort(lambda: ledger.start(self.store, self.task_id, self.session,
                                                pid=self.proc.pid, hostname=socket.gethostname()))
         self.log.follow(self.proc.stdout)
         ending = self._wait(started)
         code = self.proc.returncode
+        if self.sandbox is not None and isinstance(self.proc, subprocess.Popen):
+            code = self.sandbox.exit_code(code)
         # Whatever the spider started in its group must not outlive it (and
         # would keep its output pipe open).
         self._signal(signal.SIGKILL)
@@ -152,6 +213,23 @@ class TaskRun:
             error = (f"killed by signal {-code}" if code < 0 else f"exit code {code}")
         self.log.say(f"spider exited with code {code}; status {status}")
         return {"status": status, "error": error, "exit_code": code}
+
+    def spider_env(self, project):
+        """The spider's own variables and secrets (crawlfleet/spiderenv.py), decrypted
+        here only; the log masks the secrets' values if the spider prints them."""
+        if not project.get("has_env"):
+            return {}
+        env, secret_values = self._with_store_retries(lambda: spider_variables(
+            self.store, self.config, self.task.get("project"), self.task["spider"]))
+        self.log.secrets = secret_values
+        return env
+
+    def _project(self):
+        """What the task's project says about its spiders' environment: whether
+        it has variables, and whether an admin gave it direct store access
+        (for spiders written for Crawlab's SDK; off unless switched on)."""
+        return self._with_store_retries(lambda: self.store.projects.find_one(
+            {"_id": self.task.get("project")}, {"store_access": 1, "has_env": 1})) or {}
 
     @staticmethod
     def _command_of(version, spider):

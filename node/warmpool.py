@@ -9,6 +9,11 @@ start is an optimisation, never a requirement.
 Warm processes are started from one long-lived thread, because the
 parent-death signal that ties them to the node follows the thread that
 started them.
+
+A warm process runs in the spider sandbox like any task (crawlfleet/sandbox.py),
+seeing its version's code, its environment and the folder that holds the
+task folders of that version; each child gets its task's channel to the
+node as a descriptor passed along with its output pipe.
 """
 
 import itertools
@@ -17,11 +22,16 @@ import logging
 import os
 import queue
 import socket
+import struct
 import subprocess
 import threading
 import time
+from pathlib import Path
 
-from node.runner import PDEATHSIG
+from crawlfleet.sandbox import Mounts
+from crawlfleet.venvs import venv_of as venv_folder
+from node.environ import base_environment
+from node.runner import PDEATHSIG, version_folder
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +40,12 @@ REPLY_TIMEOUT = 10.0
 MAX_WARM = 8
 
 
+CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
 class WarmProcess:
-    """A task's process forked by a warm process; Popen's interface, as the runner uses it."""
+    """A task's process forked by a warm process; Popen's interface, as the runner uses it.
+    `pid` is the node's number for it (the runner signals its group)."""
 
     def __init__(self, pid, stdout):
         self.pid = pid
@@ -55,23 +69,32 @@ class WarmProcess:
 class Zygote:
     """One warm process and the conversation with it."""
 
-    def __init__(self, python, workdir, env):
+    def __init__(self, python, workdir, env, sandbox=None, group_dir=None):
         self.key = (python, str(workdir))
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        argv = [python, "-m", "crawlfleet.sdk.warm", str(theirs.fileno())]
+        if sandbox is not None:
+            mounts = Mounts(readonly=[workdir, *venv_folder(python)], writable=[group_dir])
+            argv = sandbox.wrap(argv, mounts, workdir)
         self.proc = subprocess.Popen(
-            PDEATHSIG + [python, "-m", "crawlfleet.sdk.warm", str(theirs.fileno())],
+            PDEATHSIG + argv,
             cwd=workdir, env=env, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            umask=sandbox.umask if sandbox is not None else -1)
         theirs.close()
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.replies = {}
-        self.children = {}
+        self.children = {}  # by the warm process's PID for them
+        self.host_pids = {}  # request id -> the child's PID here, from its credentials
         self.alive = True
         self.last_used = time.monotonic()
         self.sock.settimeout(READY_TIMEOUT)
+        sender = None
         try:
-            hello = json.loads(self.sock.recv(1 << 20) or b"{}")
+            data, sender = self._receive()
+            hello = json.loads(data or b"{}")
         except (OSError, ValueError):
             hello = {}
         self.sock.settimeout(None)
@@ -79,7 +102,7 @@ class Zygote:
             self.close()
             error = hello.get("error") or self._stderr_tail() or "no answer"
             raise RuntimeError(f"the project cannot be preloaded: {error}")
-        self.pid = hello["pid"]
+        self.pid = sender or hello["pid"]  # the node's number for it
         threading.Thread(target=self._listen, name=f"warm-{self.pid}", daemon=True).start()
 
     def _stderr_tail(self):
@@ -90,34 +113,60 @@ class Zygote:
         except (subprocess.TimeoutExpired, OSError, ValueError, IndexError):
             return ""  # still running, pipe closed, or silent: nothing to explain with
 
+    def _receive(self):
+        """One message and the sender's PID in this node's PID namespace."""
+        data, ancillary, _, _ = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(CREDENTIALS.size))
+        pid = None
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = CREDENTIALS.unpack(value[:CREDENTIALS.size])[0]
+        return data, pid
+
     def _listen(self):
+        pending = {}  # request id -> (slot, read_fd, inner pid) until the child said hello
         while True:
             try:
-                data = self.sock.recv(1 << 20)
+                data, sender = self._receive()
             except OSError:
                 data = b""
             if not data:
                 break
             message = json.loads(data)
-            if message["op"] in ("started", "error"):
-                slot, read_fd = self.replies.pop(message.get("id"), (None, None))
+            if message["op"] == "child":
+                # the child's own hello: its PID here is the sender's
+                request_id = message.get("id")
+                if request_id in pending:
+                    self._register(*pending.pop(request_id), sender)
+                else:
+                    self.host_pids[request_id] = sender
+            elif message["op"] in ("started", "error"):
+                request_id = message.get("id")
+                slot, read_fd = self.replies.pop(request_id, (None, None))
                 if slot is None:
                     continue
                 if message["op"] == "error":
                     os.close(read_fd)
                     slot.put(None)
                     continue
-                # Registered here, before the next message is read, so that an
-                # exit reported right after the start is never missed.
-                child = WarmProcess(message["pid"], os.fdopen(read_fd, "rb"))
-                with self.lock:
-                    self.children[child.pid] = child
-                slot.put(child)
+                host_pid = self.host_pids.pop(request_id, None)
+                if host_pid is None:
+                    pending[request_id] = (slot, read_fd, message["pid"])
+                else:
+                    self._register(slot, read_fd, message["pid"], host_pid)
             elif message["op"] == "exited":
                 with self.lock:
                     child = self.children.pop(message["pid"], None)
                 if child is not None:
                     child._exited(message["code"])
+                else:  # died before its hello reached us
+                    for request_id, (slot, read_fd, inner) in list(pending.items()):
+                        if inner == message["pid"]:
+                            del pending[request_id]
+                            os.close(read_fd)
+                            slot.put(None)
+        for slot, read_fd, _ in pending.values():
+            os.close(read_fd)
+            slot.put(None)
         # The warm process is gone: its children died with it (parent-death signal).
         self.alive = False
         with self.lock:
@@ -130,7 +179,15 @@ class Zygote:
                 os.close(read_fd)
                 slot.put(None)
 
-    def spawn(self, argv, env, cwd):
+    def _register(self, slot, read_fd, inner_pid, host_pid):
+        # Registered here, before the next message is read, so that an exit
+        # reported right after the start is never missed.
+        child = WarmProcess(host_pid, os.fdopen(read_fd, "rb"))
+        with self.lock:
+            self.children[inner_pid] = child
+        slot.put(child)
+
+    def spawn(self, argv, env, cwd, channel_fd):
         read_fd, write_fd = os.pipe()
         request_id = next(self.ids)
         slot = queue.SimpleQueue()
@@ -138,7 +195,7 @@ class Zygote:
         message = {"op": "spawn", "id": request_id, "argv": argv, "env": env, "cwd": str(cwd)}
         try:
             with self.lock:
-                socket.send_fds(self.sock, [json.dumps(message).encode()], [write_fd])
+                socket.send_fds(self.sock, [json.dumps(message).encode()], [write_fd, channel_fd])
         except OSError:
             self.replies.pop(request_id, None)
             os.close(read_fd)
@@ -181,8 +238,10 @@ class _Pending:
 
 
 class WarmPool:
-    def __init__(self, idle_seconds=600.0):
+    def __init__(self, idle_seconds=600.0, sandbox=None, config=None):
         self.idle_seconds = idle_seconds
+        self.sandbox = sandbox
+        self.config = config
         self.zygotes = {}
         self.failed = {}
         self.starting = {}
@@ -213,15 +272,19 @@ class WarmPool:
             pending.result = result
             pending.done.set()
 
-    def _start(self, python, workdir, env):
-        """The start of a warm process for (python, workdir), begun now or already under way."""
+    def _start(self, python, workdir, env, group_dir):
+        """The start of a warm process for (python, workdir), begun now or already
+        under way. It runs sandboxed, writing only in `group_dir` (the folder of
+        its version's task folders), with the node's allowlisted base
+        environment: the same for every task of the version, no task's
+        variables or secrets."""
         key = (python, str(workdir))
-        base_env = {k: v for k, v in env.items() if not k.startswith(("CRAWLFLEET_", "CRAWLAB_"))}
         with self.lock:
             pending = self.starting.get(key)
             if pending is None:
                 pending = self.starting[key] = _Pending()
-                self.requests.put(((python, workdir, base_env), pending))
+                base_env = base_environment(group_dir, env)
+                self.requests.put(((python, workdir, base_env, self.sandbox, group_dir), pending))
         return pending
 
     def is_warm(self, python, workdir):
@@ -232,12 +295,17 @@ class WarmPool:
             return (key in self.failed or key in self.starting
                     or (zygote is not None and zygote.alive))
 
-    def prewarm(self, python, workdir, env):
-        """Start a warm process ahead of the first task (returns at once)."""
-        if not self.is_warm(python, workdir):
-            self._start(python, workdir, env)
+    def prewarm(self, python, workdir, version):
+        """Start a warm process ahead of the first task of `version` (returns at once)."""
+        if self.is_warm(python, workdir):
+            return
+        group_dir = version_folder(self.config, version)
+        group_dir.mkdir(parents=True, exist_ok=True)
+        if self.sandbox is not None:
+            self.sandbox.own(group_dir)
+        self._start(python, workdir, None, group_dir)
 
-    def spawn(self, python, workdir, argv, env, say):
+    def spawn(self, python, workdir, argv, env, say, *, channel_fd, task_dir):
         """A task process forked warm, or None (run it fresh instead)."""
         key = (python, str(workdir))
         with self.lock:
@@ -246,11 +314,11 @@ class WarmPool:
             zygote = self.zygotes.get(key)
         if zygote is None or not zygote.alive:
             # a start already under way (a deploy warmed it) is waited for, not repeated
-            zygote = self._start(python, workdir, env).wait()
+            zygote = self._start(python, workdir, env, Path(task_dir).parent).wait()
             if isinstance(zygote, Exception):
                 say(f"warm start unavailable, running a fresh process ({zygote})")
                 return None
-        child = zygote.spawn(argv, env, workdir)
+        child = zygote.spawn(argv, env, workdir, channel_fd)
         if child is None:
             say("warm start failed for this task, running a fresh process")
         return child

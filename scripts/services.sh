@@ -66,4 +66,17 @@ if ! command -v ip >/dev/null && command -v apt-get >/dev/null; then
     || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q iproute2 >/dev/null 2>&1; }) \
     || echo "services: could not install iproute2; tests/test_multihost.py will skip" >&2
 fi
+# The spider sandbox (node/sandbox.py): bubblewrap, and the unprivileged user
+# spiders run as when a node runs as root.
+if ! command -v bwrap >/dev/null && command -v apt-get >/dev/null; then
+  echo "services: installing bubblewrap"
+  (apt-get install -y -q bubblewrap >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1; }) \
+    || echo "services: could not install bubblewrap; nodes run spiders unsandboxed (sandbox=auto)" >&2
+fi
+if [ "$(id -u)" = 0 ] && ! id crawlfleet-spider >/dev/null 2>&1; then
+  echo "services: creating the sandbox user crawlfleet-spider"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+    crawlfleet-spider || echo "services: could not create the user crawlfleet-spider" >&2
+fi
 exit 0

@@ -5,6 +5,7 @@ import os
 
 from crawlfleet.items import clean, prepare
 from node.itemspipe import ItemsPipe
+from node.itemwriter import ItemWriter
 
 
 def test_prepare_tags_cleans_and_copies():
@@ -22,12 +23,16 @@ def test_prepare_tags_cleans_and_copies():
 def test_items_pipe_stores_nan_as_null(store, tmp_path):
     """JSON lines may carry NaN (json accepts it); the pipe stores it as null."""
     task = {"_id": "pipe1", "results_collection": "results_pipe"}
-    store.tasks.insert_one({"_id": "pipe1", "stats": {"items": 0}})
+    store.tasks.insert_one({"_id": "pipe1", "stats": {"items": 0}, "status": "running",
+                            "session": "s1"})
     said = []
-    pipe = ItemsPipe(store, task, str(tmp_path), said.append)
+    writer = ItemWriter(store, task, "s1", said.append)
+    pipe = ItemsPipe(writer, str(tmp_path), said.append)
     with open(pipe.path, "w") as out:
         out.write('{"price": NaN, "n": 1}\n{"n": 2}\nnot json\n')
     pipe.close()
+    writer.close()
+    assert store.tasks.find_one({"_id": "pipe1"})["stats"]["items"] == 2
     items = sorted(store.results("results_pipe").find({"_tid": "pipe1"}), key=lambda i: i["n"])
     assert [i["n"] for i in items] == [1, 2] and items[0]["price"] is None
     assert pipe.stored == 2 and pipe.rejected == 1 and pipe.lost == 0

@@ -63,9 +63,9 @@ def test_books_crawl_stores_every_item_with_its_task_id(env):
     procs.node(store)
     task_id = run(config, store, broker, "books")
     task = wait_task(store, task_id, timeout=90)
-    assert task["status"] == "finished", task_log(store, task_id)
+    assert task["status"] == "finished", "\n".join(task_log(store, task_id))
     assert task["exit_code"] == 0
-    assert task["stats"]["items"] == 300
+    assert task["stats"]["items"] == 300, "\n".join(task_log(store, task_id))
     assert task["stats"]["pages"] >= 300
     items = list(store.results("results_books").find({"_tid": task_id}))
     assert len(items) == 300
@@ -80,7 +80,7 @@ def test_generic_spider_runs_with_args_and_stores_items(env):
     procs.node(store)
     task_id = run(config, store, broker, "plain_catalogue", args={"max_pages": "2"})
     task = wait_task(store, task_id)
-    assert task["status"] == "finished", task_log(store, task_id)
+    assert task["status"] == "finished", "\n".join(task_log(store, task_id))
     assert store.results("results_plain_catalogue").count_documents({"_tid": task_id}) == 40
     assert task["stats"]["items"] == 40
 
@@ -134,13 +134,16 @@ def test_cancel_escalates_and_kills_grandchildren(emb):
              what="grandchild started")
     line = next(line for line in task_log(store, task_id) if "grandchild pid" in line)
     grandchild = int(line.rsplit(" ", 1)[1])
+    # the spider may see its own PID namespace: find the grandchild from here
+    group = wait_for(lambda: store.tasks.find_one({"_id": task_id}).get("pid"), what="pid")
+    assert _host_pid(group, grandchild) is not None
     started = time.monotonic()
     task = dispatch.request_cancel(store, broker, task_id)
     assert task["cancel_requested"]
     task = wait_task(store, task_id, timeout=30)
     assert task["status"] == "cancelled"
     assert time.monotonic() - started < 4 * config.cancel_grace
-    wait_for(lambda: not _alive(grandchild), timeout=10, what="grandchild gone")
+    wait_for(lambda: _host_pid(group, grandchild) is None, timeout=10, what="grandchild gone")
 
 
 def test_cancel_of_a_spider_that_ignores_sigint_escalates_to_sigterm(emb):
@@ -168,28 +171,48 @@ def test_arguments_with_shell_metacharacters_arrive_as_plain_strings(emb, tmp_pa
     evil = f"$(touch {marker}); `touch {marker}` | rm -rf ~ && echo '\"; *"
     task_id = run(config, store, broker, "echo_args", args={"q": evil, "n": 3})
     task = wait_task(store, task_id)
-    assert task["status"] == "finished", task_log(store, task_id)
+    assert task["status"] == "finished", "\n".join(task_log(store, task_id))
     item = store.results("results_echo_args").find_one({"_tid": task_id})
     assert item["argv"] == [f"--q={evil}", "--n=3"]
     assert not marker.exists()
 
 
 def test_spider_environment_has_crawlfleet_and_crawlab_variables(emb):
-    """The spider process gets the task's facts under crawlfleet's and Crawlab's names."""
+    """The spider process gets the task's facts under crawlfleet's and Crawlab's
+    names, and no credential of the platform: no store URI or address, no token."""
     config, store, broker, procs = emb
     node = procs.node(store)
     task_id = run(config, store, broker, "echo_args")
     wait_task(store, task_id)
     env = store.results("results_echo_args").find_one({"_tid": task_id})["env"]
-    port = config.mongo_uri.rsplit(":", 1)[1]
     assert env["CRAWLFLEET_TASK_ID"] == task_id == env["CRAWLAB_TASK_ID"]
     assert env["CRAWLFLEET_SPIDER"] == "echo_args"
     assert env["CRAWLFLEET_NODE_ID"] == node.node_id
-    assert env["CRAWLFLEET_MONGO_URI"] == config.mongo_uri
     assert env["CRAWLFLEET_MONGO_DB"] == config.mongo_db == env["CRAWLAB_MONGO_DB"]
     assert env["CRAWLFLEET_RESULTS_COLLECTION"] == "results_echo_args" == env["CRAWLAB_COLLECTION"]
-    assert env["CRAWLAB_MONGO_HOST"] == "127.0.0.1" and env["CRAWLAB_MONGO_PORT"] == port
+    assert "CRAWLFLEET_MONGO_URI" not in env and "CRAWLAB_MONGO_HOST" not in env
     assert "CRAWLFLEET_TOKEN" not in env
+
+
+def test_spider_environment_is_built_from_an_allowlist(emb):
+    """Nothing of the node's own environment reaches a spider beyond PATH,
+    locale and proxies: not its settings, not a stray secret; HOME is the
+    task's own folder."""
+    config, store, broker, procs = emb
+    procs.node(store, STRAY_SECRET="s3cr3t-value", https_proxy="http://proxy.example:3128",
+               LANG="C.UTF-8")
+    task_id = run(config, store, broker, "echo_args")
+    wait_task(store, task_id)
+    item = store.results("results_echo_args").find_one({"_tid": task_id})
+    env = {**item["env"], **item["other_env"]}
+    assert "s3cr3t-value" not in repr(env)
+    assert env["https_proxy"] == "http://proxy.example:3128" and env["LANG"] == "C.UTF-8"
+    assert env["HOME"].endswith(task_id) and config.home not in env["PATH"]
+    platform = {k for k in env if k.startswith("CRAWLFLEET_")} - {
+        "CRAWLFLEET_TASK_ID", "CRAWLFLEET_SPIDER", "CRAWLFLEET_NODE_ID", "CRAWLFLEET_MONGO_DB",
+        "CRAWLFLEET_RESULTS_COLLECTION", "CRAWLFLEET_ARGS", "CRAWLFLEET_STATS_INTERVAL",
+        "CRAWLFLEET_ITEMS_PIPE", "CRAWLFLEET_CHANNEL_FD", "CRAWLFLEET_DEMO_URL"}
+    assert platform == set(), platform
 
 
 def test_invalid_settings_are_rejected_before_anything_is_written(emb):
@@ -267,6 +290,25 @@ def test_redelivered_message_for_a_finished_task_is_dropped(emb):
     assert store.results("results_echo_args").count_documents({"_tid": task_id}) == 1
 
 
+def _host_pid(pgid, inner_pid):
+    """The PID on this machine of the process `inner_pid` (as its PID namespace
+    numbers it) in process group `pgid`, or None when none is left."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = open(f"/proc/{entry}/status").read()
+            if os.getpgid(int(entry)) != pgid:
+                continue
+        except (OSError, ProcessLookupError):
+            continue
+        nspid = next((line.split()[1:] for line in status.splitlines()
+                      if line.startswith("NSpid:")), [])
+        if nspid and int(nspid[-1]) == inner_pid:
+            return int(entry)
+    return None
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)
@@ -285,7 +327,7 @@ def test_node_js_spider_writes_items_through_the_pipe(emb):
     procs.node(store)
     task_id = run(config, store, broker, "node_catalogue", args={"max_pages": "3"})
     task = wait_task(store, task_id)
-    assert task["status"] == "finished", task_log(store, task_id)
+    assert task["status"] == "finished", "\n".join(task_log(store, task_id))
     items = list(store.results("results_node_catalogue").find({"_tid": task_id}))
     assert len(items) == 60 and task["stats"]["items"] == 60
     assert all(i["task_id"] == task_id and i["crawled_by"] == "node.js" for i in items)

@@ -7,14 +7,15 @@ import json
 import time
 
 from crawlfleet.models import new_task
-from crawlfleet.sdk.context import TaskContext
+from channel_helpers import NodeBackedContext
 from node.itemspipe import ItemsPipe
+from node.itemwriter import ItemWriter
 
 
 def a_task(store, collection):
     task = new_task({"_id": "order", "project": "p", "version": "v", "kind": "command",
                      "results_collection": collection}, target="any")
-    store.tasks.insert_one(task)
+    store.tasks.insert_one(dict(task, status="running", session="s1"))
     return task
 
 
@@ -30,7 +31,7 @@ def test_sdk_items_carry_strictly_increasing_at(store, config):
     """`TaskContext.insert_items` (save_item, save_items, the Scrapy pipeline)
     stamps each item of a batch after the one before, and a later batch after it."""
     task = a_task(store, "results_order")
-    context = TaskContext(task["_id"], config.mongo_uri, config.mongo_db, "results_order")
+    context = NodeBackedContext(store, task["_id"], "results_order")
     try:
         before = time.time()
         assert context.insert_items([{"n": n} for n in range(300)]) == 300
@@ -48,7 +49,7 @@ def test_items_pipe_items_carry_strictly_increasing_at_and_get_the_index(store, 
     several batches; the pipe makes the collection's indexes whoever writes to it."""
     task = a_task(store, "results_piped")
     said = []
-    pipe = ItemsPipe(store, task, str(tmp_path), said.append)
+    pipe = ItemsPipe(ItemWriter(store, task, "s1", said.append), str(tmp_path), said.append)
     with open(pipe.path, "w") as out:
         for n in range(450):  # three batches of at most 200
             out.write(json.dumps({"n": n}) + "\n")
@@ -65,7 +66,8 @@ def test_items_pipe_indexes_a_collection_written_only_through_the_sdk(store, tmp
     """A spider that stores through the SDK never writes to the pipe; its
     collection gets the `_at` index from the node all the same."""
     task = a_task(store, "results_sdk_only")
-    pipe = ItemsPipe(store, task, str(tmp_path), lambda line: None)
+    writer = ItemWriter(store, task, "s1", lambda line: None)
+    pipe = ItemsPipe(writer, str(tmp_path), lambda line: None)
     pipe.close()
     keys = [info["key"] for info in store.db.results_sdk_only.index_information().values()]
     assert [("_at", 1)] in keys

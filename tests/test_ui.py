@@ -520,12 +520,12 @@ def test_results_browser_pages_in_insertion_order_by_at(browser, spiders, store,
     repeat, items sharing one `_at` across page boundaries included."""
     import random
 
-    from crawlfleet.sdk.context import TaskContext
+    from channel_helpers import NodeBackedContext
     from web import results as results_module
 
     monkeypatch.setattr(results_module, "TIE_SCAN", tie_scan)
     coll = store.results("results_books")
-    context = TaskContext("t-order", config.mongo_uri, config.mongo_db, "results_books")
+    context = NodeBackedContext(store, "t-order", "results_books")
     # `_id`s out of insertion order (as from writers on several hosts): only `_at` has it
     inserted = [ObjectId() for _ in range(3000)]
     random.Random(5).shuffle(inserted)

@@ -15,6 +15,25 @@ def probe(store, task_id):
     return store.results("results_warm_probe").find_one({"_tid": task_id})
 
 
+def host_pid(inner_pid, start):
+    """The PID here of a process another PID namespace calls `inner_pid`,
+    recognised by its start time."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+            status = open(f"/proc/{entry}/status").read()
+        except OSError:
+            continue
+        nspid = next((line.split()[1:] for line in status.splitlines()
+                      if line.startswith("NSpid:")), [])
+        if (nspid and int(nspid[-1]) == inner_pid
+                and int(stat.rsplit(")", 1)[1].split()[19]) == start):
+            return int(entry)
+    return None
+
+
 def test_warm_children_start_from_a_pristine_state(emb):
     """Each task is a new child of the same warm process, in its own session,
     seeing neither module state nor environment changes of the task before."""
@@ -24,8 +43,8 @@ def test_warm_children_start_from_a_pristine_state(emb):
     second = probe(store, run(config, store, broker, "warm_probe"))
     assert first["runs_seen"] == second["runs_seen"] == 1
     assert first["pid"] != second["pid"]
-    assert first["ppid"] == second["ppid"]  # the same warm process forked both...
-    assert first["ppid"] != procs.procs[-1].pid  # ...not the node
+    assert first["parent_start"] == second["parent_start"]  # the same warm process forked both...
+    assert "crawlfleet.sdk.warm" in first["parent_cmd"]  # ...not the node
     for item in (first, second):
         assert item["pgid"] == item["pid"] == item["sid"]  # own session and group
         assert item["extra_env"] is None
@@ -53,7 +72,10 @@ def test_warm_start_can_be_turned_off(emb):
     node = procs.node(store, max_runners=1, CRAWLFLEET_WARM_START="0")
     first = probe(store, run(config, store, broker, "warm_probe"))
     second = probe(store, run(config, store, broker, "warm_probe"))
-    assert first["ppid"] == second["ppid"] == node.pid  # started by the node itself
+    # started by the node (or the sandbox it wraps them in), each its own fresh parent
+    for item in (first, second):
+        assert "crawlfleet.sdk.warm" not in item["parent_cmd"]
+    assert first["parent_start"] != second["parent_start"] or first["ppid"] == node.pid
 
 
 def test_killing_the_warm_process_fails_only_its_running_task(emb):
@@ -61,10 +83,12 @@ def test_killing_the_warm_process_fails_only_its_running_task(emb):
     config, store, broker, procs = emb
     procs.node(store, max_runners=1)
     first = probe(store, run(config, store, broker, "warm_probe"))
-    zygote = first["ppid"]
+    zygote = host_pid(first["ppid"], first["parent_start"])
+    assert zygote is not None
     os.kill(zygote, signal.SIGKILL)
     after = probe(store, run(config, store, broker, "warm_probe"))
-    assert after["ppid"] != zygote
+    assert after["parent_start"] != first["parent_start"]
+    assert "crawlfleet.sdk.warm" in after["parent_cmd"]
     assert after["runs_seen"] == 1
 
 

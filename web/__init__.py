@@ -92,7 +92,8 @@ def create_app(config=None):
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
     from web import (admin, api, auth, crawls_ui, errors, guard, projects_ui, results,
-                     results_ui, schedules_ui, scrapyd, templating, ui)
+                     results_ui, schedules_ui, scrapyd, spiderenv_ui, store_access, templating,
+                     ui)
 
     guard.init_app(app, config)
     auth.init_app(app)
@@ -105,6 +106,8 @@ def create_app(config=None):
     app.register_blueprint(schedules_ui.bp)
     app.register_blueprint(results_ui.bp)
     app.register_blueprint(crawls_ui.bp)
+    app.register_blueprint(spiderenv_ui.bp)
+    app.register_blueprint(store_access.ui)
     templating.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     metrics.init_app(app)  # /metrics, Prometheus text format

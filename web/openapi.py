@@ -215,11 +215,12 @@ def _paths():
     }
 
 
-def _merge(paths, more):
-    """`paths` with the operations of `more` added (a path may gain methods)."""
+def _merge(paths, *more):
+    """`paths` with the operations of each of `more` added (a path may gain methods)."""
     out = dict(paths)
-    for path, item in more.items():
-        out[path] = {**out.get(path, {}), **item}
+    for extra in more:
+        for path, item in extra.items():
+            out[path] = {**out.get(path, {}), **item}
     return out
 
 
@@ -228,6 +229,7 @@ def document():
     from web import schedules_openapi  # and the /schedules routes
     from web import results_openapi  # and web/results_api.py's
     from web import crawls_openapi  # and the /crawls routes
+    from web import security_openapi  # and a project's spider env and store access
 
     return {
         "openapi": "3.1.0",
@@ -240,14 +242,15 @@ def document():
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "paths": _merge(_paths() | projects_openapi.paths() | schedules_openapi.paths()
-                        | crawls_openapi.paths(), results_openapi.paths()),
+                        | crawls_openapi.paths(), results_openapi.paths(),
+                        security_openapi.paths()),
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
                 "description": "An API token (crawlfleet token create). viewer tokens "
                                "may only GET; operator and admin may also POST."}},
             "schemas": (_schemas() | projects_openapi.schemas() | schedules_openapi.schemas()
-                        | results_openapi.schemas() | crawls_openapi.schemas()),
+                        | results_openapi.schemas() | crawls_openapi.schemas() | security_openapi.schemas()),
             "responses": _responses() | projects_openapi.responses(),
         },
     }

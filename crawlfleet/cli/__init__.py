@@ -5,7 +5,7 @@ import click
 
 from crawlfleet import logformat
 from crawlfleet.cli import (client, crawls, data, health, projects, schedules, server,
-                            settings, users)
+                            settings, spiderenv, users)
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
 
@@ -39,3 +39,4 @@ projects.register(main)
 schedules.register(main)
 health.register(main)
 data.register(main)
+spiderenv.register(main)

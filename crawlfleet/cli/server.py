@@ -19,8 +19,11 @@ from crawlfleet.embedded import free_port, port_is_free, start_mongo, wait_for_p
 def _config_and_logging(name, **overrides):
     from crawlfleet.cli import load_config, setup_logging
 
+    from crawlfleet.privatehome import secure_home
+
     config = load_config(**overrides)
     setup_logging(config, name)
+    secure_home(config.home_path)
     return config
 
 
@@ -61,7 +64,10 @@ def node(node_id, max_runners):
     from node.agent import NodeAgent
 
     config = _config_and_logging("node", node_id=node_id, max_runners=max_runners)
-    agent = NodeAgent(config, Store(config))
+    try:
+        agent = NodeAgent(config, Store(config))
+    except ConfigError as exc:  # e.g. a sandbox that cannot work here
+        raise click.ClickException(f"configuration error: {exc}") from None
     _on_stop_signals(agent.stop)
     try:
         if not _until_store_answers(agent.register, agent.stopped):
@@ -239,6 +245,7 @@ def _pid_alive(pid):
 def up(port, host, demo_port, scrapyd_port):
     """Start everything on this machine: store, broker, master, node, web, demo site."""
     from crawlfleet.config import UP_STATE_FILE, Config
+    from crawlfleet.privatehome import write_private
     from crawlfleet.store import Store
     from crawlfleet.tokens import ensure_admin_token
 
@@ -305,7 +312,7 @@ def up(port, host, demo_port, scrapyd_port):
         if not wait_for_port(host, port, 60, children[-1].proc):
             raise click.ClickException(f"the web server did not start on {host}:{port}")
         _wait_for_discovery(Store(config), started, children)
-        _write_private(state_path, json.dumps({
+        write_private(state_path, json.dumps({
             "pid": os.getpid(), "mongo_uri": mongo_uri, "broker_url": config.broker_url,
             "api_url": api_url, "demo_url": demo_url, "scrapyd_url": scrapyd_url,
             "started_at": time.time(),
@@ -360,13 +367,6 @@ def _private_folder(path):
         os.chmod(path, 0o700)
     except PermissionError:  # someone else's folder: leave it, but say so
         click.echo(f"crawlfleet: cannot make {path} private (0700)", err=True)
-
-
-def _write_private(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        os.fchmod(out.fileno(), 0o600)
-        out.write(text)
 
 
 def _wait_for_discovery(store, since, children, timeout=120):

@@ -4,7 +4,8 @@
     save_item({"title": "...", "price": 12.5})
 
 Under a crawlfleet node (``CRAWLFLEET_TASK_ID`` set) each item goes to the
-spider's results collection with ``_tid``, ``task_id`` and ``_at`` added. Run by hand
+node over the task's private channel, and the node stores it in the spider's
+results collection with ``_tid``, ``task_id`` and ``_at`` added. Run by hand
 (no task id) the items are printed as JSON lines, so a spider can be tried
 locally with no database.
 
@@ -15,11 +16,10 @@ writes its batch at once. Both count what they store in the task's
 
 import atexit
 import json
-import os
 import sys
 import threading
 
-from crawlfleet.sdk.context import TaskContext
+from crawlfleet.sdk.context import TaskContext, shared_context
 
 BATCH_SIZE = 100
 
@@ -30,8 +30,7 @@ _context = None
 
 def _get_context():
     global _context
-    if _context is None:
-        _context = TaskContext.from_environ(os.environ)
+    _context = shared_context()
     return _context
 
 

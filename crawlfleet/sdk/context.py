@@ -1,118 +1,103 @@
 """What a spider process knows about its task, read from its environment,
-and the two writes it makes: items into the results collection, counts and
-stats into the task document."""
+and the two writes it asks its node to make: items into the results
+collection, live stats into the task document.
 
-import atexit
+A spider holds no credential of the store: it talks to its node over the
+task's private channel (``CRAWLFLEET_CHANNEL_FD``, crawlfleet.channel), and
+the node writes, in batches, only while it still owns the task.
+"""
+
 import logging
 import os
+import socket
 import threading
-import time
 
-import pymongo
-import pymongo.errors
-import pymongo.synchronous.monitor
-
-from crawlfleet.results import dedup
-from crawlfleet.results.writer import TaskWriter, WriteCounts, add_counts, write_batch
-from crawlfleet.retrying import STORE_OUTAGE, STORE_UNREACHABLE
+from crawlfleet.channel import ChannelClosed, receive, send
 
 log = logging.getLogger(__name__)
 
-# At exit pymongo joins its monitor threads, which wake only every half second:
-# every spider process would linger that long after its work is done. The SDK
-# closes its own clients, and daemon threads end with the process anyway.
-_JOIN_MONITORS = getattr(pymongo.synchronous.monitor, "_shutdown_resources", None)
-if _JOIN_MONITORS is not None:
-    atexit.unregister(_JOIN_MONITORS)
 
-COUNT_INTERVAL = 1.0
-
-# Item writes are retried (`STORE_OUTAGE`) before the spider gives up loudly:
-# an item is never silently dropped.
+class StoreRefused(Exception):
+    """Raised when the node did not store a batch (refused, or the store failed)."""
 
 
 class TaskContext:
-    def __init__(self, task_id, mongo_uri, mongo_db, collection, node_id="", *,
-                 session=None, root_id=None, attempt=1, policy=None):
+    def __init__(self, task_id, channel_fd, collection="", node_id=""):
         self.task_id = task_id
         self.node_id = node_id
-        # what the batch writer needs: who owns the task (fencing), which crawl
-        # it belongs to, and how items are deduplicated
-        self.writer = TaskWriter(task_id=task_id, collection=collection, session=session,
-                                 node_id=node_id or None, root_id=root_id or task_id,
-                                 attempt=attempt, policy=policy)
-        self.client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=10_000,
-                                          appname=f"crawlfleet-spider-{task_id}")
-        self.db = self.client[mongo_db]
-        self.collection = self.db[collection]
-        self.tasks = self.db.tasks
-        self.count_lock = threading.Lock()
-        self.uncounted = WriteCounts()
-        self.counted_at = time.monotonic()
+        self.collection = collection
+        self.sock = socket.socket(fileno=channel_fd)
+        self.sock.setblocking(True)
+        self.lock = threading.Lock()  # one request at a time, each with its reply
+        self.pid = os.getpid()
 
     @classmethod
     def from_environ(cls, environ):
         task_id = environ.get("CRAWLFLEET_TASK_ID")
         if not task_id:
             return None
-        return cls(
-            task_id,
-            environ["CRAWLFLEET_MONGO_URI"],
-            environ.get("CRAWLFLEET_MONGO_DB", "crawlfleet"),
-            environ["CRAWLFLEET_RESULTS_COLLECTION"],
-            environ.get("CRAWLFLEET_NODE_ID", ""),
-            session=environ.get("CRAWLFLEET_TASK_SESSION") or None,
-            root_id=environ.get("CRAWLFLEET_ROOT_ID") or None,
-            attempt=int(environ.get("CRAWLFLEET_ATTEMPT") or 1),
-            policy=dedup.from_environ(environ),
-        )
+        fd = environ.get("CRAWLFLEET_CHANNEL_FD")
+        if not fd or not fd.isdigit():
+            raise RuntimeError("crawlfleet: CRAWLFLEET_TASK_ID is set but this process has no "
+                               "channel to its node (CRAWLFLEET_CHANNEL_FD); a process started "
+                               "by the spider must keep that descriptor open (pass_fds)")
+        return cls(task_id, int(fd), environ.get("CRAWLFLEET_RESULTS_COLLECTION", ""),
+                   environ.get("CRAWLFLEET_NODE_ID", ""))
+
+    def _ask(self, request):
+        if os.getpid() != self.pid:
+            raise StoreRefused("the channel to the node belongs to the process that opened it, "
+                               "not to a forked copy")
+        with self.lock:
+            try:
+                send(self.sock, request)
+                reply = receive(self.sock)
+            except (OSError, ChannelClosed) as exc:
+                raise StoreRefused(f"the node's channel is closed ({exc.__class__.__name__})") from None
+        if not reply.get("ok"):
+            raise StoreRefused(reply.get("error") or "refused by the node")
+        return reply
 
     def use_settings(self, settings):
-        """Let a Scrapy project's settings name the dedup policy (the node's
-        variables, from the spider's platform setting, still win)."""
-        self.writer.policy = dedup.from_environ(os.environ, settings)
+        """A Scrapy project's own dedup settings (CRAWLFLEET_DEDUP_KEYS/_MODE),
+        told to the node, which stores the items; a policy of the platform's
+        (the spider's settings through the API, its manifest) still wins."""
+        keys = settings.get("CRAWLFLEET_DEDUP_KEYS")
+        if keys and not os.environ.get("CRAWLFLEET_DEDUP_KEYS"):
+            self._ask({"op": "dedup", "keys": keys,
+                       "mode": settings.get("CRAWLFLEET_DEDUP_MODE") or None})
 
     def insert_items(self, items):
-        """Store items through the batch writer (fenced, deduplicated, tagged with
-        the task id and `_at`), retrying while the store is unreachable;
-        returns the count stored (new and updated). Raises `Fenced` when the
-        task is no longer this process's."""
-        items = list(items)
-        counts = self._retry(lambda: write_batch(self.db, self.writer, items))
-        with self.count_lock:
-            self.uncounted.add(counts)
-        if time.monotonic() - self.counted_at >= COUNT_INTERVAL:
-            self.count()
-        return counts.stored
+        """Have the node store `items` (it adds `_tid`, `task_id`, `_at`); returns
+        the count stored, or raises StoreRefused."""
+        items = [dict(item) for item in items]
+        if not items:
+            return 0
+        return self._ask({"op": "items", "items": items}).get("stored", len(items))
 
     def count(self):
-        """Add the items stored since the last count to the task's `stats`
-        (items, new, updated, ignored; once a second at most: one more write
-        per batch would cost a fifth of the ingest rate)."""
-        with self.count_lock:
-            n = self.uncounted.take()
-            self.counted_at = time.monotonic()
-        if n:
-            try:
-                self._retry(lambda: add_counts(self.db, self.task_id, n))
-            except pymongo.errors.PyMongoError:
-                with self.count_lock:
-                    self.uncounted.add(n)
-                raise
+        """The node counts `stats.items` itself; kept for callers of the old SDK."""
 
     def update_stats(self, stats):
         try:
-            self.tasks.update_one({"_id": self.task_id},
-                                  {"$set": {f"stats.{k}": v for k, v in stats.items()}})
-        except pymongo.errors.PyMongoError as exc:
+            self._ask({"op": "stats", "stats": dict(stats)})
+        except StoreRefused as exc:
             log.warning("crawlfleet: stats not sent: %s", exc)
 
-    def _retry(self, operation):
-        return STORE_OUTAGE.call(
-            operation, retry_on=STORE_UNREACHABLE,
-            on_retry=lambda exc, attempt, wait: log.warning(
-                "crawlfleet: store unreachable (%s); retry %d in %.1f s", exc, attempt, wait))
-
     def close(self):
-        self.count()
-        self.client.close()
+        """Nothing to flush: every request was answered before it returned."""
+
+
+_shared = None
+_shared_lock = threading.Lock()
+
+
+def shared_context(environ=None):
+    """The process's one TaskContext (the SDK, the Scrapy pipeline and the
+    stats extension share the channel, one request at a time), or None when
+    not run as a crawlfleet task."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.pid != os.getpid():
+            _shared = TaskContext.from_environ(os.environ if environ is None else environ)
+        return _shared

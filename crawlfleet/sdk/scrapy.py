@@ -1,6 +1,6 @@
 """Scrapy components the node injects into every Scrapy project it runs:
-an item pipeline that stores items in batches, and an extension that reports
-live stats to the task document. Neither needs any change to the project."""
+an item pipeline that hands items to the node in batches, and an extension
+that reports live stats, both over the task's channel to its node. Neither needs any change to the project."""
 
 import logging
 import os
@@ -13,7 +13,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task, threads
 
-from crawlfleet.sdk.context import TaskContext
+from crawlfleet.sdk.context import shared_context
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ FLUSH_SECONDS = 2.0
 
 
 def _context():
-    context = TaskContext.from_environ(os.environ)
+    context = shared_context()
     if context is None:
         raise NotConfigured("not running as a crawlfleet task")
     return context

@@ -13,8 +13,10 @@ task's environment, working directory and output, and runs
 
 The node talks to it over a SEQPACKET socket (file descriptor FD): it sends
 ``{"op": "spawn", "id", "argv", "env", "cwd"}`` with the write end of the
-task's output pipe attached, and hears ``{"op": "started", "id", "pid"}`` and
-later ``{"op": "exited", "pid", "code"}``. It exits when the node closes the
+task's output pipe and the task's channel to the node attached, and hears ``{"op": "started", "id", "pid"}`` and
+later ``{"op": "exited", "pid", "code"}`` (PIDs as the warm process numbers
+them); each child also sends ``{"op": "child", "id"}`` itself, so that the
+node reads the child's PID in its own namespace from the credentials. It exits when the node closes the
 socket; its children die with it (PR_SET_PDEATHSIG), as they would with the
 node.
 """
@@ -95,10 +97,14 @@ def send(sock, message):
     sock.send(json.dumps(message).encode())
 
 
-def child(message, out_fd, sock, zygote_pid):
+def child(message, out_fd, channel_fd, sock, zygote_pid):
     """In the forked child: become the task's process, run it, never return."""
     code = 1
     try:
+        # Say who we are, so the node learns our PID as *it* numbers it: in the
+        # sandbox this process has a PID namespace of its own, and the kernel
+        # translates the sender's credentials on the way (SO_PASSCRED).
+        send(sock, {"op": "child", "id": message["id"]})
         sock.close()
         os.setsid()
         libc = ctypes.CDLL(None, use_errno=True)
@@ -117,6 +123,8 @@ def child(message, out_fd, sock, zygote_pid):
         os.chdir(message["cwd"])
         os.environ.clear()
         os.environ.update(message["env"])
+        # the node's number for the channel means nothing here: ours is this one
+        os.environ["CRAWLFLEET_CHANNEL_FD"] = str(channel_fd)
         sys.argv = ["crawlfleet.sdk.launch", *message["argv"]]
         from crawlfleet.sdk.launch import main
 
@@ -155,15 +163,16 @@ def serve(sock):
             if not data:
                 break  # the node is gone
             message = json.loads(data)
-            if message.get("op") != "spawn" or len(fds) != 1:
+            if message.get("op") != "spawn" or len(fds) != 2:
                 for fd in fds:
                     os.close(fd)
                 send(sock, {"op": "error", "id": message.get("id"), "error": "bad request"})
                 continue
             pid = os.fork()
             if pid == 0:
-                child(message, fds[0], sock, zygote_pid)
-            os.close(fds[0])
+                child(message, fds[0], fds[1], sock, zygote_pid)
+            for fd in fds:  # the child has them; no other child may inherit them
+                os.close(fd)
             children.add(pid)
             send(sock, {"op": "started", "id": message["id"], "pid": pid})
         while children:

@@ -15,13 +15,15 @@ class NoopSpider(scrapy.Spider):
         super().__init__(*args, **kwargs)
         base = os.environ.get("CRAWLFLEET_DEMO_URL") or "http://127.0.0.1:8900"
         self.start_urls = [base.rstrip("/") + "/"]
-        # the dispatch benchmark reads when the spider's own code started
-        # (crawlfleet names the task in CRAWLFLEET_TASK_ID, Scrapyd in the _job argument)
+        # when the spider's own code started, for the dispatch benchmark: in its
+        # item (a sandboxed spider cannot write outside its task folder), and for
+        # Scrapyd in the file it names (its job id is the _job argument)
+        self.started_at = time.time()
         marker = os.environ.get("BENCH_START_FILE")
-        if marker:
-            task = os.environ.get("CRAWLFLEET_TASK_ID") or kwargs.get("_job")
+        if marker and not os.environ.get("CRAWLFLEET_TASK_ID"):
             with open(marker, "a") as f:
-                f.write(f"{task} {time.time()}\n")
+                f.write(f"{kwargs.get('_job')} {self.started_at}\n")
 
     def parse(self, response):
-        yield {"url": response.url, "title": response.css("title::text").get(default="").strip()}
+        yield {"url": response.url, "title": response.css("title::text").get(default="").strip(),
+               "started_at": self.started_at}

@@ -9,6 +9,8 @@ what it needs and inherits the rest. pip's output goes to the task log.
 
 import fcntl
 import hashlib
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,16 +18,24 @@ import sysconfig
 from pathlib import Path
 
 from crawlfleet.errors import ProjectError
-from node.filecache import prune_folders, touch
+from crawlfleet.folders import prune_folders, touch
 
 REQUIREMENTS = "requirements.txt"
 READY = ".crawlfleet-ready"
 
 
+# pip's own configuration and the way out to an index: what pip may see of
+# the environment of the process that makes an environment
+PIP_ENV = re.compile(r"^(PATH|LANG|LC_[A-Z]+|PIP_[A-Z_]+|(http|https|no|all)_proxy|"
+                     r"(HTTP|HTTPS|NO|ALL)_PROXY|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE)$")
+
+
 class Virtualenvs:
-    def __init__(self, root, timeout=600.0):
+    def __init__(self, root, timeout=600.0, sandbox=None):
         self.root = Path(root)
         self.timeout = timeout
+        # pip runs a project's setup code (sdists): in the spider sandbox when given
+        self.sandbox = sandbox
 
     def python_for(self, project_dir, say):
         """The interpreter for a project: its environment's, or the node's own."""
@@ -60,18 +70,42 @@ class Virtualenvs:
             # "zz" sorts last: the project's own packages win over the node's.
             (site / "zz-crawlfleet-node.pth").write_text(
                 f"import site; site.addsitedir({node_site!r})\n")
-            self._run([str(venv / "bin" / "python"), "-m", "pip", "install",
-                       "--disable-pip-version-check", "--no-input", "-r", str(requirements)], say)
+            self._install(venv, requirements, say)
         except ProjectError:
             shutil.rmtree(venv, ignore_errors=True)
             raise
         (venv / READY).write_text(key + "\n")
         say(f"dependencies: environment {key} ready")
 
-    def _run(self, argv, say):
+    def _install(self, venv, requirements, say):
+        """pip install -r, in the sandbox (seeing only the environment it fills,
+        writable, and its own copy of the requirements) unless there is none."""
+        argv = [str(venv / "bin" / "python"), "-m", "pip", "install",
+                "--disable-pip-version-check", "--no-input", "-r"]
+        box = self.sandbox
+        if box is None or box.mode == "none":
+            return self._run(argv + [str(requirements)], say)
+        from crawlfleet.sandbox import Mounts
+
+        copy = venv / ".requirements.txt"
+        shutil.copyfile(requirements, copy)
+        home = venv / ".pip-home"
+        home.mkdir()
+        for root, dirs, files in os.walk(venv):  # the sandbox user fills it
+            for name in dirs + files:
+                box.give(os.path.join(root, name))
+        box.give(str(venv))
+        env = {k: v for k, v in os.environ.items() if PIP_ENV.match(k)}
+        env.update({"HOME": str(home), "PIP_NO_CACHE_DIR": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        self._run(box.wrap(argv + [str(copy)], Mounts(writable=[venv]), venv), say, env=env,
+                  umask=box.umask)
+        box.share(venv)
+
+    def _run(self, argv, say, env=None, umask=-1):
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace",
-                                start_new_session=True)
+                                start_new_session=True, env=env, umask=umask)
         try:
             for line in proc.stdout:
                 say("pip: " + line.rstrip())
@@ -85,3 +119,12 @@ class Virtualenvs:
     def prune(self, older_than, keep=()):
         """Delete environments unused for `older_than` seconds."""
         return prune_folders(self.root, older_than, keep, READY)
+
+
+def venv_of(python):
+    """The project environment an interpreter belongs to, as a list (empty for
+    the node's own interpreter, which the sandbox shows anyway)."""
+    venv = Path(python).parent.parent
+    if Path(python) == Path(sys.executable) or not (venv / "pyvenv.cfg").is_file():
+        return []
+    return [venv]
