@@ -24,6 +24,7 @@ import logging
 
 import redis
 
+from crawlfleet import ledger
 from crawlfleet.errors import BadRequest, Conflict, NotFound
 from crawlfleet.frontier import Frontier, require_frontier
 from crawlfleet.models import TaskStatus, new_task, new_task_id, now, public_task
@@ -121,7 +122,7 @@ def add_workers(store, broker, config, crawl, count, *, trigger, extra=None, slo
                       extra={**(extra or {}), "crawl_id": crawl["_id"], "worker": slot})
              for slot, target in zip(slots, targets)]
     if tasks:
-        store.tasks.insert_many(tasks)
+        ledger.create(store, tasks)
         for task in tasks:
             dispatch.publish(store, broker, task)
     return tasks

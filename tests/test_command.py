@@ -1,6 +1,8 @@
 """What a spider process runs, as data (node/command.py): the fresh command line
 and the warm path's launcher arguments come from the same fields."""
 
+import shlex
+
 import pytest
 
 from crawlfleet.models import SpiderKind
@@ -18,7 +20,8 @@ def test_a_scrapy_task_runs_the_launcher_with_its_arguments_and_settings():
     launch = ["books", "-a", "max_pages=2", "-a", "q=a b;$(rm -rf /)", "-s", "LOG_LEVEL=INFO"]
     assert command.launch_args() == launch
     assert command.argv("/venv/bin/python") == ["/venv/bin/python", *SCRAPY_ENTRY, *launch]
-    assert command.display() == " ".join([*SCRAPY_ENTRY, *launch])
+    # shell-quoted: an argument with spaces or a newline cannot forge the log line
+    assert command.display() == shlex.join([*SCRAPY_ENTRY, *launch])
 
 
 def test_a_command_spider_gets_the_project_python_and_its_arguments_as_options():

@@ -8,7 +8,7 @@ from crawlfleet.errors import BadRequest, Conflict
 from crawlfleet.models import new_task, next_attempt
 from crawlfleet.results import attempts, dedup
 from crawlfleet.results.writer import Fenced, TaskWriter, write_batch
-from crawlfleet.sdk.context import TaskContext
+from node.itemwriter import ItemWriter, NotOwned
 
 COLL = "results_shop"
 
@@ -41,19 +41,15 @@ def test_an_attempt_that_lost_its_task_is_refused(store):
     assert [r["sku"] for r in rows(store)] == [1]
 
 
-def test_sdk_is_fenced_by_the_session_the_node_gives_it(store, config):
+def test_the_node_writer_is_fenced_by_its_session(store, config):
+    """The node stores a spider's items only under the session that owns the task."""
     task = running_task(store, session="s-live")
-    stale = TaskContext(task["_id"], config.mongo_uri, config.mongo_db, COLL, "n1",
-                        session="s-old")
-    live = TaskContext(task["_id"], config.mongo_uri, config.mongo_db, COLL, "n1",
-                       session="s-live")
-    try:
-        with pytest.raises(Fenced):
-            stale.insert_items([{"sku": 1}])
-        assert live.insert_items([{"sku": 2}]) == 1
-    finally:
-        stale.close()
-        live.close()
+    stale = ItemWriter(store, task, "s-old", lambda line: None)
+    live = ItemWriter(store, task, "s-live", lambda line: None)
+    with pytest.raises(NotOwned):
+        stale.store_items([{"sku": 1}])
+    assert live.store_items([{"sku": 2}]) == 1
+    live.close()
     assert [r["sku"] for r in rows(store)] == [2]
 
 
