@@ -310,7 +310,7 @@ def test_global_alert_settings_are_not_in_a_spiders_environment(config):
     from node.environ import task_environment
 
     task = new_task(SPIDER, target="any")
-    env = task_environment(task, config, "n1", base={
+    env = task_environment(task, config, "n1", home="/tmp/task", base={
         "PATH": "/usr/bin", "CRAWLFLEET_ALERT_WEBHOOK": "https://hooks.example/secret",
         "CRAWLFLEET_ALERT_EMAIL_TO": "ops@example.com", "CRAWLFLEET_ALERT_SMTP_USER": "u"})
     assert not [k for k in env if k.startswith("CRAWLFLEET_ALERT_")]
