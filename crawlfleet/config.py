@@ -169,6 +169,11 @@ class Config:
     def home_path(self):
         return Path(self.home)
 
+    @property
+    def feeds_path(self):
+        """Where local feed files land (node/crawlresults.py)."""
+        return Path(self.feeds_dir) if self.feeds_dir else self.home_path / "feeds"
+
     def up_state(self):
         """What a running `crawlfleet up` recorded about itself, or {}."""
         try:

@@ -183,6 +183,10 @@ SETTINGS = [
             "repositories from, separated by ':'. Empty: only https://, ssh:// "
             "and git@host:path URLs."),
     # -- results and data sources -----------------------------------------------
+    Setting("feeds_dir", "", str,
+            "Folder on each node where Scrapy feed exports to local files land (a "
+            "spider's `feeds` names a path inside it; the sandboxed spider writes in its "
+            "task folder and the node moves the file here). Empty: HOME/feeds."),
     Setting("sink_batch", 500, int,
             "Items per batch a node writes to a SQL data source."),
     Setting("sink_attempts", 5, int,

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Mapping
+from urllib.parse import urlparse
 
 import pymongo.errors
 
@@ -28,6 +32,8 @@ class ResultsSettings:
     keep_partial: bool = False
     sources: list = field(default_factory=list)
     feeds: dict | None = None
+    # local feed files: (where the sandboxed spider writes them, where the node puts them)
+    feed_copies: list = field(default_factory=list)
 
     @classmethod
     def of(cls, spider: Mapping | None) -> "ResultsSettings":
@@ -44,9 +50,59 @@ class ResultsSettings:
         env.update(dedup.environment(self.policy))
         return env
 
-    def scrapy_settings(self) -> dict[str, str]:
-        """Scrapy settings of the run: Scrapy's own feed exports, passed through."""
-        return {"FEEDS": json.dumps(self.feeds)} if self.feeds else {}
+    def scrapy_settings(self, task_dir: Path, feeds_dir: Path) -> dict[str, str]:
+        """Scrapy settings of the run: Scrapy's own feed exports, passed through.
+
+        A feed to a local file cannot be written where it names from inside the
+        sandbox: the spider writes it in its task folder and the node moves it
+        (`collect_feeds`) under `feeds_dir` (``CRAWLFLEET_FEEDS_DIR``), the only
+        place local feeds may go. Remote storages (S3, FTP, ...) are Scrapy's own."""
+        if not self.feeds:
+            return {}
+        feeds = {}
+        for n, (uri, options) in enumerate(self.feeds.items()):
+            local = local_feed_path(uri)
+            if local is None:
+                feeds[uri] = options
+                continue
+            inside = Path(task_dir) / "feeds" / str(n)
+            feeds[str(inside / Path(local).name)] = options
+            self.feed_copies.append((inside, feed_destination(local, feeds_dir)))
+        return {"FEEDS": json.dumps(feeds)}
+
+    def collect_feeds(self, spider: str, say: Callable[[str], None]) -> None:
+        """Move the local feed files the spider wrote to their destinations."""
+        for inside, folder in self.feed_copies:
+            if not inside.is_dir():
+                continue
+            folder = Path(str(folder).replace("%(name)s", spider))
+            folder.mkdir(parents=True, exist_ok=True)
+            for entry in os.scandir(inside):
+                # a spider's symlink must not make the node copy a file of its own
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                with open(os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as src, \
+                        open(folder / entry.name, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                say(f"feed written: {folder / entry.name}")
+
+
+def local_feed_path(uri: str) -> str | None:
+    """The path of a feed URI that names a local file, else None."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return parsed.path
+    return uri if parsed.scheme == "" else None
+
+
+def feed_destination(path: str, feeds_dir: Path) -> Path:
+    """The folder a local feed file goes to: inside `feeds_dir`, or refused."""
+    base = Path(feeds_dir).resolve()
+    target = (base / path).resolve() if not os.path.isabs(path) else Path(path).resolve()
+    if target != base and base not in target.parents:
+        raise CrawlfleetError(f"feed {path!r} is outside the feeds folder {base} "
+                              "(CRAWLFLEET_FEEDS_DIR): local feeds are written only there")
+    return target.parent
 
 
 def finish(store, config, task: Mapping, settings: ResultsSettings,

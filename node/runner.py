@@ -145,7 +145,12 @@ class TaskRun:
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
         command = spider_command(self.task, spider)
         if scrapy:
-            command.settings.update(self.results.scrapy_settings())
+            try:
+                command.settings.update(self.results.scrapy_settings(
+                    self.task_dir, self.config.feeds_path))
+            except CrawlfleetError as exc:
+                self.log.say(str(exc))
+                return {"status": TaskStatus.ERROR.value, "error": str(exc)}
         argv = command.argv(python)
         self.task_dir.mkdir(parents=True, exist_ok=True)
         project = self._project()
@@ -204,6 +209,12 @@ class TaskRun:
         # Whatever the spider started in its group must not outlive it (and
         # would keep its output pipe open).
         self._signal(signal.SIGKILL)
+        try:
+            self.results.collect_feeds(self.task["spider"], self.log.say)
+        except OSError as exc:
+            self.log.say(f"feed not written: {exc}")
+            if ending is None and code == 0:
+                ending = (TaskStatus.ERROR.value, f"feed not written: {exc}")
         if ending is not None:
             status, error = ending
         elif code == 0:

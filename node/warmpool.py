@@ -302,6 +302,10 @@ class WarmPool:
         group_dir = version_folder(self.config, version)
         group_dir.mkdir(parents=True, exist_ok=True)
         if self.sandbox is not None:
+            # what the runner does before a task's start: the code and its
+            # environment readable in the sandbox, the group folder its own
+            for folder in (workdir, *venv_folder(python)):
+                self.sandbox.share(folder)
             self.sandbox.own(group_dir)
         self._start(python, workdir, None, group_dir)
 

@@ -201,9 +201,21 @@ def test_scrapy_feeds_are_passed_through(emb, tmp_path):
     config, store, broker, procs = emb
     feed = tmp_path / "feeds" / "books.jsonl"
     manage.update_spider(store, "books", {"feeds": {str(feed): {"format": "jsonlines"}}})
-    procs.node(store)
+    # local feeds land only in the node's feeds folder (the spider is sandboxed)
+    procs.node(store, CRAWLFLEET_FEEDS_DIR=str(tmp_path / "feeds"))
     task_id = run(config, store, broker, "books")
     task = wait_task(store, task_id, timeout=120)
     assert task["status"] == "finished", task.get("error")
     lines = feed.read_text().splitlines()
     assert len(lines) == 300 and '"url"' in lines[0]
+
+
+def test_a_local_feed_outside_the_feeds_folder_fails_the_task_readably(emb, tmp_path):
+    """A feed path outside CRAWLFLEET_FEEDS_DIR is refused: the node writes no
+    file a spider's settings name anywhere else on its disk."""
+    config, store, broker, procs = emb
+    manage.update_spider(store, "books", {"feeds": {"/etc/cf-probe.jsonl": {"format": "jsonlines"}}})
+    procs.node(store, CRAWLFLEET_FEEDS_DIR=str(tmp_path / "feeds"))
+    task = wait_task(store, run(config, store, broker, "books"), timeout=120)
+    assert task["status"] == "error" and "outside the feeds folder" in task["error"]
+    assert not os.path.exists("/etc/cf-probe.jsonl")

@@ -123,6 +123,19 @@ def warm_processes(node_pid):
     return found
 
 
+def ancestors(pid):
+    """`pid` and the processes above it, up to init."""
+    chain = []
+    while pid > 1:
+        chain.append(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(") ", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return chain
+
+
 def _children(pid):
     """Direct children of pid (the node may start warm processes through setpriv)."""
     try:
@@ -145,7 +158,12 @@ def test_activating_a_version_warms_it_before_the_first_task(emb):
     zygotes = wait_for(lambda: warm_processes(node.pid), timeout=90,
                        what="a warm process started by the activation")
     first = probe(store, run(config, store, broker, "warm_probe"))
-    assert first["ppid"] in zygotes
+    # forked by the warm process the activation started (in the sandbox, that
+    # process runs under bubblewrap in a PID namespace of its own: its number
+    # here is a descendant of the bubblewrap process listed)
+    parent = host_pid(first["ppid"], first["parent_start"]) or first["ppid"]
+    assert "crawlfleet.sdk.warm" in first["parent_cmd"]
+    assert set(ancestors(parent)) & set(zygotes)
     assert warm_processes(node.pid) == zygotes  # the task waited for it, started no other
 
 
