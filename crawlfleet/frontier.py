@@ -25,9 +25,12 @@ Only this module and ``crawlfleet.sdk.frontier`` (the Scrapy side, which runs
 in spider processes) know these names.
 """
 
-import redis
+from typing import TYPE_CHECKING, Any
 
 from crawlfleet.errors import Conflict
+
+if TYPE_CHECKING:
+    import redis
 
 SCAN_BATCH = 500
 
@@ -104,6 +107,8 @@ class Frontier:
 
     @classmethod
     def open(cls, config, crawl_id: str) -> "Frontier":
+        import redis  # here, not at import: only crawls with a frontier need it
+
         client = redis.Redis.from_url(frontier_url(config), socket_timeout=10,
                                       socket_connect_timeout=5)
         return cls(client, CrawlKeys(config.queue_prefix, crawl_id))
@@ -142,7 +147,7 @@ class Frontier:
         """Free the per-domain slots a dead worker held (each would otherwise
         block its domain until its lease ran out)."""
         for key in self.redis.scan_iter(self.keys.base + "limit:*", count=SCAN_BATCH):
-            members: list[bytes] = self.redis.zrange(key, 0, -1)  # type: ignore[assignment]
+            members: Any = self.redis.zrange(key, 0, -1)
             tokens = [t for t in members
                       if t.decode(errors="replace").startswith(task_id + ":")]
             if tokens:

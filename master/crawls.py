@@ -22,8 +22,6 @@ done. Every reconciler pass calls `supervise`, which, for each active crawl:
 
 import logging
 
-import redis
-
 from crawlfleet import ledger
 from crawlfleet.errors import BadRequest, Conflict, NotFound
 from crawlfleet.frontier import Frontier, require_frontier
@@ -228,6 +226,8 @@ def resume_crawl(store, broker, config, crawl_id):
 
 def supervise(store, broker, config):
     """One pass over the active crawls; returns the ids of those that ended."""
+    import redis  # here, not at import: a platform without crawls needs no Redis client
+
     ended = []
     for crawl in store.crawls.find({"status": {"$in": list(ACTIVE)}}):
         try:

@@ -44,11 +44,9 @@ class ResultsSettings:
                    feeds=spider.get("feeds") or None)
 
     def environment(self, task: Mapping) -> dict[str, str]:
-        env = {"CRAWLFLEET_TASK_SESSION": task.get("session") or "",
-               "CRAWLFLEET_ROOT_ID": task.get("root_id") or task["_id"],
-               "CRAWLFLEET_ATTEMPT": str(task.get("attempt") or 1)}
-        env.update(dedup.environment(self.policy))
-        return env
+        """The dedup policy under crawlfleet's and Crawlab's names (Crawlab's SDK
+        reads them); the node itself stores the items, fenced and deduplicated."""
+        return dedup.environment(self.policy)
 
     def scrapy_settings(self, task_dir: Path, feeds_dir: Path) -> dict[str, str]:
         """Scrapy settings of the run: Scrapy's own feed exports, passed through.

@@ -12,8 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def dry_run(folder, *args):
-    done = subprocess.run(["make", "-n", "up", *args], cwd=folder, capture_output=True,
-                          text=True, timeout=60)
+    # a make of its own, not a sub-make of the `make test` running this suite
+    # (which would add "Entering/Leaving directory" lines)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    done = subprocess.run(["make", "--no-print-directory", "-n", "up", *args], cwd=folder,
+                          capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -27,8 +27,8 @@ def list_env(name):
 
 @bp.put("/projects/<name>/env/<var>")
 def set_env(name, var):
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not set(body) <= FIELDS or "value" not in body:
+    body = api.json_body(tuple(FIELDS))  # the API's checked JSON (depth, NaN, ...)
+    if "value" not in body:
         raise BadRequest('send {"value": "...", "secret": false, "spider": null}')
     if not isinstance(body.get("secret", False), bool):
         raise BadRequest("secret must be true or false")

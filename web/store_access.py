@@ -25,8 +25,8 @@ def get_access(name):
 def put_access(name):
     if g.token.get("role") != "admin":
         raise Forbidden("only an admin may give a project's spiders direct store access")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or set(body) != {"enabled"}:
+    body = api.json_body(("enabled",))  # the API's checked JSON (depth, NaN, ...)
+    if set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
         raise BadRequest("send {\"enabled\": true} or {\"enabled\": false}")
     return jsonify(set_store_access(services().store, name, body["enabled"], g.token.get("name")))
 

@@ -12,6 +12,7 @@ and settings. Gunicorn names the listener a request came through in
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from web import guard
 from web.scrapyd import bp, protocol
 
 
@@ -22,6 +23,9 @@ def create_root_app(main: Flask) -> Flask:
                       MAX_CONTENT_LENGTH=main.config.get("MAX_CONTENT_LENGTH"))
     app.extensions["crawlfleet"] = main.extensions["crawlfleet"]
     app.json = main.json
+    # web users' passwords through basic auth are limited here too, on the
+    # same counters as the main application's (web.guard)
+    guard.init_app(app, main.extensions["crawlfleet"].config)
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, routing_error)
     return app
