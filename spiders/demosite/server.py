@@ -208,9 +208,12 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
         try:
             if self.server.delay:
                 time.sleep(self.server.delay)
-            self._answer(path, send_body)
         finally:
+            # counted while the site "works" on a request (its delay), the time a
+            # polite client holds a slot for it: writing the answer out afterwards
+            # overlaps the client's next request by a moment on a busy machine
             self.server.done()
+        self._answer(path, send_body)
 
     def _answer(self, path: str, send_body: bool) -> None:
         pages = _pages()
@@ -260,8 +263,8 @@ class DemoHTTPServer(ThreadingHTTPServer):
         self.delay = float(delay or 0)
         self.requests: list[str] = []
         self.request_times: list[float] = []  # time.monotonic() of each GET's arrival
-        self.active = 0       # requests being answered now
-        self.max_active = 0   # the most answered at once: what a crawl's politeness allowed
+        self.active = 0       # requests the site is working on now (their delay)
+        self.max_active = 0   # the most at once: what a crawl's politeness allowed
         self._log_file = open(request_log, "a", buffering=1) if request_log else None
         self._log_lock = threading.Lock()
         super().__init__(server_address, handler_class)
