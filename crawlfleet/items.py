@@ -5,11 +5,13 @@ stored either way looks the same: NaN and infinities made null, the task id as
 ``_tid`` and ``task_id`` (Crawlab's name), and ``_at``, when it was stored.
 """
 
+import hashlib
 import math
 import time
 from typing import Any
 
 import pymongo.errors
+from bson import ObjectId
 from pymongo.collection import Collection
 
 
@@ -37,12 +39,23 @@ def prepare(items: list[Any], task_id: str) -> list[dict[str, Any]]:
     return items
 
 
-def insert_batch(collection: Collection[Any], items: list[dict[str, Any]]) -> None:
+def origin_id(crawl_id: str, origin: str) -> ObjectId:
+    """The `_id` of the item of crawl `crawl_id` tagged `origin` (the request it
+    came from and its position, crawlfleet.sdk.origins): the first 12 bytes of
+    a SHA-256, an ObjectId still so that pages and cursors on `_id` work."""
+    return ObjectId(hashlib.sha256(f"{crawl_id}\0{origin}".encode()).digest()[:12])
+
+
+def insert_batch(collection: Collection[Any], items: list[dict[str, Any]]) -> int:
     """insert_many that may be called again with the same prepared batch: a
     retried batch that landed in part has its `_id`s set already, so its
-    duplicates are the copies that did land."""
+    duplicates are the copies that did land. Returns how many items were
+    refused as copies of a stored `_id`."""
     try:
         collection.insert_many(items, ordered=False)
     except pymongo.errors.BulkWriteError as exc:
-        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
             raise
+        return len(errors)
+    return 0

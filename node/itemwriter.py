@@ -13,8 +13,10 @@ import threading
 import time
 
 import pymongo.errors
+from bson import ObjectId
 
 from crawlfleet.errors import BadRequest, CrawlfleetError
+from crawlfleet.items import origin_id
 from crawlfleet.models import TaskStatus
 from crawlfleet.results import dedup
 from crawlfleet.results.writer import TaskWriter, WriteCounts, add_counts, write_batch
@@ -39,6 +41,7 @@ class NotOwned(Exception):
 class ItemWriter:
     def __init__(self, store, task, session, say, policy=None):
         self.store = store
+        self.task = task
         self.task_id = task["_id"]
         self.session = session
         self.collection = task["results_collection"]
@@ -85,11 +88,21 @@ class ItemWriter:
                 raise CrawlfleetError(f"dedup setting: {exc}") from None
 
     # -- writes ---------------------------------------------------------------------
-    def store_items(self, items):
+    def store_items(self, items, origins=None):
         """Store a batch for the task; returns how many. Raises NotOwned, or
-        PyMongoError after retries (the batch is then counted as lost)."""
+        PyMongoError after retries (the batch is then counted as lost).
+
+        Every item gets its `_id` here, before the first try, so that a retry
+        of a batch that landed in part skips the copies that did land. An item
+        of a crawl tagged with its origin (`origins`, see
+        crawlfleet.sdk.origins) gets an `_id` derived from it: fetched again
+        after its worker died, or by a resumed crawl, it is stored once."""
         if not items:
             return 0
+        crawl_id = self.task.get("crawl_id")
+        for item, origin in zip(items, origins or [None] * len(items)):
+            if "_id" not in item:
+                item["_id"] = origin_id(crawl_id, origin) if crawl_id and origin else ObjectId()
         with self.lock:
             try:
                 self._with_retries(self.check_owned)

@@ -17,6 +17,13 @@ from node.itemwriter import NotOwned
 
 log = logging.getLogger(__name__)
 
+MAX_ORIGIN = 200  # a request fingerprint (64 hex) and a position, with room to spare
+
+
+def _valid_origins(origins, count):
+    return (isinstance(origins, list) and len(origins) == count
+            and all(o is None or (isinstance(o, str) and len(o) <= MAX_ORIGIN) for o in origins))
+
 
 class TaskChannel:
     def __init__(self, writer, say):
@@ -58,7 +65,10 @@ class TaskChannel:
                 items = request.get("items")
                 if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
                     return {"ok": False, "error": "items must be a list of documents"}
-                return {"ok": True, "stored": self.writer.store_items(items)}
+                origins = request.get("origins")
+                if origins is not None and not _valid_origins(origins, len(items)):
+                    return {"ok": False, "error": "origins must be one short string (or null) per item"}
+                return {"ok": True, "stored": self.writer.store_items(items, origins)}
             if op == "stats":
                 self.writer.set_stats(request.get("stats"))
                 return {"ok": True}

@@ -9,7 +9,7 @@ class RecordingContext:
         self.fail_after = fail_after
         self.closed = False
 
-    def insert_items(self, items):
+    def insert_items(self, items, origins=None):
         if self.fail_after is not None and len(self.batches) >= self.fail_after:
             raise ConnectionError("store unreachable")
         self.batches.append(list(items))

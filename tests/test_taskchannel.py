@@ -96,3 +96,39 @@ def test_a_spider_process_uses_the_inherited_descriptor(store):
     writer.close()
     assert store.results("results_channel").count_documents({"_tid": "ch4"}) == 250
     assert store.tasks.find_one({"_id": "ch4"})["stats"]["items"] == 250
+
+
+def test_a_crawls_tagged_items_are_stored_once_whichever_worker_sends_them(store):
+    """Two workers of one crawl send the same tagged items (a request fetched
+    again after its first worker died): each is stored once; untagged items,
+    and the same tags in another crawl, are stored as usual."""
+    first = {**running_task(store, "ch5"), "crawl_id": "crawl-a"}
+    second = {**running_task(store, "ch6"), "crawl_id": "crawl-a"}
+    other = {**running_task(store, "ch7"), "crawl_id": "crawl-b"}
+    tags = ["ab12:0", "ab12:1", None]
+    stored = []
+    for task in (first, second, other):
+        writer, channel, context, said = open_channel(store, task)
+        stored.append(context.insert_items([{"n": 1}, {"n": 2}, {"n": 3}], tags))
+        context.sock.close()
+        channel.close()
+        writer.close()
+    assert stored == [3, 1, 3]
+    rows = list(store.results("results_channel").find({"_tid": {"$in": ["ch5", "ch6", "ch7"]}}))
+    assert sorted((r["_tid"], r["n"]) for r in rows) == [
+        ("ch5", 1), ("ch5", 2), ("ch5", 3), ("ch6", 3), ("ch7", 1), ("ch7", 2), ("ch7", 3)]
+    counts = {t: store.tasks.find_one({"_id": t})["stats"] for t in ("ch5", "ch6")}
+    assert counts["ch5"]["items"] == 3 and counts["ch6"]["items"] == 1
+    assert counts["ch6"]["ignored"] == 2
+
+
+def test_origins_must_match_the_items(store):
+    task = running_task(store, "ch8")
+    writer, channel, context, _ = open_channel(store, task)
+    with pytest.raises(StoreRefused, match="origins"):
+        context._ask({"op": "items", "items": [{"n": 1}], "origins": ["a", "b"]})
+    with pytest.raises(StoreRefused, match="origins"):
+        context._ask({"op": "items", "items": [{"n": 1}], "origins": ["x" * 500]})
+    context.sock.close()
+    channel.close()
+    assert store.results("results_channel").count_documents({"_tid": "ch8"}) == 0

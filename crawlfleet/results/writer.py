@@ -131,8 +131,8 @@ def write_batch(store, writer: TaskWriter, batch: Iterable[Mapping], *,
         return WriteCounts()
     collection = db[writer.collection]
     if writer.policy is None:
-        insert_batch(collection, items)
-        return WriteCounts(new=len(items))
+        copies = insert_batch(collection, items)
+        return WriteCounts(new=len(items) - copies, ignored=copies)
     if writer.policy.index_name not in writer.indexed:
         dedup.ensure_index(collection, writer.policy)
         writer.indexed.add(writer.policy.index_name)

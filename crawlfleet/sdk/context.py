@@ -67,13 +67,18 @@ class TaskContext:
             self._ask({"op": "dedup", "keys": keys,
                        "mode": settings.get("CRAWLFLEET_DEDUP_MODE") or None})
 
-    def insert_items(self, items):
+    def insert_items(self, items, origins=None):
         """Have the node store `items` (it adds `_tid`, `task_id`, `_at`); returns
-        the count stored, or raises StoreRefused."""
+        the count stored, or raises StoreRefused. `origins`, beside `items`, are
+        the tags of `crawlfleet.sdk.origins` (the node stores a tagged item of a
+        crawl once however often it is sent)."""
         items = [dict(item) for item in items]
         if not items:
             return 0
-        return self._ask({"op": "items", "items": items}).get("stored", len(items))
+        request = {"op": "items", "items": items}
+        if origins and any(origins):
+            request["origins"] = list(origins)
+        return self._ask(request).get("stored", len(items))
 
     def count(self):
         """The node counts `stats.items` itself; kept for callers of the old SDK."""

@@ -15,6 +15,8 @@ and duplicate filter on the crawl's Redis keys (named in
 - ``SeedOnce``: only the first worker runs the spider's start requests.
 - ``DomainLimiter``: a crawl-wide per-domain limit (concurrent requests and
   delay) shared by every worker through Redis.
+- ``crawlfleet.sdk.origins.ItemOrigins``: tags each item with the response it
+  came from, so that a request fetched again stores its items once.
 
 `configure` adds them to a project's settings when the task's environment
 names a crawl (``CRAWLFLEET_CRAWL_ID``); the spider itself is unchanged.
@@ -34,6 +36,7 @@ from scrapy_redis.scheduler import Scheduler
 from twisted.internet import task
 
 from crawlfleet.frontier import CrawlKeys
+from crawlfleet.sdk import origins
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,7 @@ def configure(settings, environ):
     for name, value in values.items():
         settings.set(name, value, priority="cmdline")
     for name, component, order in (("SPIDER_MIDDLEWARES", SEED_MIDDLEWARE, SEED_ORDER),
+                                   ("SPIDER_MIDDLEWARES", origins.MIDDLEWARE, origins.ORDER),
                                    ("DOWNLOADER_MIDDLEWARES", LIMITER, LIMITER_ORDER)):
         components = dict(settings.getdict(name))
         components[component] = order

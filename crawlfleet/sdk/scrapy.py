@@ -13,6 +13,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task, threads
 
+from crawlfleet.sdk import origins
 from crawlfleet.sdk.context import shared_context
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class ItemPipeline:
         self.batch_size = batch_size
         self.crawler = crawler
         self.buffer = []
+        self.origins = []  # beside `buffer`: each item's tag (crawlfleet.sdk.origins)
         # Items taken and items stored so far: a distributed crawl's scheduler
         # (crawlfleet.sdk.frontier) releases a request once its items are stored.
         self.accepted = 0
@@ -70,6 +72,7 @@ class ItemPipeline:
         # ItemAdapter.asdict costs ~75 µs an item; a plain dict needs only a copy
         # (the store write cleans and copies it deeply anyway).
         self.buffer.append(dict(item) if type(item) is dict else ItemAdapter(item).asdict())
+        self.origins.append(origins.take(item))
         self.accepted += 1
         # Full batches, or whatever arrived in the last couple of seconds, so that
         # a slow crawl's items show up while it runs.
@@ -80,16 +83,18 @@ class ItemPipeline:
     def flush(self):
         self.last_flush = time.monotonic()
         batch, self.buffer = self.buffer, []
+        tags, self.origins = self.origins, []
         if batch and not STORE_FAILED:
-            self.batches.put(batch)
+            self.batches.put((batch, tags))
 
     def _write_batches(self):
         global STORE_FAILED
-        while (batch := self.batches.get()) is not None:
+        while (entry := self.batches.get()) is not None:
             if STORE_FAILED:
                 continue
+            batch, tags = entry
             try:
-                self.context.insert_items(batch)
+                self.context.insert_items(batch, tags)
                 self.stored += len(batch)
                 for callback in self.on_stored:
                     callback(self.stored)
