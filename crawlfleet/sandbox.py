@@ -135,6 +135,11 @@ class Sandbox:
                 return f"the sandbox user {user!r} is root"
             if shutil.which("setpriv") is None:
                 return "setpriv (util-linux) is not installed"
+            blocked = _unreachable(_python_paths(), _hidden_folders())
+            if blocked:
+                return (f"the sandbox user {user!r} cannot reach Python's files: {blocked} is "
+                        "closed to other users (chmod o+x it, or install crawlfleet where "
+                        "other users may read, e.g. /opt)")
         if probe:
             trial = [self.bwrap, *self._namespaces(mode), "--ro-bind", "/", "/", "--proc", "/proc",
                      "--dev", "/dev", "--", "true"]
@@ -257,13 +262,39 @@ def _hidden_folders():
 
 @functools.lru_cache(maxsize=1)
 def _python_paths():
+    """The folders a spider's Python needs: the interpreter, its environment and
+    the crawlfleet package (the SDK), not the checkout around it nor whatever
+    else is on the node's `sys.path` (a source checkout may hold a settings
+    file with credentials)."""
     paths = {sys.prefix, sys.base_prefix, sysconfig.get_path("purelib"), sysconfig.get_path("platlib"),
-             os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}  # crawlfleet's source
+             os.path.dirname(os.path.abspath(__file__))}  # the crawlfleet package
     paths.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
-    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    user_site = site.getusersitepackages() if hasattr(site, "getusersitepackages") else ""
+    if user_site in sys.path:
+        paths.add(user_site)
     real = {os.path.realpath(p) for p in paths if p and os.path.isdir(p)}
-    # the innermost path is enough when one holds another
+    # a folder that holds another is mounted whole
     return sorted(p for p in real if not any(q != p and _under(p, q) for q in real))
+
+
+def _unreachable(paths, hidden):
+    """The first folder other users cannot cross on the way to one of `paths`
+    (''), for the user sandbox. Under a hidden folder the sandbox makes the
+    folders leading to a mount itself (0755), so only the mount counts there."""
+    for path in paths:
+        roots = [h for h in hidden if _under(path, h)]
+        if roots:
+            root = Path(max(roots, key=len))
+            steps = [Path(path)] if Path(path) != root else []
+        else:
+            steps = [*reversed(Path(path).parents), Path(path)]
+        for step in steps:
+            try:
+                if not os.stat(step).st_mode & 0o001:
+                    return str(step)
+            except OSError:
+                return str(step)
+    return ""
 
 
 def _parents(path, hidden, made):

@@ -31,6 +31,53 @@ def test_auto_without_bubblewrap_falls_back_loudly_and_explicit_modes_refuse(con
         sandbox(config, sandbox="bwrap")
 
 
+def test_python_is_mounted_back_without_the_checkout_around_it():
+    """A checkout under /tmp or a home holds more than the SDK (a settings file
+    with credentials, say): only the interpreter, its environment and the
+    crawlfleet package go back into the sandbox."""
+    import crawlfleet
+    from crawlfleet.sandbox import _python_paths
+
+    checkout = os.path.dirname(os.path.dirname(os.path.realpath(crawlfleet.__file__)))
+    paths = _python_paths()
+    assert os.path.dirname(os.path.realpath(crawlfleet.__file__)) in paths or any(
+        os.path.realpath(crawlfleet.__file__).startswith(p + "/") for p in paths)
+    assert checkout not in paths or os.path.realpath(sys.prefix) == checkout
+
+
+def test_a_folder_closed_to_other_users_is_named():
+    """The user sandbox cannot cross a 0700 folder on the way to Python; it says
+    which, instead of every spider failing with "No module named scrapy"."""
+    import pathlib
+    import shutil
+    import tempfile
+
+    from crawlfleet.sandbox import _unreachable
+
+    # pytest's own tmp_path lies under a 0700 folder: start from an open one
+    tmp_path = pathlib.Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        _check_closed_folders(tmp_path, _unreachable)
+    finally:
+        shutil.rmtree(tmp_path)
+
+
+def _check_closed_folders(tmp_path, _unreachable):
+    closed = tmp_path / "closed"
+    venv = closed / "venv"
+    venv.mkdir(parents=True)
+    os.chmod(tmp_path, 0o755)
+    os.chmod(closed, 0o700)
+    assert _unreachable([str(venv)], hidden=[]) == str(closed)
+    # under a hidden folder the sandbox makes the folders on the way itself
+    assert _unreachable([str(venv)], hidden=[str(tmp_path)]) == ""
+    os.chmod(venv, 0o700)
+    assert _unreachable([str(venv)], hidden=[str(tmp_path)]) == str(venv)
+    os.chmod(closed, 0o755)
+    os.chmod(venv, 0o755)
+    assert _unreachable([str(venv)], hidden=[]) == ""
+
+
 def test_exit_codes_read_as_unwrapped(config):
     box = sandbox(config, sandbox="none")
     assert box.exit_code(130) == 130
