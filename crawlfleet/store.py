@@ -87,7 +87,8 @@ INDEXES = {
     "alert_channels": [IndexModel([("name", ASCENDING)])],
     "alert_rules": [IndexModel([("kind", ASCENDING), ("enabled", ASCENDING)]),
                     IndexModel([("channels", ASCENDING)])],
-    "alert_history": [IndexModel([("at", DESCENDING)])],
+    "alert_history": [IndexModel([("at", DESCENDING)]),
+                      IndexModel([("drop_after", ASCENDING)], expireAfterSeconds=0)],
     # the unique key that makes a second firing of one tick impossible
     "schedule_fires": [
         IndexModel([("schedule_id", ASCENDING), ("fire_time", ASCENDING)], unique=True),

@@ -55,8 +55,7 @@ from crawlfleet.models import FAILED_VALUES, FINAL_VALUES, now
 from crawlfleet.retrying import ALERT_DELIVERY
 from crawlfleet.schedules import ALERT_EVENTS, iso_time
 from master import webhook_target
-from master.node_alerts import NodeWatch
-from master.node_alerts import text_line as node_text_line
+from master.node_alerts import NodeWatch, send_node_alerts
 
 log = logging.getLogger(__name__)
 
@@ -376,24 +375,7 @@ class Alerter:
     # -- nodes ---------------------------------------------------------------------
     def check_nodes(self, at=None):
         """Send the node resource alerts due now; returns their history records."""
-        at = self.clock() if at is None else at
-        sent = []
-        for rule, node, value, since in self.node_watch.due(at):
-            text = node_text_line(rule, node, value, since, at)
-            for channel_id in rule.get("channels") or ():
-                channel = self.store.db.alert_channels.find_one({"_id": channel_id,
-                                                                 "enabled": True})
-                if channel is None:
-                    continue
-                result = self.to_channel(channel, f"[crawlfleet] node {node['_id']} "
-                                         f"{rule['metric']} above {rule['above']:g}%", text)
-                sent.append(history.record(
-                    self.store, kind="node", subject=node["_id"], events=[rule["metric"]],
-                    channel=channel["name"], target=channel["redacted"], text=text, **result))
-                log.log(logging.INFO if result["ok"] else logging.WARNING,
-                        "node alert for %s to %s: %s", node["_id"], channel["name"],
-                        "sent" if result["ok"] else result["error"])
-        return sent
+        return send_node_alerts(self, self.clock() if at is None else at)
 
     def mail(self, to, task, body):
         message = EmailMessage()

@@ -12,8 +12,10 @@ scheduler leader's memory: a new leader starts watching afresh.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
 
+from crawlfleet.alerting import history
 from crawlfleet.alerting.rules import node_rules
 from crawlfleet.models import Doc
 from master.nodes import is_online
@@ -21,6 +23,8 @@ from master.nodes import is_online
 if TYPE_CHECKING:
     from crawlfleet.config import Config
     from crawlfleet.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def metric_value(node: Doc, metric: str) -> float | None:
@@ -74,3 +78,25 @@ def text_line(rule: Doc, node: Doc, value: float, since: float, at: float) -> st
     minutes = (at - since) / 60
     return (f"crawlfleet: node {node['_id']} {rule['metric']} at {value:g}% "
             f"(above {rule['above']:g}% for {minutes:.1f} min)")
+
+
+def send_node_alerts(alerter: Any, at: float) -> list[Doc]:
+    """Send what `alerter.node_watch` finds due to each rule's enabled channels
+    (under the alerter's delivery policy); returns the history records."""
+    store = alerter.store
+    sent = []
+    for rule, node, value, since in alerter.node_watch.due(at):
+        text = text_line(rule, node, value, since, at)
+        subject = f"[crawlfleet] node {node['_id']} {rule['metric']} above {rule['above']:g}%"
+        for channel_id in rule.get("channels") or ():
+            channel = store.db.alert_channels.find_one({"_id": channel_id, "enabled": True})
+            if channel is None:
+                continue
+            result = alerter.to_channel(channel, subject, text)
+            sent.append(history.record(
+                store, kind="node", subject=node["_id"], events=[rule["metric"]],
+                channel=channel["name"], target=channel["redacted"], text=text, **result))
+            log.log(logging.INFO if result["ok"] else logging.WARNING,
+                    "node alert for %s to %s: %s", node["_id"], channel["name"],
+                    "sent" if result["ok"] else result["error"])
+    return sent

@@ -247,3 +247,17 @@ def test_node_resource_alerts_after_n_minutes_above(config, client, auth, store,
     assert check(t0 + 200) == []
     assert [h["subject"] for h in check(t0 + 250)] == ["n1"]
     assert len(receiver.bodies) == 3
+
+
+def test_the_settings_destinations_go_to_the_history_too(config, client, auth, store,
+                                                        receiver):
+    """The webhook setting keeps working beside the channels; its delivery is in
+    the history with its URL redacted (no query, no long path segment)."""
+    final_task(store, "t1")
+    [delivery] = alerter(config, store, alert_webhook=receiver.url + "?key=abcdef").run_once()[
+        "t1"]
+    assert delivery["ok"] and len(receiver.bodies) == 1
+    [record] = client.get("/api/v1/alerts/history", headers=auth.admin).get_json()["alerts"]
+    assert record["channel"] == "settings webhook" and record["subject"] == "t1"
+    assert "abcdef" not in record["target"] and record["target"].startswith("http://127.0.0.1")
+    assert "drop_after" not in record and store.db.alert_history.find_one()["drop_after"]

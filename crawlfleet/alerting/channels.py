@@ -25,10 +25,12 @@ FIELDS = ("name", "url", "enabled")
 
 def redact(url: str) -> str:
     """`url` safe to show: Apprise's privacy form, path segments and query cut short."""
-    try:
-        shown = str(delivery.instantiate(url).url(privacy=True))
-    except delivery.DeliveryFailed:
-        shown = url
+    shown = url
+    if urlsplit(url).scheme.lower() not in ("http", "https"):  # the settings' webhook is plain
+        try:
+            shown = str(delivery.instantiate(url).url(privacy=True))
+        except delivery.DeliveryFailed:
+            pass
     parts = urlsplit(shown)
     netloc = parts.netloc
     if "@" in netloc:  # Apprise masks the password; the user name can be a token too
