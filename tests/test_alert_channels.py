@@ -261,3 +261,33 @@ def test_the_settings_destinations_go_to_the_history_too(config, client, auth, s
     assert record["channel"] == "settings webhook" and record["subject"] == "t1"
     assert "abcdef" not in record["target"] and record["target"].startswith("http://127.0.0.1")
     assert "drop_after" not in record and store.db.alert_history.find_one()["drop_after"]
+
+
+def test_patching_channels_and_rules(config, client, auth, store, receiver):
+    """A disabled channel or rule sends nothing (the task is not even claimed);
+    a channel's URL can be replaced and is re-encrypted and re-redacted."""
+    other = Receiver()
+    try:
+        ops = make_channel(client, auth, json_url(receiver))
+        made = rule(client, auth, on=["error"], channels=[ops["id"]])
+        off = client.patch(f"/api/v1/alerts/rules/{made['id']}", headers=auth.admin,
+                           json={"enabled": False})
+        assert off.status_code == 200 and off.get_json()["enabled"] is False
+        final_task(store, "t1")
+        assert alerter(config, store).run_once() == {}
+        assert store.tasks.find_one({"_id": "t1"}).get("alerted_at") is None
+        client.patch(f"/api/v1/alerts/rules/{made['id']}", headers=auth.admin,
+                     json={"enabled": True})
+        client.patch(f"/api/v1/alerts/channels/{ops['id']}", headers=auth.admin,
+                     json={"enabled": False})
+        assert alerter(config, store).run_once() == {}
+        moved = client.patch(f"/api/v1/alerts/channels/{ops['id']}", headers=auth.admin,
+                             json={"enabled": True, "url": json_url(other, "N3wS3cret")})
+        assert moved.status_code == 200 and "N3wS3cret" not in json.dumps(moved.get_json())
+        assert set(alerter(config, store).run_once()) == {"t1"}
+        assert receiver.bodies == [] and len(other.bodies) == 1
+        bad = client.patch(f"/api/v1/alerts/rules/{made['id']}", headers=auth.admin,
+                           json={"items_below": "many"})
+        assert bad.status_code == 400 and "items_below" in bad.get_json()["error"]
+    finally:
+        other.close()

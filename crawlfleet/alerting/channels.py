@@ -94,8 +94,13 @@ def create(store: Any, config: Any, body: Doc, *, by: str | None = None) -> Doc:
     return public(doc)
 
 
+def _replace(store: Any, doc: Doc) -> None:
+    # the whole document, not $set: nx-27017 0.8 turns a boolean $set over true into 0
+    store.db.alert_channels.replace_one({"_id": doc["_id"]}, doc)
+
+
 def update(store: Any, config: Any, channel_id: str, body: Doc) -> Doc:
-    get(store, channel_id)
+    current = get(store, channel_id)
     change: Doc = {"updated_at": now()}
     if "name" in body:
         change["name"] = _name(body["name"])
@@ -106,7 +111,7 @@ def update(store: Any, config: Any, channel_id: str, body: Doc) -> Doc:
         change.update(_url_fields(config, _url(body["url"])))
     if "enabled" in body:
         change["enabled"] = _enabled(body["enabled"])
-    store.db.alert_channels.update_one({"_id": channel_id}, {"$set": change})
+    _replace(store, {**current, **change})
     return public(get(store, channel_id))
 
 
@@ -139,5 +144,7 @@ def clear_url(config: Any, doc: Doc) -> str:
 
 def record_test(store: Any, channel_id: str, ok: bool, message: str) -> Doc:
     result = {"at": now(), "ok": ok, "message": message}
-    store.db.alert_channels.update_one({"_id": channel_id}, {"$set": {"last_test": result}})
+    doc = store.db.alert_channels.find_one({"_id": channel_id})
+    if doc is not None:
+        _replace(store, {**doc, "last_test": result})
     return result

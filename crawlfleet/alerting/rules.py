@@ -123,8 +123,10 @@ def update(store: Any, rule_id: str, body: Doc) -> Doc:
     merged.update(body)
     merged["kind"] = current["kind"]
     rule = validate(store, merged)
-    rule["updated_at"] = now()
-    store.db.alert_rules.update_one({"_id": rule_id}, {"$set": rule})
+    rule.update(_id=rule_id, created_at=current.get("created_at"),
+                created_by=current.get("created_by"), updated_at=now())
+    # the whole document, not $set: nx-27017 0.8 turns a boolean $set over true into 0
+    store.db.alert_rules.replace_one({"_id": rule_id}, rule)
     return public(get(store, rule_id))
 
 
