@@ -23,6 +23,9 @@ Collections:
                     crawl (root task id) each names (web/scrapyd/jobids.py)
 - ``crawls``        distributed and resumable crawls (master/crawls.py); their
                     workers are tasks carrying ``crawl_id``
+- ``alert_channels``  where alerts go: Apprise URLs, encrypted (crawlfleet/alerting/)
+- ``alert_rules``   which outcome (or node figure) alerts which channels
+- ``alert_history`` every alert sent, with its result, newest first
 - ``results_<spider>``  scraped items, each with ``_tid``, ``task_id`` and
                     ``_at`` (when it was stored: the results browser's order)
 """
@@ -79,6 +82,13 @@ INDEXES = {
     # the scheduler reads only the schedules that are due: no scan of them all
     "schedules": [IndexModel([("due_at", ASCENDING)]),
                   IndexModel([("spider", ASCENDING)])],
+    # alerts configured in the UI (crawlfleet/alerting/): the pass reads enabled rules
+    # by kind, the history lists newest first
+    "alert_channels": [IndexModel([("name", ASCENDING)])],
+    "alert_rules": [IndexModel([("kind", ASCENDING), ("enabled", ASCENDING)]),
+                    IndexModel([("channels", ASCENDING)])],
+    "alert_history": [IndexModel([("at", DESCENDING)]),
+                      IndexModel([("drop_after", ASCENDING)], expireAfterSeconds=0)],
     # the unique key that makes a second firing of one tick impossible
     "schedule_fires": [
         IndexModel([("schedule_id", ASCENDING), ("fire_time", ASCENDING)], unique=True),

@@ -11,6 +11,15 @@ whose outcome matches a destination:
 - a schedule's own ``alerts`` (``{"on": [...], "webhook": url, "email":
   [...]}``), for that schedule's tasks, in addition to the global ones.
 
+- the alert rules admins keep in the store (crawlfleet/alerting/rules.py), each
+  for every task, a spider's or a schedule's, sending to channels (Apprise
+  URLs, crawlfleet/alerting/channels.py); besides the outcomes below, a rule
+  may fire on ``items_below`` N or ``duration_above`` N seconds. Node rules
+  (CPU, memory above a threshold for N minutes) are watched by the same loop
+  (master/node_alerts.py).
+
+Every delivery is also written to the alert history (``alert_history``).
+
 Outcomes: ``error``, ``timeout``, ``abnormal``, ``finished``, and
 ``zero_items`` (finished with no item scraped). A failed attempt whose retry
 policy promises another attempt is not alerted: the last attempt is (if the
@@ -22,7 +31,10 @@ Each task is alerted at most once: it is claimed by an atomic update
 sent is recorded under ``alert`` on the task. The webhook gets a JSON POST
 (`payload`; its ``text`` field makes it work as a Slack-style incoming
 webhook), tried as `crawlfleet.retrying.ALERT_DELIVERY` says on connection
-errors, 5xx and 429; emails go through ``smtplib``, tried the same way.
+errors, 5xx and 429; emails go through ``smtplib``, tried the same way;
+channels go through Apprise (crawlfleet/alerting/delivery.py), any failure
+tried the same way, generic webhooks (json://, xml://, form://) checked
+like the settings' webhook first.
 """
 
 import json
@@ -35,15 +47,20 @@ from urllib.parse import urljoin, urlparse
 
 import requests
 
+from crawlfleet.alerting import channels as alert_channels
+from crawlfleet.alerting import delivery, history
+from crawlfleet.alerting import rules as alert_rules
 from crawlfleet.errors import ConfigError
 from crawlfleet.models import FAILED_VALUES, FINAL_VALUES, now
 from crawlfleet.retrying import ALERT_DELIVERY
 from crawlfleet.schedules import ALERT_EVENTS, iso_time
 from master import webhook_target
+from master.node_alerts import NodeWatch, send_node_alerts
 
 log = logging.getLogger(__name__)
 
 INTERVAL = 1.0        # seconds between passes
+NODE_INTERVAL = 5.0   # seconds between looks at the nodes' figures (heartbeats come every few)
 LOOKBACK = 600.0      # a new leader looks this far back for tasks not yet alerted
 OVERLAP = 60.0        # each pass re-reads this much before the last (clocks of nodes differ)
 PAGE = 500
@@ -127,20 +144,26 @@ class Alerter:
         self.sender = config.alert_email_from or f"crawlfleet@{socket.gethostname()}"
         self._since = None
         self._waiting = {}  # task id → when to stop waiting for its retry
+        self.node_watch = NodeWatch(config, store)
 
     # -- the loop ------------------------------------------------------------------
     def leading(self):
         return self.lease is None or self.lease.is_leader()
 
     def run(self, stopped):
+        last_nodes = 0.0
         while not stopped.is_set():
             if self.leading():
                 try:
                     self.run_once()
+                    if time.monotonic() - last_nodes >= NODE_INTERVAL:
+                        last_nodes = time.monotonic()
+                        self.check_nodes()
                 except Exception:
                     log.exception("alert pass failed")
             else:
                 self._since = None
+                self.node_watch = NodeWatch(self.config, self.store)
             stopped.wait(INTERVAL)
 
     def run_once(self, at=None):
@@ -156,10 +179,13 @@ class Alerter:
             tasks += list(self.store.tasks.find({"_id": {"$in": waiting}, "alerted_at": None}))
         schedules = {}
         sent = {}
+        rules = alert_rules.task_rules(self.store) if tasks else []
+        channels = ({d["_id"]: d for d in self.store.db.alert_channels.find({"enabled": True})}
+                    if rules else {})
         for task in tasks:
             if task.get("status") not in FINAL_VALUES:
                 continue
-            deliveries = self.consider(task, at, schedules)
+            deliveries = self.consider(task, at, schedules, rules, channels)
             if deliveries is not None:
                 sent[task["_id"]] = deliveries
         return sent
@@ -191,11 +217,15 @@ class Alerter:
                     add("email", tuple(alerts["email"]), on)
         return [(kind, target, events) for (kind, target), events in out.items()]
 
-    def consider(self, task, at, schedules):
+    def consider(self, task, at, schedules, rules=(), channels=None):
         events = task_events(task)
         matching = [(kind, target, [e for e in events if e in on])
                     for kind, target, on in self.destinations(task, schedules)]
         matching = [m for m in matching if m[2]]
+        for channel_id, matched in alert_rules.channel_events(rules, task, events).items():
+            if channel_id in (channels or {}):
+                matching.append(("channel", channels[channel_id], matched))
+                events = list(dict.fromkeys(events + matched))
         if not matching:
             self._waiting.pop(task["_id"], None)
             return None
@@ -213,11 +243,20 @@ class Alerter:
             body = self.payload(task, matched, schedule)
             if kind == "webhook":
                 result = self.retrying(lambda b=body, t=target: self.post(t, b))
-            else:
+                shown, channel = target, "settings webhook"
+            elif kind == "email":
                 result = self.retrying(lambda b=body, t=target: self.mail(t, task, b))
-            deliveries.append({"kind": kind,
-                               "target": target if kind == "webhook" else ", ".join(target),
-                               "events": matched, **result})
+                shown, channel = ", ".join(target), "settings email"
+            else:
+                result = self.to_channel(target, title(body), body["text"])
+                shown, channel = f"channel {target['name']}", target["name"]
+            deliveries.append({"kind": kind, "target": shown, "events": matched, **result})
+            history.record(self.store, kind="task", subject=task["_id"],
+                           spider=task.get("spider"), events=matched, channel=channel,
+                           target=(target["redacted"] if kind == "channel" else
+                                   alert_channels.redact(shown) if kind == "webhook" else shown),
+                           text=body["text"], ok=result["ok"], attempts=result["attempts"],
+                           error=result["error"])
             level = logging.INFO if result["ok"] else logging.WARNING
             log.log(level, "alert for task %s by %s to %s: %s", task["_id"], kind,
                     deliveries[-1]["target"], "sent" if result["ok"] else result["error"])
@@ -311,6 +350,33 @@ class Alerter:
         if response.status_code >= 400:
             raise Permanent(f"HTTP {response.status_code}")
 
+    def to_channel(self, channel, subject, text):
+        """Send to a channel (its store document) under the `ALERT_DELIVERY` policy."""
+        try:
+            url = alert_channels.clear_url(self.config, channel)
+        except ConfigError as exc:
+            return {"ok": False, "attempts": 0, "error": str(exc)}
+        return self.retrying(lambda: self.apprise_send(url, subject, text))
+
+    def apprise_send(self, url, subject, text):
+        hook = delivery.webhook_url(url)
+        if hook:
+            try:
+                webhook_target.check(hook, self.config.alert_allow_private)
+            except webhook_target.TargetRefused as exc:
+                raise Permanent(str(exc)) from None
+        try:
+            delivery.send(url, subject, text)
+        except delivery.UnknownService as exc:
+            raise Permanent(str(exc)) from None
+        except delivery.DeliveryFailed as exc:
+            raise Transient(str(exc)) from None
+
+    # -- nodes ---------------------------------------------------------------------
+    def check_nodes(self, at=None):
+        """Send the node resource alerts due now; returns their history records."""
+        return send_node_alerts(self, self.clock() if at is None else at)
+
     def mail(self, to, task, body):
         message = EmailMessage()
         info = body["task"]
@@ -328,6 +394,12 @@ class Alerter:
             if config.alert_smtp_user:
                 smtp.login(config.alert_smtp_user, config.alert_smtp_password)
             smtp.send_message(message)
+
+
+def title(body):
+    info = body["task"]
+    return (f"[crawlfleet] {info['spider']} {info['status']}: task {info['id']} "
+            f"({', '.join(body['events'])})")
 
 
 class Transient(Exception):

@@ -91,7 +91,7 @@ def create_app(config=None):
     store.ensure_indexes()
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
-    from web import (admin, api, auth, crawls_ui, errors, guard, projects_ui, results,
+    from web import (admin, alerts_ui, api, auth, crawls_ui, errors, guard, projects_ui, results,
                      results_ui, schedules_ui, scrapyd, spiderenv_ui, store_access, templating,
                      ui)
 
@@ -108,6 +108,7 @@ def create_app(config=None):
     app.register_blueprint(crawls_ui.bp)
     app.register_blueprint(spiderenv_ui.bp)
     app.register_blueprint(store_access.ui)
+    app.register_blueprint(alerts_ui.bp)
     templating.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     metrics.init_app(app)  # /metrics, Prometheus text format

@@ -300,7 +300,7 @@ def openapi_document():
 
 # -- the nested API blueprints (imported last: they use the helpers above) -------
 
-from web import (crawls_api, projects_api, results_api, schedules_api,  # noqa: E402
+from web import (alerts_api, crawls_api, projects_api, results_api, schedules_api,  # noqa: E402
                  spiderenv_api, store_access)
 
 bp.register_blueprint(projects_api.bp)
@@ -309,3 +309,4 @@ bp.register_blueprint(results_api.bp)
 bp.register_blueprint(crawls_api.bp)
 bp.register_blueprint(spiderenv_api.bp)
 bp.register_blueprint(store_access.bp)
+bp.register_blueprint(alerts_api.bp)

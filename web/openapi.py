@@ -230,6 +230,7 @@ def document():
     from web import results_openapi  # and web/results_api.py's
     from web import crawls_openapi  # and the /crawls routes
     from web import security_openapi  # and a project's spider env and store access
+    from web import alerts_openapi  # and alert channels, rules and history
 
     return {
         "openapi": "3.1.0",
@@ -243,14 +244,15 @@ def document():
         "security": [{"bearer": []}],
         "paths": _merge(_paths() | projects_openapi.paths() | schedules_openapi.paths()
                         | crawls_openapi.paths(), results_openapi.paths(),
-                        security_openapi.paths()),
+                        security_openapi.paths(), alerts_openapi.paths()),
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
                 "description": "An API token (crawlfleet token create). viewer tokens "
                                "may only GET; operator and admin may also POST."}},
             "schemas": (_schemas() | projects_openapi.schemas() | schedules_openapi.schemas()
-                        | results_openapi.schemas() | crawls_openapi.schemas() | security_openapi.schemas()),
+                        | results_openapi.schemas() | crawls_openapi.schemas() | security_openapi.schemas()
+                        | alerts_openapi.schemas()),
             "responses": _responses() | projects_openapi.responses(),
         },
     }

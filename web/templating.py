@@ -13,7 +13,8 @@ DAY = 86400
 NAV = {"ui.dashboard": "Dashboard", "ui.nodes": "Nodes", "ui.spider": "Spiders",
        "crawls_ui.": "Crawls",
        "ui.task": "Tasks", "ui.log": "Tasks", "results.": "Results", "schedules_ui.": "Schedules",
-       "projects_ui.": "Projects", "admin.users": "Users", "admin.tokens": "API tokens"}
+       "projects_ui.": "Projects", "admin.users": "Users", "admin.tokens": "API tokens",
+       "alerts_ui.": "Alerts"}
 
 
 def page_context():

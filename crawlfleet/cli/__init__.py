@@ -4,7 +4,7 @@ verbs that talk to the JSON API."""
 import click
 
 from crawlfleet import logformat
-from crawlfleet.cli import (client, crawls, data, health, projects, schedules, server,
+from crawlfleet.cli import (alerts, client, crawls, data, health, projects, schedules, server,
                             settings, spiderenv, users)
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
@@ -40,3 +40,4 @@ schedules.register(main)
 health.register(main)
 data.register(main)
 spiderenv.register(main)
+alerts.register(main)

@@ -1,0 +1,144 @@
+"""The Alerts page (admins only): channels (Apprise URLs, shown redacted) with
+a "Send test" button each, rules for tasks (per spider, per schedule or all)
+and for node resources, and the history of sent alerts. Same rules as the
+API (web/alerts_api.py): crawlfleet/alerting/."""
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+
+from crawlfleet.alerting import channels, history, rules
+from crawlfleet.errors import BadRequest, CrawlfleetError
+from crawlfleet.schedules import ALERT_EVENTS
+from master.alert_probe import send_test
+from web import auth, services
+
+bp = Blueprint("alerts_ui", __name__, url_prefix="/alerts")
+bp.before_request(auth.login_required_for_blueprint)
+
+HISTORY = 50
+
+
+@bp.before_request
+def admins_only():
+    if g.get("user") is not None and not auth.can("admin"):
+        abort(403, "only admins configure alerts")
+
+
+def back():
+    return redirect(url_for("alerts_ui.index"))
+
+
+@bp.get("/")
+def index():
+    svc = services()
+    store, config = svc.store, svc.config
+    return render_template(
+        "alerts.html", channels=channels.list_channels(store), rules=rules.list_rules(store),
+        history=history.recent(store, HISTORY), events=ALERT_EVENTS, metrics=rules.METRICS,
+        spiders=[d["_id"] for d in store.spiders.find({}, {"_id": 1}).sort("_id", 1)],
+        schedules=list(store.schedules.find({}, {"_id": 1, "spider": 1}).sort("_id", 1)),
+        settings={"webhook": bool(config.alert_webhook), "email": config.alert_email_to,
+                  "on": config.alert_on})
+
+
+@bp.post("/channels")
+def create_channel():
+    svc = services()
+    form = request.form
+    try:
+        made = channels.create(svc.store, svc.config, {"name": form.get("name", ""),
+                                                       "url": form.get("url", "")},
+                               by=g.user["_id"])
+        flash(f"Channel {made['name']} added ({made['service']}).", "ok")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return back()
+
+
+@bp.post("/channels/<channel_id>/test")
+def test_channel(channel_id):
+    svc = services()
+    try:
+        result = send_test(svc.config, svc.store, channel_id)
+        flash(result["message"] + ".", "ok" if result["ok"] else "error")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return back()
+
+
+@bp.post("/channels/<channel_id>/enabled")
+def switch_channel(channel_id):
+    svc = services()
+    try:
+        done = channels.update(svc.store, svc.config, channel_id,
+                               {"enabled": request.form.get("enabled") == "1"})
+        flash(f"Channel {done['name']} {'enabled' if done['enabled'] else 'disabled'}.", "ok")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return back()
+
+
+@bp.post("/channels/<channel_id>/delete")
+def delete_channel(channel_id):
+    try:
+        channels.delete(services().store, channel_id)
+        flash("Channel deleted.", "ok")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return back()
+
+
+def number(form, name, kind=float):
+    raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise BadRequest(f"{name.replace('_', ' ')} must be a number") from None
+
+
+def rule_body(form):
+    """The rule of a submitted form, as crawlfleet/alerting/rules.py takes it."""
+    body = {"kind": form.get("kind", "task"), "channels": form.getlist("channels")}
+    if body["kind"] == "node":
+        body.update(metric=form.get("metric"), above=number(form, "above"),
+                    minutes=number(form, "minutes") or 0, node=form.get("node") or None)
+        return body
+    scope = form.get("scope", "")
+    kind, _, name = scope.partition(":")
+    body.update(on=form.getlist("on"), items_below=number(form, "items_below", int),
+                duration_above=number(form, "duration_above"),
+                spider=name if kind == "spider" else None,
+                schedule_id=name if kind == "schedule" else None)
+    return body
+
+
+@bp.post("/rules")
+def create_rule():
+    try:
+        made = rules.create(services().store, rule_body(request.form), by=g.user["_id"])
+        flash(f"Rule added: {made['summary']}.", "ok")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return back()
+
+
+@bp.post("/rules/<rule_id>/enabled")
+def switch_rule(rule_id):
+    try:
+        done = rules.update(services().store, rule_id,
+                            {"enabled": request.form.get("enabled") == "1"})
+        flash(f"Rule {'enabled' if done['enabled'] else 'disabled'}: {done['summary']}.", "ok")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return back()
+
+
+@bp.post("/rules/<rule_id>/delete")
+def delete_rule(rule_id):
+    try:
+        rules.delete(services().store, rule_id)
+        flash("Rule deleted.", "ok")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return back()
