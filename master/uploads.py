@@ -226,15 +226,37 @@ def egg_settings_module(folder: str | Path) -> str:
     return module
 
 
+def egg_requirements(folder: str | Path) -> str | None:
+    """The egg's own requirements (`install_requires` of its setup.py, kept in
+    EGG-INFO/requires.txt) as a requirements.txt, or None. Extras, in the
+    `[name]` sections after them, are not required."""
+    try:
+        text = (Path(folder) / EGG_INFO / "requires.txt").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    wanted = []
+    for line in text.splitlines():
+        if line.strip().startswith("["):
+            break
+        if line.strip():
+            wanted.append(line.strip())
+    return "\n".join(wanted) + "\n" if wanted else None
+
+
 def deploy_egg(store: Store, config: Config, egg_source: ZipSource, *, project: str,
                label: str | None = None, source: str = "scrapyd") -> Doc:
     """Deploy a Scrapy project egg (as scrapyd-deploy builds it) as a version of
-    `project`: its files plus a scrapy.cfg naming its settings entry point."""
+    `project`: its files plus a scrapy.cfg naming its settings entry point,
+    and a requirements.txt made of its `install_requires` when it has none."""
     check_name(project)
     check_label(label)
     with scratch(config, "egg-") as tmp:
         files = unpack(config, egg_source, tmp / "files")
         module = egg_settings_module(files)
+        requirements = egg_requirements(files)
+        if requirements and not (files / "requirements.txt").exists():
+            (files / "requirements.txt").write_text(
+                "# written by crawlfleet from the egg's install_requires\n" + requirements)
         shutil.rmtree(files / EGG_INFO)
         (files / discovery.SCRAPY_CFG).write_text(
             f"# written by crawlfleet from the egg's entry point\n"
