@@ -23,7 +23,10 @@ def schemas():
             "kind": {"type": "string", "enum": ["scrapy", "command"]},
             "spiders": strings, "files": {"type": "integer"}, "size": {"type": "integer"},
             "commit": {"type": "string", "description": "git imports: the commit deployed"},
-            "changed": {"type": "boolean", "description": "pull: a new version is current"}}},
+            "changed": {"type": "boolean", "description": "pull: a new version is current"},
+            "status": {"type": "string", "enum": ["done"]},
+            "inspection": {"type": "string",
+                           "description": "the record of this deploy's inspection"}}},
         "Inspection": {"type": "object", "properties": {
             "id": {"type": "string"}, "project": {"type": "string"},
             "label": {"type": ["string", "null"]}, "source": {"type": "string"},
