@@ -176,13 +176,38 @@ class ApiClient:
         return self.stream(f"/tasks/{_segment(task_id)}/results", format=fmt)
 
     # -- projects and versions -------------------------------------------------------
-    def deploy_zip(self, path, *, project=None, label=None):
-        """Upload a project zip (streamed from disk); the new or known version."""
+    def deploy_zip(self, path, *, project=None, label=None, on_inspecting=None):
+        """Upload a project zip (streamed from disk); the new or known version.
+
+        When the server is still listing its spiders as it answers (202), the
+        inspection is followed until it ends (`on_inspecting` is told once),
+        so callers get the version or its error just as before."""
         fields = {k: v for k, v in (("project", project), ("label", label)) if v}
         with open(path, "rb") as f:
-            return self.request("POST", "/projects", data=fields,
-                                files={"file": (os.path.basename(path), f, "application/zip")},
-                                timeout=DEPLOY_TIMEOUT).json()
+            result = self.request("POST", "/projects", data=fields,
+                                  files={"file": (os.path.basename(path), f, "application/zip")},
+                                  timeout=DEPLOY_TIMEOUT).json()
+        if result.get("status") != "inspecting":
+            return result
+        if on_inspecting:
+            on_inspecting(result)
+        return self.follow_inspection(result["project"], result["inspection"])
+
+    def follow_inspection(self, project, inspection, timeout=DEPLOY_TIMEOUT):
+        """Poll a deploy's inspection until it ends: its result, or a
+        ClientError with its (readable) error."""
+        path = f"/projects/{_segment(project)}/inspections/{_segment(inspection)}"
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.get(path)
+            if state["status"] == "done":
+                return state
+            if state["status"] == "failed":
+                raise ClientError(state.get("error") or "the deploy failed", 400)
+            if time.monotonic() > deadline:
+                raise ClientError(f"{project}: still inspecting after {timeout:g} s; see "
+                                  "`crawlfleet projects` or the projects page later")
+            time.sleep(FOLLOW_INTERVAL * 3)
 
     def deploy_git(self, url, *, ref=None, project=None, label=None):
         body = {k: v for k, v in (("git", url), ("ref", ref), ("project", project),

@@ -134,6 +134,10 @@ SETTINGS = [
             "re-published (the broker lost it)."),
     Setting("scrapy_list_timeout", 60.0, float,
             "Seconds `scrapy list` may take when a project is discovered."),
+    Setting("deploy_wait", 20.0, float,
+            "Seconds an upload (UI, API, `crawlfleet deploy`) waits for its new version's "
+            "spiders to be listed. Longer: it answers 202 with the version `inspecting`, "
+            "and the UI and CLI follow the inspection until its spiders or its error land."),
     # -- schedules and alerts (master/scheduler.py, master/leader.py, master/alerts.py)
     Setting("schedule_lease_ttl", 4.0, float,
             "Seconds the scheduler leader's lease lasts; the leader renews it every "

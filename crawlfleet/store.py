@@ -7,6 +7,8 @@ Collections:
 - ``projects``      one per project, naming its current version
 - ``versions``      immutable project versions (``_id`` = content hash); the
                     zip itself is in the GridFS bucket ``files``
+- ``inspections``   one per deploy while its spiders are listed, then its
+                    outcome (master/inspections.py); dropped a day after
 - ``tasks``         the ledger: one document per task attempt
 - ``task_logs``     a task's output, in batches of lines
 - ``nodes``         registered nodes and their heartbeats
@@ -50,6 +52,10 @@ log = logging.getLogger(__name__)
 INDEXES = {
     "spiders": [IndexModel([("project", ASCENDING)])],
     "versions": [IndexModel([("project", ASCENDING), ("created_at", DESCENDING)])],
+    # a deploy being inspected, shown as "inspecting…"; its record kept for a day
+    "inspections": [IndexModel([("project", ASCENDING), ("started_at", DESCENDING)]),
+                    IndexModel([("started_at", DESCENDING)]),
+                    IndexModel([("drop_after", ASCENDING)], expireAfterSeconds=0)],
     "tasks": [
         # nx-27017 0.8 cannot index `_id` inside a compound index (it fails every
         # insert with "JSON path error near '_id'"), so creation time stands in.
@@ -132,6 +138,10 @@ class Store:
     @property
     def versions(self) -> Collection[Doc]:
         return self.db.versions
+
+    @property
+    def inspections(self) -> Collection[Doc]:
+        return self.db.inspections
 
     @property
     def tasks(self) -> Collection[Doc]:

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 from crawlfleet import packaging
 from crawlfleet.errors import BadRequest, Conflict, ProjectError
 from crawlfleet.models import SPIDER_NAME_RE, Doc, now
-from master import discovery
+from master import discovery, inspections
 
 if TYPE_CHECKING:
     from crawlfleet.config import Config
@@ -137,10 +137,20 @@ def check_owners(store: Store, project: str, spiders: list[Doc]) -> None:
 
 
 def deploy_folder(store: Store, config: Config, root: Path, project: str, *,
-                  label: str | None = None, source: str) -> Doc:
-    """Inspect a project folder and register it as the current version of `project`."""
+                  label: str | None = None, source: str,
+                  inspection_id: str | None = None) -> Doc:
+    """Inspect a project folder and register it as the current version of
+    `project`, under an inspection record (master/inspections.py): begun
+    here, or by the caller that already answered with its id."""
     check_name(project)
     label = check_label(label)
+    return inspections.tracked(
+        store, config, project, label=label, source=source, inspection_id=inspection_id,
+        work=lambda: _inspect_and_register(store, config, root, project, label, source))
+
+
+def _inspect_and_register(store: Store, config: Config, root: Path, project: str,
+                          label: str | None, source: str) -> Doc:
     kind, spiders = discovery.inspect(root, config)
     check_owners(store, project, spiders)
     started = now()
@@ -162,16 +172,38 @@ def deploy_folder(store: Store, config: Config, root: Path, project: str, *,
 
 def deploy_zip(store: Store, config: Config, zip_source: ZipSource, *,
                project: str | None = None, label: str | None = None,
-               source: str = "upload") -> Doc:
-    """Deploy a zip (path or seekable file object); returns what deploy_folder does."""
+               source: str = "upload", wait: float | None = None) -> Doc:
+    """Deploy a zip (path or seekable file object); returns what deploy_folder does.
+
+    With `wait`, the spiders are listed in a thread of this process: when that
+    takes longer than `wait` seconds, the answer is the inspection still
+    running (``status`` ``inspecting``, its ``inspection`` id) and the
+    thread carries on, removing the unpacked zip when it ends. The zip is
+    unpacked and named before that, so a bad zip is still refused at once.
+    """
     if project not in (None, ""):
         check_name(project)
-    check_label(label)
-    with scratch(config, "upload-") as tmp:
+    label = check_label(label)
+    with contextlib.ExitStack() as owned:
+        tmp = owned.enter_context(scratch(config, "upload-"))
         files = unpack(config, zip_source, tmp / "files")
         root, top = find_root(files)
         name = choose_name(project or None, top, root)
-        return deploy_folder(store, config, root, name, label=label, source=source)
+        if wait is None:
+            return deploy_folder(store, config, root, name, label=label, source=source)
+        inspection_id = inspections.begin(store, config, name, label=label, source=source)
+        cleanup = owned.pop_all()  # the thread removes the folder now
+
+    def work() -> Doc:
+        with cleanup:
+            return deploy_folder(store, config, root, name, label=label, source=source,
+                                 inspection_id=inspection_id)
+
+    result = inspections.Background(work).start().wait(wait)
+    if result is not None:
+        return result
+    return {"project": name, "label": label, "status": inspections.INSPECTING,
+            "inspection": inspection_id, "new": None, "spiders": None}
 
 
 EGG_INFO = "EGG-INFO"
@@ -194,15 +226,37 @@ def egg_settings_module(folder: str | Path) -> str:
     return module
 
 
+def egg_requirements(folder: str | Path) -> str | None:
+    """The egg's own requirements (`install_requires` of its setup.py, kept in
+    EGG-INFO/requires.txt) as a requirements.txt, or None. Extras, in the
+    `[name]` sections after them, are not required."""
+    try:
+        text = (Path(folder) / EGG_INFO / "requires.txt").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    wanted = []
+    for line in text.splitlines():
+        if line.strip().startswith("["):
+            break
+        if line.strip():
+            wanted.append(line.strip())
+    return "\n".join(wanted) + "\n" if wanted else None
+
+
 def deploy_egg(store: Store, config: Config, egg_source: ZipSource, *, project: str,
                label: str | None = None, source: str = "scrapyd") -> Doc:
     """Deploy a Scrapy project egg (as scrapyd-deploy builds it) as a version of
-    `project`: its files plus a scrapy.cfg naming its settings entry point."""
+    `project`: its files plus a scrapy.cfg naming its settings entry point,
+    and a requirements.txt made of its `install_requires` when it has none."""
     check_name(project)
     check_label(label)
     with scratch(config, "egg-") as tmp:
         files = unpack(config, egg_source, tmp / "files")
         module = egg_settings_module(files)
+        requirements = egg_requirements(files)
+        if requirements and not (files / "requirements.txt").exists():
+            (files / "requirements.txt").write_text(
+                "# written by crawlfleet from the egg's install_requires\n" + requirements)
         shutil.rmtree(files / EGG_INFO)
         (files / discovery.SCRAPY_CFG).write_text(
             f"# written by crawlfleet from the egg's entry point\n"

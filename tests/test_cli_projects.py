@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from crawlfleet.cli import main
-from deploy_helpers import (BUNDLED, app, auth, copy_project, live, sandbox_tmp,  # noqa: F401
-                            zip_folder)
+from deploy_helpers import (BUNDLED, PROJECTS, app, auth, copy_project, live,  # noqa: F401
+                            sandbox_tmp, zip_folder)
 from test_gitimport import Repo
 
 
@@ -79,6 +79,27 @@ def test_deploy_errors_are_one_line(cli_env, store, tmp_path):
     assert result.exit_code == 1 and "neither a folder nor a zip" in result.output
     result = CliRunner().invoke(main, ["deploy"])
     assert result.exit_code == 2 and "give a project folder, a zip, or --git URL" in result.output
+
+
+def test_deploy_of_a_spider_importing_its_requirement_follows_its_inspection(
+        cli_env, app, config, store, tmp_path):
+    """The slugify case (issue 10) through `crawlfleet deploy`, with the server
+    answering before its environment is built (deploy_wait 0): the CLI says it
+    is inspecting, follows it and prints the usual line; a syntax error ends
+    in one readable error line and registers nothing."""
+    app.extensions["crawlfleet"].config = config.replace(deploy_wait=0.0)
+    folder = copy_project(PROJECTS / "needs_slugify", tmp_path / "src" / "needs_slugify")
+    result = cli("deploy", folder, "--label", "v1")
+    assert result.exit_code == 0, result.output
+    assert "needs_slugify: uploaded; inspecting…" in result.stderr
+    assert "(v1) — new version; spiders: slug_titles" in result.stdout
+    assert store.spiders.find_one({"_id": "slug_titles"})["project"] == "needs_slugify"
+    broken = copy_project(PROJECTS / "syntax_error", tmp_path / "src" / "syntax_error")
+    result = CliRunner().invoke(main, ["deploy", str(broken)])
+    assert result.exit_code == 1, result.output
+    assert "error: `scrapy list` failed with exit code 1: SyntaxError" in result.output
+    assert str(config.home_path) not in result.output
+    assert store.projects.find_one({"_id": "syntax_error"}) is None
 
 
 def test_projects_versions_rollback_and_rmversion(cli_env, store, shop):

@@ -62,8 +62,10 @@ def scrapyd(live, auth):
     return Scrapyd(live.url, auth.operator_token)
 
 
-def make_egg(spider="eggspider", package="eggproj", entry_point=True, marker=""):
-    """An egg as bdist_egg lays it out: the package, compiled files, EGG-INFO."""
+def make_egg(spider="eggspider", package="eggproj", entry_point=True, marker="", requires=None,
+             imports=""):
+    """An egg as bdist_egg lays it out: the package, compiled files, EGG-INFO
+    (with requires.txt when `requires`: its setup.py's install_requires)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(f"{package}/__init__.py", f"# {marker}\n")
@@ -72,10 +74,12 @@ def make_egg(spider="eggspider", package="eggproj", entry_point=True, marker="")
                     f'BOT_NAME = "{package}"\nSPIDER_MODULES = ["{package}.spiders"]\n')
         zf.writestr(f"{package}/spiders/__init__.py", "")
         zf.writestr(f"{package}/spiders/one.py",
-                    "import scrapy\n\n\nclass One(scrapy.Spider):\n"
+                    f"import scrapy\n{imports}\n\nclass One(scrapy.Spider):\n"
                     f"    name = {spider!r}\n    start_urls = []\n")
         zf.writestr("EGG-INFO/PKG-INFO", "Metadata-Version: 2.1\nName: project\n")
         zf.writestr("EGG-INFO/top_level.txt", f"{package}\n")
+        if requires is not None:
+            zf.writestr("EGG-INFO/requires.txt", requires)
         if entry_point:
             zf.writestr("EGG-INFO/entry_points.txt",
                         f"[scrapy]\nsettings = {package}.settings\n")
@@ -168,6 +172,21 @@ def test_addversion_of_an_egg_registers_its_spiders(scrapyd, store):
     assert body["spiders"] == 1
     version = store.versions.find_one({"_id": body["version_id"]})
     assert version["label"] == "r1" and version["files"] == 5  # 4 .py + scrapy.cfg
+
+
+def test_an_eggs_install_requires_become_its_requirements(scrapyd, store):
+    """A spider importing python-slugify at module top, whose setup.py names it
+    in install_requires: the version's environment is built from it, and the
+    spider is listed on the first try (extras are not installed)."""
+    egg = make_egg(spider="slug_egg", imports="from slugify import slugify\n",
+                   requires="python-slugify\n\n[never]\ncrawlfleet-no-such-package-zz9\n")
+    response = add_egg(scrapyd, "slugeggs", "r1", egg)
+    body = response.json()
+    assert body["status"] == "ok" and body["spiders"] == 1, body
+    from master import browse
+
+    written = browse.read(store, "slugeggs", body["version_id"], "requirements.txt")
+    assert written["content"].splitlines()[1:] == ["python-slugify"]
 
 
 @pytest.mark.parametrize("data, files, message", [

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from conftest import free_port, process_env, stop_group, wait_for, wait_for_port
-from deploy_helpers import BUNDLED, copy_project
+from deploy_helpers import BUNDLED, PROJECTS, copy_project
 
 BIN = Path(sys.executable).parent
 SCRAPYD = "scrapyd==1.6.0"
@@ -229,3 +229,54 @@ def test_a_scrapyd_bind_that_cannot_work_is_refused_at_once(config, bind, messag
                           text=True, timeout=60, start_new_session=True)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_scrapyd_deploy_of_a_spider_importing_its_requirement_deploys_and_runs(
+        root_listener, config, store, tmp_path, processes):
+    """The slugify case (issue 10) through `scrapyd-deploy`: the spider imports
+    python-slugify at module top. Deployed as Scrapyd users ship requirements
+    (`--include-dependencies`: bundled into the egg), it lists its spider on
+    the first try and runs on a node. Plain `scrapyd-deploy` ships no
+    requirement at all, so its egg is refused with the import error first and
+    nothing registered (as Scrapyd itself would fail)."""
+    create_suite_user(config)
+    url = root_listener["url"]
+    folder = copy_project(PROJECTS / "needs_slugify", tmp_path / "client" / "needs_slugify")
+    (folder / "scrapy.cfg").write_text(
+        "[settings]\ndefault = needs_slugify_proj.settings\n\n"
+        f"[deploy]\nurl = {url}\nproject = needs_slugify\n"
+        f"username = {SUITE_USER[0]}\npassword = {SUITE_USER[1]}\n")
+    code, out = run([str(BIN / "scrapyd-deploy"), "-v", "plain"], cwd=folder, timeout=240,
+                    env={k: v for k, v in os.environ.items() if not k.startswith("CRAWLFLEET_")})
+    # Scrapyd's protocol: an error is a 200 with status "error" (the client exits 0)
+    reply = json.loads(out.strip().splitlines()[-1])
+    assert reply["status"] == "error", out
+    assert reply["message"].startswith("`scrapy list` failed with exit code 1: "
+                                       "ModuleNotFoundError: No module named 'slugify'"), out
+    assert str(config.home_path) not in out
+    assert store.projects.count_documents({}) == 0 and store.spiders.count_documents({}) == 0
+
+    code, out = run([str(BIN / "scrapyd-deploy"), "-v", "r1", "--include-dependencies"],
+                    cwd=folder, timeout=300,
+                    env={k: v for k, v in os.environ.items() if not k.startswith("CRAWLFLEET_")})
+    assert code == 0, out
+    reply = json.loads(out.strip().splitlines()[-1])
+    assert reply["status"] == "ok" and reply["spiders"] == 1, out
+    assert store.spiders.find_one({"_id": "slug_titles"})["project"] == "needs_slugify"
+
+    processes.node(store)
+    auth = SUITE_USER
+    job = requests.post(f"{url}/schedule.json", data={"project": "needs_slugify",
+                                                      "spider": "slug_titles"},
+                        auth=auth, timeout=30).json()
+    assert job["status"] == "ok", job
+    jobid = job["jobid"]
+
+    def state():
+        return requests.get(f"{url}/status.json", params={"job": jobid}, auth=auth,
+                            timeout=30).json()["currstate"]
+
+    wait_for(lambda: state() == "finished", timeout=240, what=f"job {jobid} finished")
+    [finished] = requests.get(f"{url}/listjobs.json", auth=auth, timeout=30).json()["finished"]
+    items = requests.get(url + finished["items_url"], auth=auth, timeout=30).text.splitlines()
+    assert [json.loads(line)["slug"] for line in items] == ["hello-sandboxed-world"]

@@ -12,10 +12,10 @@ a body larger than ``max_upload_bytes`` is refused with 413 — at once when
 its Content-Length says so, else as soon as the count passes the limit.
 """
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, url_for
 
 from crawlfleet.errors import BadRequest
-from master import browse, gitimport, uploads, versions
+from master import browse, gitimport, inspections, uploads, versions
 from web import api, services
 from web.multipart import read_multipart
 
@@ -24,7 +24,14 @@ bp = Blueprint("projects", __name__)
 
 UPLOAD_FIELDS = ("project", "label")
 GIT_FIELDS = ("git", "ref", "project", "label")
+
+
 def deployed(result):
+    """201 a new version, 200 known content; 202 while its spiders are still
+    listed (`deploy_wait` passed): follow it at the inspection's URL."""
+    if result.get("status") == inspections.INSPECTING:
+        return jsonify(result), 202, {"Location": url_for(
+            "api.projects.inspection", name=result["project"], inspection=result["inspection"])}
     return jsonify(result), 201 if result.get("new") else 200
 
 
@@ -56,7 +63,8 @@ def deploy():
         try:
             result = uploads.deploy_zip(svc.store, svc.config, upload.stream,
                                         project=form.get("project") or None,
-                                        label=form.get("label") or None)
+                                        label=form.get("label") or None,
+                                        wait=svc.config.deploy_wait)
         finally:
             upload.close()
     return deployed(result)
@@ -72,14 +80,24 @@ def pull(name):
 
 @bp.get("/projects")
 def projects():
-    return jsonify({"projects": versions.list_projects(services().store)})
+    store = services().store
+    return jsonify({"projects": versions.list_projects(store),
+                    "inspections": inspections.shown(store)})
 
 
 @bp.get("/projects/<name>")
 def project(name):
     store = services().store
-    return jsonify(versions.public_project(store, versions.get_project(store, name),
-                                           with_versions=True))
+    doc = versions.public_project(store, versions.get_project(store, name), with_versions=True)
+    doc["inspections"] = inspections.shown(store, name)
+    return jsonify(doc)
+
+
+@bp.get("/projects/<name>/inspections/<inspection>")
+def inspection(name, inspection):
+    """A deploy's inspection: `inspecting`, then `done` (its version and
+    spiders) or `failed` (its error). The project need not exist yet."""
+    return jsonify(inspections.get(services().store, name, inspection))
 
 
 @bp.delete("/projects/<name>")

@@ -23,7 +23,19 @@ def schemas():
             "kind": {"type": "string", "enum": ["scrapy", "command"]},
             "spiders": strings, "files": {"type": "integer"}, "size": {"type": "integer"},
             "commit": {"type": "string", "description": "git imports: the commit deployed"},
-            "changed": {"type": "boolean", "description": "pull: a new version is current"}}},
+            "changed": {"type": "boolean", "description": "pull: a new version is current"},
+            "status": {"type": "string", "enum": ["done"]},
+            "inspection": {"type": "string",
+                           "description": "the record of this deploy's inspection"}}},
+        "Inspection": {"type": "object", "properties": {
+            "id": {"type": "string"}, "project": {"type": "string"},
+            "label": {"type": ["string", "null"]}, "source": {"type": "string"},
+            "status": {"type": "string", "enum": ["inspecting", "done", "failed"]},
+            "started_at": {"type": "number"}, "ended_at": {"type": ["number", "null"]},
+            "error": {"type": ["string", "null"], "description": "failed: the message first, "
+                      "then the traceback"},
+            "version": {"type": ["string", "null"]}, "spiders": strings,
+            "new": {"type": ["boolean", "null"]}}},
         "Version": {"type": "object", "properties": {
             "id": {"type": "string"}, "project": {"type": "string"},
             "label": {"type": "string"}, "kind": {"type": "string"},
@@ -40,7 +52,10 @@ def schemas():
             "git": {"type": "object", "properties": {
                 "url": {"type": "string"}, "ref": {"type": ["string", "null"]},
                 "commit": {"type": "string"}, "pulled_at": {"type": "number"}}},
-            "versions": {"type": "array", "items": _ref("Version")}}},
+            "versions": {"type": "array", "items": _ref("Version")},
+            "inspections": {"type": "array", "items": _ref("Inspection"),
+                            "description": "deploys being inspected, and those that failed "
+                                           "since the last successful one"}}},
         "VersionList": {"type": "object", "properties": {
             "project": {"type": "string"}, "current_version": {"type": "string"},
             "versions": {"type": "array", "items": _ref("Version")}}},
@@ -59,13 +74,19 @@ def schemas():
 def paths():
     deployed = {"201": _json(_ref("Deployed"), "A new version, now current"),
                 "200": _json(_ref("Deployed"), "Known content, now current")}
+    inspecting = {"202": _json({"type": "object", "properties": {
+        "project": {"type": "string"}, "status": {"type": "string", "enum": ["inspecting"]},
+        "inspection": {"type": "string"}}},
+        "Its spiders are still being listed (longer than deploy_wait): follow the "
+        "Location, /projects/{name}/inspections/{inspection}")}
     return {
         "/projects": {
             "get": _op("List projects", {"200": _json({"type": "object", "properties": {
-                "projects": {"type": "array", "items": _ref("Project")}}})}, tag=TAG),
+                "projects": {"type": "array", "items": _ref("Project")},
+                "inspections": {"type": "array", "items": _ref("Inspection")}}})}, tag=TAG),
             "post": _op(
                 "Deploy a project: a zip upload, or an import from git",
-                deployed, tag=TAG, write=True, errors=(400, 409, 413),
+                deployed | inspecting, tag=TAG, write=True, errors=(400, 409, 413),
                 body={"required": True, "content": {
                     "multipart/form-data": {"schema": {
                         "type": "object", "required": ["file"], "properties": {
@@ -86,6 +107,12 @@ def paths():
                           {"200": _json({"type": "object"})},
                           params=[NAME], tag=TAG, write=True, errors=(404, 409)),
         },
+        "/projects/{name}/inspections/{inspection}": {"get": _op(
+            "A deploy's inspection: inspecting, then done (version, spiders) or failed "
+            "(error); the project need not exist yet",
+            {"200": _json(_ref("Inspection"))},
+            params=[NAME, _param("inspection", "path", {"type": "string"}, "Inspection id")],
+            tag=TAG, errors=(404,))},
         "/projects/{name}/pull": {"post": _op(
             "Clone the project's git URL and ref again; a new version if it changed",
             {"200": _json(_ref("Deployed"))}, params=[NAME], tag=TAG, write=True,

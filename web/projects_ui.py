@@ -6,7 +6,7 @@ deletion, and the read-only file viewer. The operations are those of
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
-from master import browse, versions
+from master import browse, inspections, versions
 from web import auth, errors, services
 
 bp = Blueprint("projects_ui", __name__, url_prefix="/projects")
@@ -15,9 +15,17 @@ bp.before_request(auth.login_required_for_blueprint)
 
 @bp.get("/")
 def index():
-    return render_template("projects.html",
-                           projects=versions.list_projects(services().store),
+    store = services().store
+    return render_template("projects.html", projects=versions.list_projects(store),
+                           inspections=_readable(inspections.shown(store)),
                            upload_url=url_for("api.projects.deploy"))
+
+
+def _readable(items):
+    for item in items:
+        if item.get("error"):
+            item["error"] = errors.hide_paths(item["error"])
+    return items
 
 
 @bp.get("/<name>")
@@ -28,6 +36,7 @@ def project(name):
                                       with_versions=True)
     except NotFound as exc:
         abort(404, str(exc))
+    doc["inspections"] = _readable(inspections.shown(store, name))
     return render_template("project.html", project=doc)
 
 

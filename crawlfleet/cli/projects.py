@@ -44,6 +44,11 @@ def deployed_line(result):
     return line
 
 
+def say_inspecting(result):
+    click.echo(f"{result['project']}: uploaded; inspecting… (listing its spiders in its own "
+               "environment)", err=True)
+
+
 def register(main):
     @main.command()
     @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
@@ -70,11 +75,13 @@ def register(main):
         elif path.is_dir():
             with tempfile.TemporaryDirectory(prefix="crawlfleet-deploy-") as tmp:
                 archive = zip_project(path, os.path.join(tmp, f"{path.resolve().name}.zip"))
-                result = client.deploy_zip(archive, project=project, label=label)
+                result = client.deploy_zip(archive, project=project, label=label,
+                                           on_inspecting=say_inspecting)
         else:
             if not zipfile.is_zipfile(path):
                 raise click.ClickException(f"{path} is neither a folder nor a zip file")
-            result = client.deploy_zip(str(path), project=project, label=label)
+            result = client.deploy_zip(str(path), project=project, label=label,
+                                       on_inspecting=say_inspecting)
         if as_json:
             return print_json(result)
         click.echo(deployed_line(result))

@@ -5,6 +5,7 @@ and visit every page. A screenshot of each page is saved under
 test-artifacts/screenshots/."""
 
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -33,14 +34,16 @@ XSS = 'How to Escape <script>alert("xss")</script> & Other Tricks'
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 
-@pytest.fixture
-def platform(tmp_path):
-    """`crawlfleet up` on free ports with its own home; yields (url, banner)."""
+@contextlib.contextmanager
+def running_platform(tmp_path, **settings):
+    """`crawlfleet up` on free ports with its own home (and `settings` as
+    CRAWLFLEET_* variables); yields (url, banner)."""
     home = tmp_path / "home"
     port, demo_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLFLEET_")}
     env.update(CRAWLFLEET_HOME=str(home), CRAWLFLEET_ADMIN_PASSWORD=PASSWORD,
                CRAWLFLEET_STATS_INTERVAL="0.5", CRAWLFLEET_HEARTBEAT_INTERVAL="1")
+    env.update({f"CRAWLFLEET_{name.upper()}": str(value) for name, value in settings.items()})
     log_path = tmp_path / "up.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "crawlfleet", "up", "--port", str(port),
@@ -62,6 +65,13 @@ def platform(tmp_path):
             except subprocess.TimeoutExpired:
                 pass
         stop_group(proc)
+        log.close()
+
+
+@pytest.fixture
+def platform(tmp_path):
+    with running_platform(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
@@ -302,3 +312,65 @@ def test_a_new_user_does_everything_from_the_browser(platform, page, tmp_path):
     page.goto(url + "/spiders/books")
     assert page.locator("#run-button").count() == 1  # operator
     assert not page.problems, page.problems  # no CSP violation, no script error anywhere
+
+
+FIXTURE_PROJECTS = ROOT / "tests" / "fixtures" / "projects"
+
+
+def zip_of(folder, top):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zf.write(path, f"{top}/" + path.relative_to(folder).as_posix())
+    return buf.getvalue()
+
+
+def sign_in(page, url):
+    page.goto(url + "/login")
+    page.fill("#username", "admin")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda address: "/login" not in address)
+
+
+def test_the_slugify_case_deploys_from_the_browser_through_inspecting_and_runs(tmp_path, page):
+    """Issue 10's slugify case by drag and drop, with the server answering
+    before the project's environment is built (deploy_wait 0): the upload
+    shows "Inspecting…", then the project page with its spider, which runs on
+    the node. A syntax error ends as its message with the traceback folded
+    under it, on the upload and on the projects page."""
+    with running_platform(tmp_path, deploy_wait=0) as (url, _):
+        sign_in(page, url)
+        page.goto(url + "/projects/")
+        drop_file(page, "#dropzone", "syntax_error.zip",
+                  zip_of(FIXTURE_PROJECTS / "syntax_error", "syntax_error"))
+        page.wait_for_selector("#upload-status.error", timeout=120_000)
+        assert page.inner_text("#upload-status").startswith(
+            "Upload failed: `scrapy list` failed with exit code 1: SyntaxError")
+        folded = page.locator("#upload-status details")
+        assert folded.evaluate("d => d.open") is False
+        assert "broken.py" in folded.text_content()
+        assert str(tmp_path) not in page.inner_text("#upload-status")
+        page.reload()
+        row = page.locator("tr.inspection[data-status=failed]")
+        assert "SyntaxError" in row.locator(".message").inner_text()
+        assert row.locator("details").evaluate("d => d.open") is False
+        shot(page, "20-inspection-failed")
+
+        drop_file(page, "#dropzone", "needs_slugify.zip",
+                  zip_of(FIXTURE_PROJECTS / "needs_slugify", "needs_slugify"))
+        page.wait_for_function("() => document.getElementById('upload-status').textContent"
+                               ".startsWith('Inspecting needs_slugify')")
+        shot(page, "21-inspecting")
+        page.wait_for_url(url + "/projects/needs_slugify", timeout=240_000)
+        assert "slug_titles" in page.inner_text("#versions-table")
+
+        page.goto(url + "/spiders/slug_titles")
+        page.click("#run-button")
+        page.locator("#run-dialog-slug_titles button[type=submit]").click()
+        page.wait_for_url(re.compile(r".*/tasks/[0-9a-f]+$"))
+        page.wait_for_selector("#task-status .badge.finished", timeout=180_000)
+        page.wait_for_selector("#results-table")
+        assert "hello-sandboxed-world" in page.inner_text("#results-table")
+        assert not page.problems, page.problems

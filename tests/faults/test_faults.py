@@ -322,3 +322,47 @@ def test_kill_a_node_mid_books_crawl_keeps_each_item_once(fleet_factory, dedup):
         assert results.count_documents({}) == 300
     again = {r["url"]: r["_first_at"] for r in results.find({}, {"url": 1, "_first_at": 1})}
     assert again == first_seen  # overwrite keeps the first-seen time
+
+
+def test_a_stopped_node_that_comes_back_stores_nothing_more(fleet_factory):
+    """SIGSTOP the node crawling `books` (its spider keeps crawling, its items
+    waiting on the node): it is declared dead and the task handed to another
+    node. Woken up (SIGCONT) after that, the node's writes for the attempt it
+    lost are refused: no item of that attempt is stored after it comes back,
+    and the attempt's log says why."""
+    fleet = fleet_factory()
+    fleet.procs.master()
+    a = fleet.procs.node(fleet.store, max_runners=1)
+    fleet.submit("books", 1, settings={"DOWNLOAD_DELAY": "0.1", "CONCURRENT_REQUESTS": "1"})
+    root = fleet.roots[0]
+    results = fleet.store.results("results_books")
+    wait_for(lambda: results.count_documents({"_tid": root}) >= 20, timeout=120,
+             what="first attempt storing items")
+    b = fleet.procs.node(fleet.store, max_runners=1)
+    os.kill(a.pid, signal.SIGSTOP)  # the node only: its spider goes on
+    try:
+        second = wait_for(lambda: fleet.store.tasks.find_one(
+            {"root_id": root, "attempt": {"$gt": 1}, "status": "running",
+             "node_id": b.node_id}), timeout=60, what="the task handed to node b")
+        wait_for(lambda: results.count_documents({"_tid": second["_id"]}) >= 1, timeout=60,
+                 what="the second attempt storing items")
+    finally:
+        resumed_at = time.time()
+        os.kill(a.pid, signal.SIGCONT)
+
+
+    def late():
+        return results.count_documents({"_tid": root, "_at": {"$gte": resumed_at}})
+
+    def refused():
+        return any("writes refused" in line for line in task_log(fleet.store, root))
+
+    # node a answers its spider's waiting batch either way: stored, or refused
+    wait_for(lambda: late() or refused(), timeout=60, what="node a handling its pending items")
+    assert late() == 0, f"{late()} items of the lost attempt stored after node a came back"
+    assert refused()
+    assert fleet.store.tasks.find_one({"_id": root})["status"] == "abnormal"
+    settle(fleet, 180)
+    counts = fleet.summary("stopped-node-comes-back")
+    assert counts["lost"] == 0 and counts["finished"] == 1 and counts["retried"] >= 1
+    assert {r["_tid"] for r in results.find({}, {"_tid": 1})} == {second["_id"]}

@@ -91,15 +91,50 @@
       if (label) form.append("label", label);
       statusBox.className = "muted small";
       statusBox.textContent = "Uploading " + file.name + " (" + Math.ceil(file.size / 1024) + " kB)…";
-      api(dropzone.dataset.uploadUrl, { method: "POST", body: form }).then(function (result) {
+      var projectPage = function (name) {
+        return dropzone.dataset.uploadUrl.replace(/^\/api\/v1/, "") + "/" + encodeURIComponent(name);
+      };
+      var done = function (result) {
+        statusBox.className = "muted small";
         statusBox.textContent = (result.new ? "Deployed " : "Already deployed: ") + result.project +
           " version " + result.label + " with spiders " + (result.spiders || []).join(", ") + ".";
-        window.location.href = dropzone.dataset.uploadUrl.replace(/^\/api\/v1/, "") + "/" +
-          encodeURIComponent(result.project);
-      }).catch(function (err) {
+        window.location.href = projectPage(result.project);
+      };
+      var failed = function (message) {
+        /* the message first, the traceback folded under it */
+        var lines = String(message).split("\n");
         statusBox.className = "flash error";
-        statusBox.textContent = "Upload failed: " + err.message;
-      });
+        statusBox.textContent = "Upload failed: " + lines[0];
+        if (lines.length > 1) {
+          var details = document.createElement("details");
+          var summary = document.createElement("summary");
+          var pre = document.createElement("pre");
+          summary.textContent = "traceback";
+          pre.textContent = lines.slice(1).join("\n");
+          details.appendChild(summary);
+          details.appendChild(pre);
+          statusBox.appendChild(details);
+        }
+      };
+      /* listing the spiders outlasted the request (202): follow the inspection */
+      var follow = function (result) {
+        var url = dropzone.dataset.uploadUrl + "/" + encodeURIComponent(result.project) +
+          "/inspections/" + encodeURIComponent(result.inspection);
+        statusBox.className = "muted small inspecting";
+        statusBox.textContent = "Inspecting " + result.project + "… (listing its spiders in its own environment)";
+        var poll = function () {
+          api(url).then(function (state) {
+            if (state.status === "done") done(state);
+            else if (state.status === "failed") failed(state.error);
+            else setTimeout(poll, 1000);
+          }).catch(function (err) { failed(err.message); });
+        };
+        setTimeout(poll, 1000);
+      };
+      api(dropzone.dataset.uploadUrl, { method: "POST", body: form }).then(function (result) {
+        if (result.status === "inspecting") follow(result);
+        else done(result);
+      }).catch(function (err) { failed(err.message); });
     };
     dropzone.addEventListener("click", function () { fileInput.click(); });
     dropzone.addEventListener("keydown", function (e) { if (e.key === "Enter") fileInput.click(); });
@@ -113,6 +148,21 @@
     dropzone.addEventListener("drop", function (e) {
       if (e.dataTransfer && e.dataTransfer.files.length) upload(e.dataTransfer.files[0]);
     });
+  }
+
+  /* projects: a deploy still being inspected; the page shows its outcome once it ends */
+  var running = document.querySelectorAll("tr.inspection[data-status=inspecting]");
+  if (running.length) {
+    var watch = function () {
+      Promise.all(Array.prototype.map.call(running, function (row) {
+        return api(row.dataset.url).then(function (state) { return state.status !== "inspecting"; },
+                                          function () { return false; });
+      })).then(function (ended) {
+        if (ended.indexOf(true) >= 0) window.location.reload();
+        else setTimeout(watch, 2000);
+      });
+    };
+    setTimeout(watch, 2000);
   }
 
   /* schedules: the next fire times of the cron field, as it is typed */
