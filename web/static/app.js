@@ -77,6 +77,10 @@
       var rows = document.getElementById("filter-rows");
       var input = rows.querySelector("input").cloneNode();
       input.value = "";
+      input.removeAttribute("id");  // the first line's label names the first input only
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+      input.setAttribute("aria-label", "Filter " + (rows.querySelectorAll("input").length + 1));
       rows.appendChild(input);
       input.focus();
     });
