@@ -215,7 +215,7 @@ def test_results_columns_bad_filters_and_phone_width(platform, page):  # noqa: F
     page.fill("#filter-0", "nn > 3")
     page.click("#filter-form button[type=submit]")
     assert "has a field 'nn'" in page.inner_text("#filter-hints")
-    page.fill("#filter-0", "url > 3")
+    page.fill("#filter-0", "url < 3")  # (nx-27017 orders text after numbers: > 3 would match)
     page.click("#filter-form button[type=submit]")
     assert "'url' holds text" in page.inner_text("#filter-hints")
     shot(page, "results-02-filter-hints")

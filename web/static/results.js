@@ -115,7 +115,7 @@
 
   var toggle = document.createElement("button");
   toggle.type = "button";
-  toggle.className = "btn small";
+  toggle.className = "btn";
   toggle.id = "columns-button";
   toggle.textContent = "Columns";
   toggle.setAttribute("aria-expanded", "false");
