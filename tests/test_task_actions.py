@@ -215,3 +215,16 @@ def test_success_rate_leaves_cancelled_out(ui, store, spider):
     body = admin.get("/").data.decode()
     assert re.search(r'id="stat-success">60\.0 %<', body)
     assert "finished of 5 finished or failed" in body
+
+
+def test_cancel_button_says_what_happened(ui, store, spider):
+    """A pending task is cancelled at once; a running one is left to its node."""
+    operator = sign_in(ui, store, "operator")
+    pending, running = add(store, "pending"), add(store, "running", node_id="n1")
+    token = csrf(operator, "/tasks")
+    page = operator.post(f"/tasks/{pending}/cancel", data={"csrf_token": token},
+                         follow_redirects=True).data.decode()
+    assert "Task cancelled." in page and 'id="retry-button"' in page
+    page = operator.post(f"/tasks/{running}/cancel", data={"csrf_token": token},
+                         follow_redirects=True).data.decode()
+    assert "the node is stopping the task" in page and "badge cancelling" in page

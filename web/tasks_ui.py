@@ -107,8 +107,9 @@ def task(task_id):
 def cancel(task_id):
     svc = services()
     try:
-        dispatch.request_cancel(svc.store, svc.broker, task_id)
-        flash("Cancel requested.", "ok")
+        doc = dispatch.request_cancel(svc.store, svc.broker, task_id) or {}
+        flash("Task cancelled." if doc.get("status") == TaskStatus.CANCELLED.value
+              else "Cancel requested: the node is stopping the task.", "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return redirect(url_for("ui.task", task_id=task_id))
