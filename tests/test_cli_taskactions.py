@@ -27,6 +27,7 @@ def test_tasks_cancel_retry_delete_many(api, store):  # noqa: F811
         f"{pending} cancelled", f"{running} cancelling (its node stops it shortly)"]
     listed = cli("tasks", "--status", "running").output.splitlines()
     assert listed[1].split()[:3] == [running, "books", "cancelling"]
+    assert "status:     running (cancelling)" in cli("task", running).output
 
     result = cli("tasks", "retry", pending, running)
     assert result.exit_code == 1

@@ -252,7 +252,8 @@ def register(main):
         stats = doc.get("stats") or {}
         fields = [
             ("id", doc["id"]), ("spider", doc["spider"]), ("project", doc.get("project")),
-            ("version", doc.get("version")), ("status", doc["status"]),
+            ("version", doc.get("version")),
+            ("status", doc["status"] + (" (cancelling)" if doc.get("cancelling") else "")),
             ("node", node_of(doc)), ("trigger", doc.get("trigger")),
             ("args", " ".join(f"{k}={v}" for k, v in (doc.get("args") or {}).items()) or "-"),
             ("settings",
