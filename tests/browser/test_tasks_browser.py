@@ -86,6 +86,7 @@ def sign_in(page, url):
 
 def api(page, path, body=None, method="POST"):
     """The JSON API with the page's session (and its CSRF token), as app.js calls it."""
+    page.wait_for_function("() => window.crawlfleet !== undefined")  # app.js is deferred
     return page.evaluate("([path, method, body]) => crawlfleet.api('/api/v1' + path, "
                          "body === null ? {method} : {method, json: body})",
                          [path, method, body])
@@ -96,6 +97,7 @@ def deploy_stubborn(page):
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("stubborn/crawlfleet.json", json.dumps(STUBBORN_MANIFEST))
         zf.writestr("stubborn/main.py", STUBBORN_MAIN)
+    page.wait_for_function("() => window.crawlfleet !== undefined")  # app.js is deferred
     result = page.evaluate("""async (b64) => {
         const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
         const form = new FormData();
@@ -131,6 +133,7 @@ def test_pace_cancelling_retry_and_bulk_actions(platform, page):  # noqa: F811
                            timeout=30_000)
     assert page.locator("#pace-chart polyline.items").count() == 1
     assert float(page.inner_text("#pace-items")) > 0
+    assert int(page.inner_text("#pace-top")) >= float(page.inner_text("#pace-items"))
     shot(page, "tasks-01-running-pace")
 
     page.click("#cancel-button")

@@ -80,6 +80,7 @@
     var latest = points[points.length - 1];
     document.getElementById("pace-pages").textContent = latest.pages.toFixed(0);
     document.getElementById("pace-items").textContent = latest.items.toFixed(0);
+    document.getElementById("pace-top").textContent = Math.round(top);
   }
 
   document.addEventListener("crawlfleet:task", function (e) {
