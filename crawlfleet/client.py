@@ -122,12 +122,24 @@ class ApiClient:
                 body[key] = value
         return self.post(f"/spiders/{_segment(spider)}/run", body)
 
-    def tasks(self, *, status=None, spider=None, node=None, limit=None, before=None):
+    def tasks(self, *, status=None, spider=None, node=None, limit=None, before=None,
+              trigger=None):
         """{"tasks": [...], "next": cursor}; `status` may be a list."""
         if isinstance(status, (list, tuple)):
             status = ",".join(status) or None
         return self.get("/tasks", status=status, spider=spider, node=node, limit=limit,
-                        before=before)
+                        before=before, trigger=trigger)
+
+    def retry(self, task_id):
+        """The new task that runs an ended one again."""
+        return self.post(f"/tasks/{_segment(task_id)}/retry")
+
+    def delete_task(self, task_id):
+        return self.request("DELETE", f"/tasks/{_segment(task_id)}").json()
+
+    def bulk(self, action, task_ids):
+        """cancel, retry or delete many tasks: {"results": [{"id", "ok", ...}], ...}."""
+        return self.post("/tasks/bulk", {"action": action, "ids": list(task_ids)})
 
     def task(self, task_id):
         return self.get(f"/tasks/{_segment(task_id)}")

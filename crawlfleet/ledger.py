@@ -17,10 +17,13 @@ model.
 | `finish` | running (this session) | a final status |
 | `mark_abnormal` | running (that session) | abnormal: its node went silent |
 | `sweep_node_restart` | running (this node, an older session) | abnormal |
-| `request_cancel` | running | running, `cancel_requested` (the node stops it) |
+| `request_cancel` | running | running, `cancel_requested` and its time (the node stops it; the UI shows it `cancelling`) |
 | `cancel_pending` | pending | cancelled |
 | `add_attempt` | (new) | pending, the next attempt of a final task |
 | `supersede` | final, retry undecided | final, replaced by a later attempt (or by none) |
+
+`delete_final` removes a task that has ended (and its log): not a
+transition, but guarded the same way, so a running task is never deleted.
 
 Fields other than the status that only one role writes while a task runs
 (log line counts, stats, alert records) are written by that role.
@@ -123,19 +126,24 @@ def sweep_node_restart(store: Any, node_id: str, session: str) -> int:
 
 
 def request_cancel(store: Any, task_id: str) -> bool:
-    """Ask the node running a task to stop it (it watches this flag)."""
+    """Ask the node running a task to stop it (it watches this flag). The first
+    request's time is kept: the task shows as `cancelling` from then to its end."""
     result = store.tasks.update_one({"_id": task_id, "status": RUNNING},
                                     {"$set": {"cancel_requested": True}})
+    if result.matched_count:
+        store.tasks.update_one({"_id": task_id, "cancel_requested_at": None},
+                               {"$set": {"cancel_requested_at": now()}})
     return bool(result.matched_count)
 
 
 def cancel_pending(store: Any, task_id: str,
                    reason: str = "cancelled before it started") -> bool:
     """pending → cancelled (it never reached a node)."""
+    stamp = now()
     result = store.tasks.update_one(
         {"_id": task_id, "status": PENDING},
         {"$set": {"status": TaskStatus.CANCELLED.value, "cancel_requested": True,
-                  "finished_at": now(), "error": reason}})
+                  "cancel_requested_at": stamp, "finished_at": stamp, "error": reason}})
     return bool(result.modified_count)
 
 
@@ -158,6 +166,16 @@ def supersede(store: Any, task_id: str, by: str | None) -> bool:
          "status": {"$in": TaskStatus.values(TaskStatus.FINAL)}},
         {"$unset": {"retry_pending": ""}, "$set": {"retried_by": by}})
     return bool(result.modified_count)
+
+
+def delete_final(store: Any, task_id: str) -> bool:
+    """Remove a task that has ended, and its log; False if it is not final (or
+    gone). Its items stay in the results collection: they are the user's data."""
+    result = store.tasks.delete_one(
+        {"_id": task_id, "status": {"$in": TaskStatus.values(TaskStatus.FINAL)}})
+    if result.deleted_count:
+        store.task_logs.delete_many({"task_id": task_id})
+    return bool(result.deleted_count)
 
 
 def statuses(store: Any, task_ids: Iterable[str]) -> dict[str, str]:

@@ -60,6 +60,10 @@ TaskStatus.FAILED = frozenset(
     {TaskStatus.ERROR, TaskStatus.TIMEOUT, TaskStatus.ABNORMAL})
 TaskStatus.RETRYABLE = TaskStatus.FAILED
 
+# What asks for a task (its `trigger`): a person in the UI, an API client, a
+# schedule, a Scrapyd client, a retry policy, a distributed crawl scaled or resumed.
+TRIGGERS = ("ui", "api", "schedule", "scrapyd", "retry", "scale", "resume")
+
 FINAL_STATUSES = TaskStatus.FINAL
 FINAL_VALUES = TaskStatus.values(TaskStatus.FINAL)
 ACTIVE_VALUES = TaskStatus.values(TaskStatus.ACTIVE)
@@ -209,12 +213,19 @@ def next_attempt(task: Doc, delay: float) -> Doc:
     return doc
 
 
+def is_cancelling(task: Doc) -> bool:
+    """A cancel was asked for and the task has not ended yet."""
+    return task.get("status") == TaskStatus.RUNNING.value and bool(task.get("cancel_requested"))
+
+
 def public_task(doc: Doc | None) -> Doc | None:
-    """A task document as the API shows it: `id` next to `_id` for clients."""
+    """A task document as the API shows it: `id` next to `_id` for clients, and
+    `cancelling` (a running task asked to stop: its node has not yet ended it)."""
     if doc is None:
         return None
     out = dict(doc)
     out["id"] = out.get("_id")
+    out["cancelling"] = is_cancelling(doc)
     if out.get("started_at"):
         end = out.get("finished_at") or now()
         out["duration"] = round(end - out["started_at"], 3)

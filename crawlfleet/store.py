@@ -73,6 +73,8 @@ INDEXES = {
         IndexModel([("schedule_id", ASCENDING), ("status", ASCENDING)]),
         # the workers of a distributed crawl
         IndexModel([("crawl_id", ASCENDING)], sparse=True),
+        # the task list filtered by what asked for the task
+        IndexModel([("trigger", ASCENDING), ("created_at", DESCENDING)]),
     ],
     # distributed and resumable crawls (master/crawls.py): the active ones are supervised
     "crawls": [IndexModel([("status", ASCENDING)]), IndexModel([("created_at", DESCENDING)])],

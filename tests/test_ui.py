@@ -377,7 +377,7 @@ def results(store):
 
 
 def rows(body):
-    return re.findall(r'<td class="mono small">([0-9a-f]{24})</td>', body)
+    return re.findall(r'<td class="mono small"[^>]*>([0-9a-f]{24})</td>', body)
 
 
 def test_results_browser_filters_sorts_and_pages(browser, spiders, results):
@@ -548,7 +548,7 @@ def test_results_browser_pages_in_insertion_order_by_at(browser, spiders, store,
     admin = browser("admin")
     first = admin.get("/results/results_books").data.decode()
     assert 'name="sort" value="_at"' in first
-    headers = re.findall(r"<th>(?:<a [^>]*>)?([^<▼▲]+?)(?: [▼▲])?(?:</a>)?</th>", first)
+    headers = re.findall(r"<th[^>]*>(?:<a [^>]*>)?([^<▼▲]+?)(?: [▼▲])?(?:</a>)?</th>", first)
     assert headers[-3:] == ["_tid", "task_id", "_at"], headers
     seen, pages = page_through(admin, "/results/results_books")
     assert len(seen) == len(set(seen)) == len(inserted) == 3121

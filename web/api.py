@@ -216,6 +216,8 @@ def tasks():
         query["spider"] = request.args["spider"]
     if request.args.get("node"):
         query["node_id"] = request.args["node"]
+    if request.args.get("trigger"):
+        query["trigger"] = request.args["trigger"]
     limit = int_arg("limit", TASK_PAGE[0], TASK_PAGE[1], smallest=1)
     docs, cursor = taskpager.page(services().store.tasks, query, limit,
                                   request.args.get("before") or None)
@@ -301,7 +303,7 @@ def openapi_document():
 # -- the nested API blueprints (imported last: they use the helpers above) -------
 
 from web import (alerts_api, crawls_api, projects_api, results_api, schedules_api,  # noqa: E402
-                 spiderenv_api, store_access)
+                 spiderenv_api, store_access, tasks_api)
 
 bp.register_blueprint(projects_api.bp)
 bp.register_blueprint(schedules_api.bp)
@@ -310,3 +312,4 @@ bp.register_blueprint(crawls_api.bp)
 bp.register_blueprint(spiderenv_api.bp)
 bp.register_blueprint(store_access.bp)
 bp.register_blueprint(alerts_api.bp)
+bp.register_blueprint(tasks_api.bp)

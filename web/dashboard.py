@@ -5,7 +5,7 @@ import time
 
 from flask import render_template
 
-from crawlfleet.models import FAILED_VALUES, FINAL_VALUES, now
+from crawlfleet.models import FAILED_VALUES, now
 from master.nodes import list_nodes
 from web import services
 from web.appcache import cached
@@ -59,6 +59,16 @@ def bounded_count(collection, query, limit=COUNT_LIMIT):
     return sum(1 for _ in collection.find(query, {"_id": 1}).limit(limit + 1))
 
 
+def success_rate(totals):
+    """(percent of ended runs that finished, how many ended) over `totals` by status.
+
+    Only finished and failed runs (error, timeout, abnormal) count: a cancelled
+    task was stopped by a person, neither a success nor a failure."""
+    finished = totals.get("finished", 0)
+    judged = finished + sum(totals.get(s, 0) for s in FAILED_VALUES)
+    return (100.0 * finished / judged if judged else None), judged
+
+
 def ledger_version(store):
     newest = store.tasks.find_one({}, {"_id": 1}, sort=[("created_at", -1)])
     ended = store.tasks.find_one({"finished_at": {"$gt": 0}}, {"finished_at": 1},
@@ -73,7 +83,7 @@ def dashboard():
     nodes = list_nodes(store, svc.config)
     version = ledger_version(store)
     totals = cached("totals", version, lambda: status_totals(store, now() - CHART_DAYS * DAY))
-    final = sum(totals.get(s, 0) for s in FINAL_VALUES)
+    rate, judged = success_rate(totals)
     failures = list(store.tasks.find({"status": {"$in": FAILED_VALUES}})
                     .sort("created_at", -1).limit(8))
     return render_template(
@@ -82,8 +92,8 @@ def dashboard():
         online=sum(1 for n in nodes if n["online"]),
         running=bounded_count(store.tasks, {"status": "running"}),
         pending=bounded_count(store.tasks, {"status": "pending"}),
-        success_rate=(100.0 * totals.get("finished", 0) / final) if final else None,
-        finals=final,
+        success_rate=rate,
+        finals=judged,
         series=cached("series", version, lambda: daily_series(store)),
         count_limit=COUNT_LIMIT,
         failures=failures,

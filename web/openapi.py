@@ -65,7 +65,13 @@ def _schemas():
             "status": {"type": "string", "enum": STATUSES},
             "target": {"type": "string"}, "node_id": {"type": ["string", "null"]},
             "args": obj, "settings": obj, "timeout": {"type": ["number", "null"]},
-            "priority": {"type": "integer"}, "trigger": {"type": "string"},
+            "priority": {"type": "integer"},
+            "trigger": {"type": "string", "description":
+                        "What asked for it: ui, api, schedule, scrapyd, retry (a retry "
+                        "policy), scale, resume"},
+            "cancelling": {"type": "boolean", "description":
+                           "Running, and asked to stop: its node has not ended it yet"},
+            "cancel_requested_at": {"type": ["number", "null"]},
             "created_at": {"type": "number"}, "started_at": {"type": ["number", "null"]},
             "finished_at": {"type": ["number", "null"]},
             "duration": {"type": "number", "description": "Seconds run so far, or in all"},
@@ -157,6 +163,8 @@ def _paths():
                        f"Comma-separated statuses ({', '.join(STATUSES)})"),
                 _param("spider", "query", {"type": "string"}, "Spider name"),
                 _param("node", "query", {"type": "string"}, "Node that ran the task"),
+                _param("trigger", "query", {"type": "string"},
+                       "What asked for the task (ui, api, schedule, scrapyd, retry, ...)"),
                 limit(50, 500),
                 _param("before", "query", {"type": "string"},
                        "Only tasks older than this task id (the previous page's `next`)"),
@@ -231,6 +239,7 @@ def document():
     from web import crawls_openapi  # and the /crawls routes
     from web import security_openapi  # and a project's spider env and store access
     from web import alerts_openapi  # and alert channels, rules and history
+    from web import tasks_openapi  # and the task actions (retry, delete, bulk)
 
     return {
         "openapi": "3.1.0",
@@ -244,7 +253,7 @@ def document():
         "security": [{"bearer": []}],
         "paths": _merge(_paths() | projects_openapi.paths() | schedules_openapi.paths()
                         | crawls_openapi.paths(), results_openapi.paths(),
-                        security_openapi.paths(), alerts_openapi.paths()),
+                        security_openapi.paths(), alerts_openapi.paths(), tasks_openapi.paths()),
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
@@ -252,7 +261,7 @@ def document():
                                "may only GET; operator and admin may also POST."}},
             "schemas": (_schemas() | projects_openapi.schemas() | schedules_openapi.schemas()
                         | results_openapi.schemas() | crawls_openapi.schemas() | security_openapi.schemas()
-                        | alerts_openapi.schemas()),
+                        | alerts_openapi.schemas() | tasks_openapi.schemas()),
             "responses": _responses() | projects_openapi.responses(),
         },
     }

@@ -30,7 +30,7 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 
 from crawlfleet.errors import BadRequest
 from crawlfleet.models import is_results_collection
-from web import auth, export, filters, jsonbody, services
+from web import auth, export, filterhints, filters, jsonbody, services
 from web.appcache import cached
 
 bp = Blueprint("results", __name__, url_prefix="/results")
@@ -237,6 +237,8 @@ def browse(name):
     columns = [c for c in export.csv_columns(itertools.chain(sample, docs)) if c not in HIDDEN]
     # the task id and insertion time columns go last: the same, or alike, on many rows
     columns = [c for c in columns if c not in LAST] + [c for c in LAST if c in columns]
+    # an empty answer to filters: say why when the rows show it (a typo, a type)
+    hints = filterhints.hints(texts, sample, columns) if texts and not docs and not error else []
     base = {"q": texts, "sort": field, "dir": "desc" if direction < 0 else "asc"}
     next_url = None
     if more:
@@ -246,6 +248,7 @@ def browse(name):
                                                last["_id"]))
     return render_template(
         "results.html", name=name, docs=docs, columns=columns, texts=texts, error=error,
+        hints=hints,
         field=field, direction=direction, size=size, next_url=next_url,
         first_url=url_for("results.browse", name=name, **base)
         if request.args.get("after") else None,

@@ -1,5 +1,9 @@
-"""The tasks pages: the filtered list, one task (with a preview of its items
-and its live log), cancel and retry."""
+"""The tasks pages: the filtered list (with checkboxes to cancel, retry or
+delete many), one task (with a preview of its items, its live log and a chart
+of its pace while it runs), cancel, retry and delete.
+
+What may be done to a task is `master.taskactions`' rule: cancel a pending or
+running task, retry or delete one that has ended (delete: admins)."""
 
 import calendar
 import time
@@ -7,16 +11,20 @@ import time
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from crawlfleet.errors import CrawlfleetError
-from crawlfleet.models import FINAL_VALUES, TaskStatus, is_results_collection, public_task
+from crawlfleet.models import (FINAL_VALUES, TRIGGERS, TaskStatus, is_results_collection,
+                               public_task)
 from crawlfleet.results.attempts import final_attempt
-from master import dispatch
+from master import dispatch, taskactions
 from web import auth, export, services, taskpager
 from web.ui import bp
 
 TASK_PAGE = 50
 DAY = 86400
 RESULTS_PREVIEW = 50
+BULK_ERRORS_SHOWN = 5  # refusals of a bulk action flashed one by one
+RATE_WINDOW = 600     # seconds of a running task's pace the live chart keeps
 STATUS_VALUES = [s.value for s in TaskStatus]
+CANCELLING = "cancelling"   # a status filter: running, asked to stop
 
 
 def day_start(text):
@@ -35,6 +43,10 @@ def tasks():
     status = args.get("status", "")
     if status in STATUS_VALUES:
         query["status"] = status
+    elif status == CANCELLING:
+        query.update(status=TaskStatus.RUNNING.value, cancel_requested=True)
+    if args.get("trigger"):
+        query["trigger"] = args["trigger"]
     if args.get("spider"):
         query["spider"] = args["spider"]
     if args.get("node"):
@@ -58,7 +70,8 @@ def tasks():
         "tasks.html", tasks=[public_task(d) for d in docs],
         next_url=url_for("ui.tasks", **keep, before=cursor) if cursor else None,
         first_url=url_for("ui.tasks", **keep) if before else None,
-        filters=args, statuses=STATUS_VALUES,
+        filters=args, statuses=STATUS_VALUES[:2] + [CANCELLING] + STATUS_VALUES[2:],
+        triggers=TRIGGERS, final_statuses=FINAL_VALUES,
         spider_names=[d["_id"] for d in store.spiders.find({}, {"_id": 1}).sort("_id", 1)],
         node_ids=[d["_id"] for d in store.nodes.find({}, {"_id": 1}).sort("_id", 1)],
     )
@@ -84,6 +97,7 @@ def task(task_id):
     columns = [c for c in export.csv_columns(items) if c not in ("_tid", "task_id")]
     return render_template("task.html", task=doc, items=items, columns=columns, items_of=shown,
                            final=doc["status"] in FINAL_VALUES,
+                           rate_window=RATE_WINDOW,
                            status_url=url_for("api.task", task_id=task_id),
                            stream_url=url_for("ui.log_stream", task_id=task_id))
 
@@ -93,8 +107,9 @@ def task(task_id):
 def cancel(task_id):
     svc = services()
     try:
-        dispatch.request_cancel(svc.store, svc.broker, task_id)
-        flash("Cancel requested.", "ok")
+        doc = dispatch.request_cancel(svc.store, svc.broker, task_id) or {}
+        flash("Task cancelled." if doc.get("status") == TaskStatus.CANCELLED.value
+              else "Cancel requested: the node is stopping the task.", "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return redirect(url_for("ui.task", task_id=task_id))
@@ -103,16 +118,59 @@ def cancel(task_id):
 @bp.post("/tasks/<task_id>/retry")
 @auth.require("operator")
 def retry(task_id):
-    """Run the same spider again with the same arguments, settings and node."""
+    """Run an ended task's spider again with the same arguments, settings and node."""
     svc = services()
-    old = get_task(task_id)
+    get_task(task_id)
     try:
-        tasks = dispatch.run_spider(
-            svc.store, svc.broker, svc.config, old["spider"], args=old.get("args"),
-            settings=old.get("settings"), nodes=old.get("target") or "any",
-            timeout=old.get("timeout"), priority=old.get("priority", 0), trigger="ui",
-            extra={"user": g.user["_id"], "retry_of": task_id})
+        new = taskactions.retry(svc.store, svc.broker, svc.config, task_id, trigger="ui",
+                                extra={"user": g.user["_id"]})
     except CrawlfleetError as exc:
         flash(f"Could not retry: {exc}", "error")
         return redirect(url_for("ui.task", task_id=task_id))
-    return redirect(url_for("ui.task", task_id=tasks[0]["_id"]))
+    return redirect(url_for("ui.task", task_id=new["_id"]))
+
+
+@bp.post("/tasks/<task_id>/delete")
+@auth.require("admin")
+def delete_task(task_id):
+    try:
+        taskactions.delete(services().store, task_id)
+    except CrawlfleetError as exc:
+        flash(f"Could not delete: {exc}", "error")
+        return redirect(url_for("ui.task", task_id=task_id))
+    flash(f"Task {task_id} deleted (its items stay in the results).", "ok")
+    return redirect(url_for("ui.tasks"))
+
+
+@bp.post("/tasks/bulk")
+@auth.require("operator")
+def bulk():
+    """The checked tasks of the list: cancel, retry or delete (admins) each one,
+    then back to the list with what happened."""
+    action = request.form.get("action", "")
+    ids = request.form.getlist("ids")
+    back = request.form.get("back") or ""
+    back = back if back.startswith("/") and not back.startswith("//") else url_for("ui.tasks")
+    if not ids:
+        flash("Select tasks first.", "error")
+        return redirect(back)
+    if action == "delete" and not auth.can("admin"):
+        abort(403, "deleting tasks needs the admin role")
+    svc = services()
+    try:
+        results = taskactions.bulk(svc.store, svc.broker, svc.config, action, ids,
+                                   trigger="ui", extra={"user": g.user["_id"]})
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+        return redirect(back)
+    done = [r for r in results if r["ok"]]
+    verb = {"cancel": "Cancel requested for", "retry": "Retried",
+            "delete": "Deleted"}[action]
+    if done:
+        flash(f"{verb} {len(done)} task{'s' if len(done) != 1 else ''}.", "ok")
+    refused = [r["error"] for r in results if not r["ok"]]
+    for error in refused[:BULK_ERRORS_SHOWN]:
+        flash(error, "error")
+    if len(refused) > BULK_ERRORS_SHOWN:
+        flash(f"... and {len(refused) - BULK_ERRORS_SHOWN} more refused.", "error")
+    return redirect(back)

@@ -5,7 +5,7 @@ import click
 
 from crawlfleet import logformat
 from crawlfleet.cli import (alerts, client, crawls, data, health, projects, schedules, server,
-                            settings, spiderenv, users)
+                            settings, spiderenv, taskactions, users)
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
 
@@ -32,6 +32,7 @@ def setup_logging(config, name):
 
 server.register(main)
 client.register(main)
+taskactions.register(main)  # subcommands of client's `tasks`
 crawls.register(main)
 settings.register(main)
 users.register(main)

@@ -215,20 +215,28 @@ def register(main):
         if not all(t["status"] == "finished" for t in final):
             sys.exit(1)
 
-    @main.command()
+    @main.group(invoke_without_command=True)
     @click.option("--status", help="Only these statuses (comma-separated).")
     @click.option("--spider", help="Only this spider's tasks.")
     @click.option("--node", help="Only tasks run by this node.")
+    @click.option("--trigger", help="Only tasks asked for by this (ui, api, schedule, "
+                  "scrapyd, retry, ...).")
     @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+    @click.pass_context
     @api_command
-    def tasks(status, spider, node, limit, as_json):
-        """List tasks, newest first."""
-        items = api_client().tasks(status=status, spider=spider, node=node, limit=limit)["tasks"]
+    def tasks(ctx, status, spider, node, trigger, limit, as_json):
+        """List tasks, newest first; or act on many (tasks cancel|retry|delete ID...)."""
+        if ctx.invoked_subcommand is not None:
+            return
+        items = api_client().tasks(status=status, spider=spider, node=node, limit=limit,
+                                   trigger=trigger)["tasks"]
         if as_json:
             return print_json(items)
-        print_table(["ID", "SPIDER", "STATUS", "NODE", "ITEMS", "STARTED", "DURATION"],
-                    [[t["id"], t["spider"], t["status"], node_of(t),
+        print_table(["ID", "SPIDER", "STATUS", "TRIGGER", "NODE", "ITEMS", "STARTED",
+                     "DURATION"],
+                    [[t["id"], t["spider"], "cancelling" if t.get("cancelling") else t["status"],
+                      t.get("trigger") or "-", node_of(t),
                       (t.get("stats") or {}).get("items", 0), when(t.get("started_at")),
                       seconds(t.get("duration"))] for t in items])
 
@@ -244,7 +252,8 @@ def register(main):
         stats = doc.get("stats") or {}
         fields = [
             ("id", doc["id"]), ("spider", doc["spider"]), ("project", doc.get("project")),
-            ("version", doc.get("version")), ("status", doc["status"]),
+            ("version", doc.get("version")),
+            ("status", doc["status"] + (" (cancelling)" if doc.get("cancelling") else "")),
             ("node", node_of(doc)), ("trigger", doc.get("trigger")),
             ("args", " ".join(f"{k}={v}" for k, v in (doc.get("args") or {}).items()) or "-"),
             ("settings",

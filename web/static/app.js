@@ -58,6 +58,12 @@
   });
   on(".auto-submit", "change", function () { this.form.submit(); });
 
+  /* narrow screens: the sidebar opens and folds with its menu button */
+  on("#nav-toggle", "click", function () {
+    var open = this.closest(".side").classList.toggle("open");
+    this.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
   /* a page that refreshes itself (nodes) */
   var refresh = document.getElementById("auto-refresh");
   if (refresh) {
@@ -71,6 +77,10 @@
       var rows = document.getElementById("filter-rows");
       var input = rows.querySelector("input").cloneNode();
       input.value = "";
+      input.removeAttribute("id");  // the first line's label names the first input only
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+      input.setAttribute("aria-label", "Filter " + (rows.querySelectorAll("input").length + 1));
       rows.appendChild(input);
       input.focus();
     });
@@ -315,8 +325,13 @@
         });
         if (stats.rate) stats.rate.textContent = task.duration ? ((st.items || 0) / task.duration).toFixed(1) : "–";
         var badge = document.querySelector("#task-status .badge");
-        badge.className = "badge " + task.status;
-        badge.textContent = task.status;
+        var shown = task.cancelling ? "cancelling" : task.status;  // asked to stop, not ended yet
+        badge.className = "badge " + shown;
+        badge.textContent = shown;
+        var cancelButton = document.getElementById("cancel-button");
+        if (cancelButton && task.cancelling) { cancelButton.disabled = true; cancelButton.textContent = "Cancelling…"; }
+        // other page parts (the pace chart in tasks.js) follow the same polls
+        document.dispatchEvent(new CustomEvent("crawlfleet:task", { detail: task }));
         setText("task-node", task.node_id || "waiting");
         setText("task-started", fmtTime(task.started_at));
         setText("task-finished", fmtTime(task.finished_at));
