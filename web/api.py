@@ -303,9 +303,6 @@ def openapi_document():
 from web import (crawls_api, projects_api, results_api, schedules_api,  # noqa: E402
                  spiderenv_api, store_access)
 
-bp.register_blueprint(projects_api.bp)
-bp.register_blueprint(schedules_api.bp)
-bp.register_blueprint(results_api.bp)
-bp.register_blueprint(crawls_api.bp)
-bp.register_blueprint(spiderenv_api.bp)
-bp.register_blueprint(store_access.bp)
+for nested in (projects_api.bp, schedules_api.bp, results_api.bp, crawls_api.bp,
+               spiderenv_api.bp, store_access.bp):
+    bp.register_blueprint(nested)

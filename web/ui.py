@@ -33,5 +33,15 @@ def parse_pairs(text, what):
     return out
 
 
+def one_or_404(collection, _id, what):
+    """The document `_id` of a store collection, or the page's 404 naming it."""
+    from flask import abort
+
+    doc = collection.find_one({"_id": _id})
+    if doc is None:
+        abort(404, f"unknown {what} {_id!r}")
+    return doc
+
+
 # the pages register their routes on `bp` as they are imported
 from web import dashboard, logstream, nodes_ui, spiders_ui, tasks_ui  # noqa: E402,F401,I001

@@ -25,9 +25,11 @@ names a crawl (``CRAWLFLEET_CRAWL_ID``); the spider itself is unchanged.
 import logging
 import threading
 import time
+from typing import Self
 
 import redis
 from scrapy import signals
+from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider, DontCloseSpider, NotConfigured
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy_redis.connection import get_redis_from_settings
@@ -317,11 +319,11 @@ class FrontierScheduler(Scheduler):
         raise DontCloseSpider("other workers of the crawl are still busy")
 
 
-class SeedOnce:
-    """Runs the spider's start requests in the first worker only; the others
-    (and every worker of a resumed crawl) take their work from the frontier."""
+class CrawlMiddleware:
+    """What every frontier middleware holds: the crawl's Redis, its keys and
+    this worker's name; outside a crawl the middleware switches itself off."""
 
-    def __init__(self, crawler):
+    def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         if not settings.get("CRAWLFLEET_CRAWL_ID"):
             raise NotConfigured
@@ -330,8 +332,13 @@ class SeedOnce:
         self.worker = settings.get("CRAWLFLEET_FRONTIER_WORKER")
 
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
+
+
+class SeedOnce(CrawlMiddleware):
+    """Runs the spider's start requests in the first worker only; the others
+    (and every worker of a resumed crawl) take their work from the frontier."""
 
     async def process_start(self, start):
         if not self.server.set(self.keys.seeded, f"running:{self.worker}", nx=True):
@@ -345,7 +352,7 @@ class SeedOnce:
         self.server.set(self.keys.seeded, "done")
 
 
-class DomainLimiter:
+class DomainLimiter(CrawlMiddleware):
     """A downloader middleware holding one crawl-wide slot of the request's
     domain while it downloads: at most CRAWLFLEET_DOMAIN_CONCURRENCY requests
     of the whole crawl at a time (default: the spider's
@@ -355,13 +362,9 @@ class DomainLimiter:
     META = "crawlfleet_domain_slot"
     WAIT_FULL = 0.02
 
-    def __init__(self, crawler):
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
         settings = crawler.settings
-        if not settings.get("CRAWLFLEET_CRAWL_ID"):
-            raise NotConfigured
-        self.server = get_redis_from_settings(settings)
-        self.keys = _keys(settings)
-        self.worker = settings.get("CRAWLFLEET_FRONTIER_WORKER")
         self.limit = settings.getint("CRAWLFLEET_DOMAIN_CONCURRENCY") or settings.getint(
             "CONCURRENT_REQUESTS_PER_DOMAIN")
         delay = settings.get("CRAWLFLEET_DOMAIN_DELAY")
@@ -374,10 +377,6 @@ class DomainLimiter:
         self.waited = 0.0
         self.crawler = crawler
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler)
 
     @staticmethod
     def domain(request):
