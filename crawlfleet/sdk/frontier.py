@@ -22,14 +22,16 @@ and duplicate filter on the crawl's Redis keys (named in
 names a crawl (``CRAWLFLEET_CRAWL_ID``); the spider itself is unchanged.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 import time
-from typing import Self
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import redis
 from scrapy import signals
-from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider, DontCloseSpider, NotConfigured
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy_redis.connection import get_redis_from_settings
@@ -39,6 +41,14 @@ from twisted.internet import task
 
 from crawlfleet.frontier import CrawlKeys
 from crawlfleet.sdk import origins
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from scrapy.settings import BaseSettings, Settings
+
+    from crawlfleet.sdk.scrapy import ItemPipeline
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +98,7 @@ SEED_ORDER = 1          # closest to the engine: it sees the start output of eve
 LIMITER_ORDER = 950     # after the HTTP cache (900): a cached answer takes no slot of the site
 
 
-def configure(settings, environ):
+def configure(settings: Settings, environ: Mapping[str, str]) -> Settings:
     """Point `settings` at the crawl's frontier when the task is part of one."""
     crawl_id = environ.get("CRAWLFLEET_CRAWL_ID")
     if not crawl_id:
@@ -118,7 +128,7 @@ def configure(settings, environ):
     return settings
 
 
-def _keys(settings):
+def _keys(settings: BaseSettings) -> CrawlKeys:
     return CrawlKeys(settings.get("CRAWLFLEET_FRONTIER_PREFIX"), settings.get("CRAWLFLEET_CRAWL_ID"))
 
 
@@ -127,14 +137,15 @@ class InflightQueue(PriorityQueue):
     this worker's in flight (its ``pop`` is a MULTI of ZRANGE and
     ZREMRANGEBYRANK that forgets the request once it leaves Redis)."""
 
-    def __init__(self, server, spider, key, serializer=None):
+    def __init__(self, server: redis.Redis, spider: Spider, key: str,
+                 serializer: Any = None) -> None:
         super().__init__(server, spider, key, serializer)
         settings = spider.settings
         self.inflight_key = _keys(settings).inflight(settings.get("CRAWLFLEET_FRONTIER_WORKER"))
         self._take = server.register_script(TAKE)
-        self.taken = {}  # id(request) -> (request, encoded), until released
+        self.taken: dict[int, tuple[Request, bytes]] = {}  # id(request) -> (request, encoded), until released
 
-    def push(self, request):
+    def push(self, request: Request) -> None:
         # scrapy-redis scores a request -priority alone, so requests of one
         # priority leave in the order of their pickled bytes: a spider that
         # yields its "next page" last could wait behind every detail page.
@@ -145,7 +156,7 @@ class InflightQueue(PriorityQueue):
         self.server.execute_command("ZADD", self.key, -request.priority - fraction,
                                     self._encode_request(request))
 
-    def pop(self, timeout=0):
+    def pop(self, timeout: float = 0) -> Request | None:
         data = self._take(keys=[self.key, self.inflight_key])
         if not data:
             return None
@@ -153,7 +164,7 @@ class InflightQueue(PriorityQueue):
         self.taken[id(request)] = (request, data)
         return request
 
-    def done(self, request):
+    def done(self, request: Request) -> bytes | None:
         """The encoded form of `request` if this worker took it from the frontier."""
         entry = self.taken.pop(id(request), None)
         return entry[1] if entry is not None and entry[0] is request else None
@@ -162,8 +173,11 @@ class InflightQueue(PriorityQueue):
 class FrontierScheduler(Scheduler):
     """scrapy-redis's scheduler for one worker of a shared crawl."""
 
+    # crawlfleet's item pipeline, once looked up; False when the crawl has none
+    _items: ItemPipeline | Literal[False] | None
+
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> FrontierScheduler:
         scheduler = super().from_crawler(crawler)
         scheduler.crawler = crawler
         settings = crawler.settings
@@ -178,7 +192,7 @@ class FrontierScheduler(Scheduler):
         crawler.signals.connect(scheduler.spider_idle, signal=signals.spider_idle)
         return scheduler
 
-    def open(self, spider):
+    def open(self, spider: Spider) -> None:
         super().open(spider)
         self.server.sadd(self.keys.base + "workers", self.worker)
         self._refresh_ttl()
@@ -188,7 +202,7 @@ class FrontierScheduler(Scheduler):
         slot = self.crawler.engine._slot
         forget = slot.remove_request
 
-        def remove_request(request):
+        def remove_request(request: Request) -> None:
             forget(request)
             self._finished(request)
 
@@ -196,7 +210,7 @@ class FrontierScheduler(Scheduler):
         self.loop = task.LoopingCall(self._tick)
         self.loop.start(RELEASE_INTERVAL, now=False)
 
-    def close(self, reason):
+    def close(self, reason: str) -> None:
         # The pipelines have closed (flushed) by now: release what they stored.
         if self.loop is not None and self.loop.running:
             self.loop.stop()
@@ -205,7 +219,7 @@ class FrontierScheduler(Scheduler):
         super().close(reason)
 
     # -- in-flight accounting -----------------------------------------------------
-    def _pipeline(self):
+    def _pipeline(self) -> ItemPipeline | None:
         if self._items is None:
             from crawlfleet.sdk.scrapy import ItemPipeline
 
@@ -219,7 +233,7 @@ class FrontierScheduler(Scheduler):
                 self._items.on_stored.append(self._release)
         return self._items or None
 
-    def _finished(self, request):
+    def _finished(self, request: Request) -> None:
         data = self.queue.done(request)
         if data is None:
             return
@@ -229,7 +243,7 @@ class FrontierScheduler(Scheduler):
         if pipeline is None or pipeline.stored >= pipeline.accepted:
             self._release()
 
-    def _release(self, stored=None):
+    def _release(self, stored: float | None = None) -> float | None:
         """Forget finished requests whose items are stored (all of them when the
         items do not go through crawlfleet's pipeline)."""
         pipeline = self._pipeline()
@@ -245,7 +259,7 @@ class FrontierScheduler(Scheduler):
             waiting = self.pending[0][2] if self.pending else None
         return waiting
 
-    def _flush_if_waiting(self):
+    def _flush_if_waiting(self) -> None:
         waiting = self._release()
         pipeline = self._pipeline()
         # A quiet crawl would hold its last items (and so its last requests) in
@@ -255,7 +269,7 @@ class FrontierScheduler(Scheduler):
                 and pipeline.batches.empty() and time.monotonic() - waiting > FLUSH_AFTER):
             pipeline.flush()
 
-    def _tick(self):
+    def _tick(self) -> None:
         try:
             self._flush_if_waiting()
             if time.monotonic() - self.refreshed > TTL_REFRESH:
@@ -263,7 +277,7 @@ class FrontierScheduler(Scheduler):
         except redis.RedisError as exc:
             log.warning("crawlfleet frontier: Redis unreachable (%s); retrying", exc)
 
-    def _refresh_ttl(self):
+    def _refresh_ttl(self) -> None:
         self.refreshed = time.monotonic()
         pipe = self.server.pipeline(transaction=False)
         for key in (self.keys.requests, self.keys.seen, self.keys.seeded,
@@ -272,7 +286,7 @@ class FrontierScheduler(Scheduler):
         pipe.execute()
 
     # -- when is the whole crawl done? ------------------------------------------------
-    def crawl_done(self):
+    def crawl_done(self) -> bool:
         """Seeded, nothing queued, nothing in flight on any worker."""
         if self.pending:
             return False
@@ -285,7 +299,7 @@ class FrontierScheduler(Scheduler):
         seeded, queued, *inflight = pipe.execute()
         return seeded == b"done" and queued == 0 and not any(inflight)
 
-    def frontier_lost(self):
+    def frontier_lost(self) -> bool:
         """Redis forgot the crawl (restarted without persistence, or its keys
         expired): waiting would never end."""
         pipe = self.server.pipeline(transaction=False)
@@ -294,7 +308,7 @@ class FrontierScheduler(Scheduler):
         seeded, known = pipe.execute()
         return not seeded and not known
 
-    def spider_idle(self, spider):
+    def spider_idle(self, spider: Spider) -> None:
         global FRONTIER_LOST
         try:
             self._flush_if_waiting()
@@ -315,7 +329,8 @@ class FrontierScheduler(Scheduler):
         if slot is not None:
             # Scrapy looks at the scheduler again only every 5 s when idle; work
             # pushed by other workers should start sooner.
-            reactor.callLater(IDLE_POLL, slot.nextcall.schedule)
+            # (twisted types `reactor` as its interface, whose methods take no self)
+            reactor.callLater(IDLE_POLL, slot.nextcall.schedule)  # type: ignore[arg-type]
         raise DontCloseSpider("other workers of the crawl are still busy")
 
 
@@ -340,7 +355,7 @@ class SeedOnce(CrawlMiddleware):
     """Runs the spider's start requests in the first worker only; the others
     (and every worker of a resumed crawl) take their work from the frontier."""
 
-    async def process_start(self, start):
+    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
         if not self.server.set(self.keys.seeded, f"running:{self.worker}", nx=True):
             log.info("crawlfleet frontier: start requests already seeded (%s); "
                      "taking work from the frontier",
@@ -379,10 +394,10 @@ class DomainLimiter(CrawlMiddleware):
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @staticmethod
-    def domain(request):
+    def domain(request: Request) -> str:
         return request.meta.get("download_slot") or urlparse_cached(request).hostname or ""
 
-    async def process_request(self, request):
+    async def process_request(self, request: Request) -> None:
         from scrapy.utils.defer import maybe_deferred_to_future
         from twisted.internet import reactor
 
@@ -401,7 +416,7 @@ class DomainLimiter(CrawlMiddleware):
         request.meta[self.META] = (domain, token)
         return None
 
-    def _free(self, request):
+    def _free(self, request: Request) -> None:
         held = request.meta.pop(self.META, None)
         if held:
             try:
@@ -409,13 +424,13 @@ class DomainLimiter(CrawlMiddleware):
             except redis.RedisError as exc:  # the lease frees it later
                 log.warning("crawlfleet limiter: slot not freed (%s)", exc)
 
-    def process_response(self, request, response):
+    def process_response(self, request: Request, response: Response) -> Response:
         self._free(request)
         return response
 
-    def process_exception(self, request, exception):
+    def process_exception(self, request: Request, exception: Exception) -> None:
         self._free(request)
         return None
 
-    def spider_closed(self, spider):
+    def spider_closed(self, spider: Spider) -> None:
         self.crawler.stats.set_value("crawlfleet/domain_limit_wait_seconds", round(self.waited, 3))
