@@ -31,7 +31,6 @@ Without --mongo-uri the embedded server (nx-27017) is started under --home;
 the dataset is seeded there first (seed_data.py, its defaults) when missing.
 """
 
-import argparse
 import os
 import re
 import subprocess
@@ -58,27 +57,17 @@ CONSTANT_MB = 32.0              # growth past the export's first 10% counted as 
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mongo-uri", help="default: start the embedded server under --home")
-    parser.add_argument("--home", default="./.bench", type=Path)
-    parser.add_argument("--db", default="crawlfleet_bench")
+    from benchmarks.seed_data import dataset_arguments, dataset_store
+
+    parser = dataset_arguments(__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--budget", type=float, default=30.0,
                         help="seconds one case may take before it stops (at least 3 runs)")
     args = parser.parse_args()
     args.home = args.home.resolve()
-    proc = None
-    uri = args.mongo_uri
-    if not uri:
-        from benchmarks.seed_data import start_embedded
-
-        proc, uri = start_embedded(args.home)
-    try:
+    with dataset_store(args) as (uri, proc):
         ensure_seeded(uri, args)
         run(uri, args, store_pid=proc.pid if proc else None)
-    finally:
-        if proc is not None:
-            stop_group(proc, grace=20)
 
 
 # -- dataset, server, client ---------------------------------------------------
