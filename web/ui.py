@@ -9,7 +9,7 @@ role. Lists page by keyset (`web.taskpager`) and never count a large
 collection.
 """
 
-from flask import Blueprint
+from flask import Blueprint, abort
 
 from web import auth
 
@@ -35,8 +35,6 @@ def parse_pairs(text, what):
 
 def one_or_404(collection, _id, what):
     """The document `_id` of a store collection, or the page's 404 naming it."""
-    from flask import abort
-
     doc = collection.find_one({"_id": _id})
     if doc is None:
         abort(404, f"unknown {what} {_id!r}")
