@@ -31,10 +31,8 @@ Without --mongo-uri the embedded server (nx-27017) is started under --home;
 the dataset is seeded there first (seed_data.py, its defaults) when missing.
 """
 
-import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -47,7 +45,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import cpu_seconds, headline, percentile, rss_mb, size_label, table  # noqa: E402
+from benchmarks.harness import (cpu_seconds, headline, percentile, rss_mb, size_label,  # noqa: E402
+                                stop_group, table)
 
 PASSWORD = "bench-password-1"   # the UI user of bench_ui.py
 DEEP_PAGES = 20                 # pages followed through `next` for the deep page
@@ -58,27 +57,17 @@ CONSTANT_MB = 32.0              # growth past the export's first 10% counted as 
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mongo-uri", help="default: start the embedded server under --home")
-    parser.add_argument("--home", default="./.bench", type=Path)
-    parser.add_argument("--db", default="crawlfleet_bench")
+    from benchmarks.seed_data import dataset_arguments, dataset_store
+
+    parser = dataset_arguments(__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--budget", type=float, default=30.0,
                         help="seconds one case may take before it stops (at least 3 runs)")
     args = parser.parse_args()
     args.home = args.home.resolve()
-    proc = None
-    uri = args.mongo_uri
-    if not uri:
-        from benchmarks.seed_data import start_embedded
-
-        proc, uri = start_embedded(args.home)
-    try:
+    with dataset_store(args) as (uri, proc):
         ensure_seeded(uri, args)
         run(uri, args, store_pid=proc.pid if proc else None)
-    finally:
-        if proc is not None:
-            stop_group(proc)
 
 
 # -- dataset, server, client ---------------------------------------------------
@@ -121,21 +110,8 @@ def start_web(uri, args):
             except requests.RequestException:
                 pass
             time.sleep(0.2)
-    stop_group(proc)
+    stop_group(proc, grace=20)
     raise SystemExit(f"bench_api: the web server did not start; see {log.name}")
-
-
-def stop_group(proc):
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(20)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def sign_in(url):
@@ -208,7 +184,7 @@ def run(uri, args, store_pid=None):
         rows = measure(api, ui, url, args, tids, items_per_task, web.pid, store_pid,
                        size_label(sizes["results_bench"]))
     finally:
-        stop_group(web)
+        stop_group(web, grace=20)
         for tid in registered:
             store.tasks.delete_one({"_id": tid, "trigger": "bench_api"})
         revoke_token(store, _digest(token))

@@ -80,7 +80,8 @@ def redis_round_trips(url, count=2000):
     import redis
 
     from crawlfleet.frontier import CrawlKeys
-    from crawlfleet.sdk.frontier import ACQUIRE, TAKE
+    from crawlfleet.sdk.crawlmiddlewares import ACQUIRE
+    from crawlfleet.sdk.frontier import TAKE
 
     client = redis.Redis.from_url(url)
     keys = CrawlKeys("benchfrontier" + uuid.uuid4().hex[:6], "c")

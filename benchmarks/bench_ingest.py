@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, headline, table  # noqa: E402
+from harness import ROOT, headline, rate_row, table  # noqa: E402
 
 import pymongo  # noqa: E402
 
@@ -249,14 +249,11 @@ def main():
           f"({'given' if opts.mongo_uri else 'embedded nx-27017'}), collections indexed on "
           f"`_tid` and `_at`; items stored by crawlfleet: {stored}",
           ["path", "items/s", "vs its yardstick", "goal ≥ 0.8×"],
-          [["raw pymongo insert_many (batches of 100), one process", f"{raw:.0f}", "1.00", "—"],
-           ["crawlfleet.sdk.save_items (batches of 100)", f"{sdk:.0f}", f"{sdk / raw:.2f}",
-            "yes" if sdk / raw >= 0.8 else "no"],
-           ["Scrapy crawl + a raw insert_many pipeline", f"{raw_scrapy:.0f}", "1.00", "—"],
-           ["Scrapy crawl + crawlfleet's pipeline", f"{cf_scrapy:.0f}",
-            f"{cf_scrapy / raw_scrapy:.2f}", "yes" if cf_scrapy / raw_scrapy >= 0.8 else "no"],
-           ["write_batch, fenced, no dedup (batches of 100)", f"{fenced:.0f}",
-            f"{fenced / raw:.2f}", "yes" if fenced / raw >= 0.8 else "no"]])
+          [rate_row("raw pymongo insert_many (batches of 100), one process", raw, raw),
+           rate_row("crawlfleet.sdk.save_items (batches of 100)", sdk, raw, 0.8),
+           rate_row("Scrapy crawl + a raw insert_many pipeline", raw_scrapy, raw_scrapy),
+           rate_row("Scrapy crawl + crawlfleet's pipeline", cf_scrapy, raw_scrapy, 0.8),
+           rate_row("write_batch, fenced, no dedup (batches of 100)", fenced, raw, 0.8)])
     headline(f"item ingest, {opts.items:,} items, indexed collections",
              f"SDK `save_items` **{sdk / raw:.2f}×** raw `insert_many` ({sdk:,.0f} vs {raw:,.0f} "
              f"items/s); Scrapy through crawlfleet's pipeline **{cf_scrapy / raw_scrapy:.2f}×** a "
@@ -266,11 +263,9 @@ def main():
           f"write_batch (fenced, batches of 100), against raw insert_many on the same server; "
           f"rows after two passes: {dedup_rows}",
           ["path", "items/s", "vs raw insert_many", "goal ≥ 0.5×"],
-          [["raw pymongo insert_many (batches of 100)", f"{raw:.0f}", "1.00", "—"],
-           ["upsert, overwrite, every key new", f"{upsert_new:.0f}", f"{upsert_new / raw:.2f}",
-            "yes" if upsert_new / raw >= 0.5 else "no"],
-           ["upsert, overwrite, every key stored (updates)", f"{upsert_again:.0f}",
-            f"{upsert_again / raw:.2f}", "yes" if upsert_again / raw >= 0.5 else "no"]])
+          [rate_row("raw pymongo insert_many (batches of 100)", raw, raw),
+           rate_row("upsert, overwrite, every key new", upsert_new, raw, 0.5),
+           rate_row("upsert, overwrite, every key stored (updates)", upsert_again, raw, 0.5)])
     if opts.no_sql:
         return
     for label, url in (("PostgreSQL", opts.postgres_url), ("MariaDB", opts.mysql_url)):
@@ -282,12 +277,10 @@ def main():
         table(f"SQL ingest into {label}: {opts.items} items, batches of 500, against the "
               "driver's raw executemany into an equivalent table (same columns and JSON)",
               ["path", "items/s", "vs raw executemany", "goal ≥ 0.5× (upsert)"],
-              [["raw DBAPI executemany", f"{raw_sql:.0f}", "1.00", "—"],
-               ["crawlfleet SqlTable.write, insert", f"{plain:.0f}", f"{plain / raw_sql:.2f}", "—"],
-               ["crawlfleet upsert on url, keys new", f"{up_new:.0f}", f"{up_new / raw_sql:.2f}",
-                "yes" if up_new / raw_sql >= 0.5 else "no"],
-               ["crawlfleet upsert on url, keys stored", f"{up_again:.0f}",
-                f"{up_again / raw_sql:.2f}", "yes" if up_again / raw_sql >= 0.5 else "no"]])
+              [rate_row("raw DBAPI executemany", raw_sql, raw_sql),
+               rate_row("crawlfleet SqlTable.write, insert", plain, raw_sql),
+               rate_row("crawlfleet upsert on url, keys new", up_new, raw_sql, 0.5),
+               rate_row("crawlfleet upsert on url, keys stored", up_again, raw_sql, 0.5)])
 
 
 if __name__ == "__main__":

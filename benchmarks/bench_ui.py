@@ -11,7 +11,6 @@ Requests go through the whole Flask application (signed-in session, query,
 template) in-process, so the figures are the server's cost of a page.
 """
 
-import argparse
 import re
 import statistics
 import sys
@@ -45,24 +44,13 @@ def timed(client, path, runs, budget=20.0):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mongo-uri")
-    parser.add_argument("--home", default="./.bench", type=Path)
-    parser.add_argument("--db", default="crawlfleet_bench")
+    from benchmarks.seed_data import dataset_arguments, dataset_store
+
+    parser = dataset_arguments(__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    proc = None
-    uri = args.mongo_uri
-    if not uri:
-        from benchmarks.seed_data import start_embedded
-
-        proc, uri = start_embedded(args.home.resolve())
-    try:
+    with dataset_store(args) as (uri, _):
         run(uri, args)
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(30)
 
 
 def run(uri, args):

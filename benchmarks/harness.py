@@ -45,8 +45,9 @@ def percentile(values, fraction):
     return values[min(len(values) - 1, int(round(fraction * (len(values) - 1))))]
 
 
-def group_processes(pgid):
-    """(pid, /proc stat fields after the name) of each live process of a process group."""
+def proc_stats():
+    """(pid, /proc stat fields after the name) of each live process; one that
+    ends while it is read is passed over."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -55,8 +56,14 @@ def group_processes(pgid):
                 fields = f.read().rsplit(") ", 1)[1].split()
         except (OSError, IndexError):
             continue
+        yield int(entry), fields
+
+
+def group_processes(pgid):
+    """(pid, /proc stat fields after the name) of each live process of a process group."""
+    for pid, fields in proc_stats():
         if len(fields) > 12 and fields[2] == str(pgid):  # field 5: process group id
-            yield int(entry), fields
+            yield pid, fields
 
 
 def rss_mb(pgid):
@@ -88,6 +95,21 @@ def wait_until(predicate, timeout, what):
     raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
 
 
+def stop_group(proc, grace=15):
+    """End a process started in its own group, and its children: SIGTERM, then
+    SIGKILL after `grace` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def table(title, header, rows, note=None):
     """Print a plain-text table; under run_all it is also recorded for the report."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
@@ -102,6 +124,13 @@ def table(title, header, rows, note=None):
         print(note)
     record({"kind": "table", "title": title, "header": [str(h) for h in header],
             "rows": [[str(c) for c in row] for row in rows], "note": note})
+
+
+def rate_row(label, rate, yardstick, goal=None):
+    """A table row of a rate next to its yardstick's: items/s, the ratio, and
+    whether the ratio reaches `goal` ("—" where the row has none)."""
+    met = "—" if goal is None else ("yes" if rate / yardstick >= goal else "no")
+    return [label, f"{rate:.0f}", f"{rate / yardstick:.2f}", met]
 
 
 def headline(what, figure, goal="", met=""):
@@ -141,16 +170,9 @@ def tree_cpu_seconds(pids, reaped=False):
     reaped: not counted by default (a spider's own CPU is not the platform's),
     counted with `reaped` (everything the tree spent, spiders included)."""
     stats = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
+    for pid, fields in proc_stats():
         own = int(fields[11]) + int(fields[12])
-        stats[int(entry)] = (int(fields[1]), own, own + int(fields[13]) + int(fields[14]))
+        stats[pid] = (int(fields[1]), own, own + int(fields[13]) + int(fields[14]))
     wanted, todo = set(), [p for p in pids if p in stats]
     while todo:
         pid = todo.pop()
@@ -272,16 +294,7 @@ class Platform:
     @staticmethod
     def stop(proc):
         """End one process's group: SIGTERM, then SIGKILL."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                proc.wait(15)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        stop_group(proc)
 
     def close(self):
         for proc in reversed(self.procs):

@@ -10,6 +10,7 @@ under --home (default ./.bench) and leaves its data there for bench_ui.py.
 """
 
 import argparse
+import contextlib
 import multiprocessing
 import random
 import secrets
@@ -110,21 +111,40 @@ def start_embedded(home):
     return start_mongo(home, log)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def dataset_arguments(description):
+    """The command line of the scripts that share this dataset: where its store is."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--mongo-uri", help="default: start the embedded server under --home")
     parser.add_argument("--home", default="./.bench", type=Path)
     parser.add_argument("--db", default="crawlfleet_bench")
+    return parser
+
+
+@contextlib.contextmanager
+def dataset_store(args):
+    """(uri, process): --mongo-uri, else the embedded server under --home,
+    started for the `with` block (process None when the store was given)."""
+    if args.mongo_uri:
+        yield args.mongo_uri, None
+        return
+    from benchmarks.harness import stop_group
+
+    proc, uri = start_embedded(args.home.resolve())
+    try:
+        yield uri, proc
+    finally:
+        stop_group(proc, grace=30)
+
+
+def main():
+    parser = dataset_arguments(__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=1_000_000)
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--processes", type=int, default=4)
     args = parser.parse_args()
-    proc = None
-    uri = args.mongo_uri
-    if not uri:
-        proc, uri = start_embedded(args.home.resolve())
-        (args.home / "mongo-uri").write_text(uri)
-    try:
+    with dataset_store(args) as (uri, proc):
+        if proc is not None:
+            (args.home / "mongo-uri").write_text(uri)
         from crawlfleet.config import Config
         from crawlfleet.store import Store
 
@@ -141,10 +161,6 @@ def main():
         seed(uri, args.db, "results_bench10k", "results", 10_000, args.processes)
         seed(uri, args.db, "results_bench", "results", args.results, args.processes)
         store.close()
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(30)
 
 
 if __name__ == "__main__":

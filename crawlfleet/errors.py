@@ -39,3 +39,9 @@ class Unauthorized(CrawlfleetError):
     """No valid credentials were given."""
 
     status_code = 401
+
+
+class Forbidden(CrawlfleetError):
+    """Valid credentials whose role may not do this (a viewer asking for a change)."""
+
+    status_code = 403

@@ -12,7 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 from urllib.parse import urlparse
 
 import pymongo.errors
@@ -20,6 +20,10 @@ import pymongo.errors
 from crawlfleet.errors import CrawlfleetError
 from crawlfleet.results import attempts, dedup
 from crawlfleet.results.delivery import deliver
+
+if TYPE_CHECKING:
+    from crawlfleet.config import Config
+    from crawlfleet.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,7 @@ def feed_destination(path: str, feeds_dir: Path) -> Path:
     return target.parent
 
 
-def finish(store, config, task: Mapping, settings: ResultsSettings,
+def finish(store: Store, config: Config, task: Mapping, settings: ResultsSettings,
            say: Callable[[str], None]) -> str | None:
     """After an attempt finished: supersede the attempts it replaced, then
     deliver its items. Returns an error that fails the task, or None."""

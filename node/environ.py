@@ -5,13 +5,21 @@ so spiders written for Crawlab's SDK run unchanged, and nothing of the node's
 own environment beyond an allowlist.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from pymongo.uri_parser import parse_uri
 
 from crawlfleet.frontier import frontier_environment
+from crawlfleet.models import Doc
+
+if TYPE_CHECKING:
+    from crawlfleet.config import Config
 
 
 # What a spider may inherit from the node's own environment: nothing else.
@@ -24,7 +32,8 @@ ALLOWED = re.compile(
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def crawlab_variables(mongo_uri, mongo_db, collection, task_id):
+def crawlab_variables(mongo_uri: str, mongo_db: str, collection: str,
+                      task_id: str) -> dict[str, str]:
     """Crawlab's names; with `mongo_uri` (the project's admin-granted store
     access) also the store's address and credentials."""
     variables = {"CRAWLAB_TASK_ID": task_id, "CRAWLAB_COLLECTION": collection,
@@ -44,7 +53,8 @@ def crawlab_variables(mongo_uri, mongo_db, collection, task_id):
     return variables
 
 
-def base_environment(home, base=None):
+def base_environment(home: str | os.PathLike[str],
+                     base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The part of a spider's environment that is the same for every task of a
     node: PATH, locale, proxies (if the node has them), a HOME of its own."""
     source = os.environ if base is None else base
@@ -55,8 +65,9 @@ def base_environment(home, base=None):
     return env
 
 
-def task_environment(task, config, node_id, *, home, spider_env=None, store_access=False,
-                     base=None):
+def task_environment(task: Doc, config: Config, node_id: str, *, home: str | os.PathLike[str],
+                     spider_env: Mapping[str, Any] | None = None, store_access: bool = False,
+                     base: Mapping[str, str] | None = None) -> dict[str, str]:
     """A spider's whole environment, built from an allowlist: the base above,
     the task's facts under crawlfleet's and Crawlab's names, and the spider's
     own variables and secrets (`spider_env`). No platform credential: the

@@ -6,27 +6,35 @@ copy is never used; an fcntl lock keeps node processes sharing a home from
 fetching the same version twice at once.
 """
 
+from __future__ import annotations
+
 import fcntl
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crawlfleet import packaging
 from crawlfleet.errors import ProjectError
 from crawlfleet.folders import prune_folders, touch
+from crawlfleet.models import Doc
+
+if TYPE_CHECKING:
+    from crawlfleet.store import Store
 
 READY = ".crawlfleet-ready"
 
 
 class FileCache:
-    def __init__(self, store, root):
+    def __init__(self, store: Store, root: str | Path) -> None:
         self.store = store
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.versions = {}
+        self.versions: dict[str, Doc] = {}
 
-    def version(self, version_id):
+    def version(self, version_id: str) -> Doc:
         """A version's document; versions never change, so each is read once."""
         doc = self.versions.get(version_id)
         if doc is None:
@@ -35,10 +43,10 @@ class FileCache:
                 self.versions[version_id] = doc
         return doc
 
-    def path(self, version_id):
+    def path(self, version_id: str) -> Path:
         return self.root / version_id
 
-    def ensure(self, version_id):
+    def ensure(self, version_id: str) -> Path:
         """The folder holding `version_id`'s files, fetched if needed."""
         target = self.path(version_id)
         if (target / READY).exists():
@@ -51,7 +59,7 @@ class FileCache:
             self._fetch(version_id, target)
         return target
 
-    def _fetch(self, version_id, target):
+    def _fetch(self, version_id: str, target: Path) -> None:
         version = self.version(version_id)
         if not version:
             raise ProjectError(f"version {version_id} is not in the store")
@@ -72,6 +80,6 @@ class FileCache:
                 shutil.rmtree(target)
             packaging.replace_dir(unpacked, target)
 
-    def prune(self, older_than, keep=()):
+    def prune(self, older_than: float, keep: Collection[str] = ()) -> list[str]:
         """Delete versions unused for `older_than` seconds, except those in `keep`."""
         return prune_folders(self.root, older_than, keep, READY)

@@ -13,10 +13,12 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 
 import pymongo.errors
 
-from node.itemwriter import NotOwned
+from crawlfleet.models import Doc
+from node.itemwriter import ItemWriter, NotOwned
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,8 @@ FLUSH_SECONDS = 1.0
 
 
 class ItemsPipe:
-    def __init__(self, writer, folder, say, mode=0o600):
+    def __init__(self, writer: ItemWriter, folder: str | os.PathLike[str],
+                 say: Callable[[str], None], mode: int = 0o600) -> None:
         self.writer = writer
         self.task_id = writer.task_id
         self.say = say
@@ -42,9 +45,10 @@ class ItemsPipe:
                                        daemon=True)
         self.thread.start()
 
-    def _read(self):
+    def _read(self) -> None:
         self.writer.ensure_indexes()  # even for a spider that stores through its channel
-        batch, last = [], time.monotonic()
+        batch: list[Doc] = []
+        last = time.monotonic()
         with os.fdopen(self.read_fd, "rb") as stream:
             for number, raw in enumerate(stream, 1):
                 try:
@@ -62,7 +66,7 @@ class ItemsPipe:
                     batch, last = [], time.monotonic()
         self._store(batch)
 
-    def _store(self, batch):
+    def _store(self, batch: list[Doc]) -> None:
         if not batch:
             return
         try:
@@ -74,7 +78,7 @@ class ItemsPipe:
             self.lost += len(batch)
             self.say(f"items pipe: {len(batch)} items could not be stored ({exc})")
 
-    def close(self, timeout=30.0):
+    def close(self, timeout: float = 30.0) -> None:
         """After the spider ended: read what is left, then remove the pipe."""
         os.close(self.hold_fd)
         self.thread.join(timeout)

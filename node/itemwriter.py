@@ -8,19 +8,28 @@ claim — stopped for a while and declared dead, its task handed to another
 node — or whose task was cancelled or ended, stores nothing more for it.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pymongo.errors
 from bson import ObjectId
 
 from crawlfleet.errors import BadRequest, CrawlfleetError
 from crawlfleet.items import origin_id
-from crawlfleet.models import TaskStatus
+from crawlfleet.models import Doc, TaskStatus
 from crawlfleet.results import dedup
 from crawlfleet.results.writer import TaskWriter, WriteCounts, add_counts, write_batch
 from crawlfleet.retrying import STORE_OUTAGE
+
+if TYPE_CHECKING:
+    from crawlfleet.store import Store
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +48,8 @@ class NotOwned(Exception):
 
 
 class ItemWriter:
-    def __init__(self, store, task, session, say, policy=None):
+    def __init__(self, store: Store, task: Doc, session: str, say: Callable[[str], None],
+                 policy: dedup.DedupPolicy | None = None) -> None:
         self.store = store
         self.task = task
         self.task_id = task["_id"]
@@ -60,11 +70,11 @@ class ItemWriter:
         self.indexed = False
 
     # -- ownership ------------------------------------------------------------------
-    def disown(self, reason):
+    def disown(self, reason: str) -> None:
         """The node knows it gave the task up (ledger watch, shutdown, end)."""
         self.disowned = reason or "the task ended"
 
-    def check_owned(self):
+    def check_owned(self) -> None:
         if self.disowned:
             raise NotOwned(self.disowned)
         if time.monotonic() - self.checked_at < OWNERSHIP_TTL:
@@ -78,7 +88,7 @@ class ItemWriter:
             raise NotOwned(self.disowned)
         self.checked_at = time.monotonic()
 
-    def use_spider_policy(self, keys, mode):
+    def use_spider_policy(self, keys: Any, mode: Any) -> None:
         """The dedup policy a Scrapy project's settings name, when the platform
         set none for the spider (raises CrawlfleetError when it does not parse)."""
         if self.task_writer.policy is None:
@@ -88,7 +98,7 @@ class ItemWriter:
                 raise CrawlfleetError(f"dedup setting: {exc}") from None
 
     # -- writes ---------------------------------------------------------------------
-    def store_items(self, items, origins=None):
+    def store_items(self, items: list[Doc], origins: list[str | None] | None = None) -> int:
         """Store a batch for the task; returns how many. Raises NotOwned, or
         PyMongoError after retries (the batch is then counted as lost).
 
@@ -123,7 +133,7 @@ class ItemWriter:
                 self._count()
         return counts.stored
 
-    def set_stats(self, stats):
+    def set_stats(self, stats: Any) -> None:
         """Live stats into the task document, only while the task is ours."""
         if not isinstance(stats, dict) or not stats:
             return
@@ -139,11 +149,11 @@ class ItemWriter:
         except pymongo.errors.PyMongoError as exc:
             log.warning("task %s: stats not written (%s)", self.task_id, exc)
 
-    def close(self):
+    def close(self) -> None:
         with self.lock:
             self._count()
 
-    def ensure_indexes(self):
+    def ensure_indexes(self) -> None:
         try:
             # the collection's indexes (`_tid`, `_at`), whichever way the spider
             # stores its items: made once per task
@@ -152,7 +162,7 @@ class ItemWriter:
         except pymongo.errors.PyMongoError as exc:
             log.warning("task %s: indexes of %s not made (%s)", self.task_id, self.collection, exc)
 
-    def _count(self):
+    def _count(self) -> None:
         """Add the items stored since the last count to the task's stats (items,
         new, updated, ignored; once a second at most: a count per batch would
         cost a fifth of the ingest rate)."""
@@ -166,7 +176,7 @@ class ItemWriter:
             self.uncounted.add(counts)
             log.warning("task %s: item count not updated (%s)", self.task_id, exc)
 
-    def _with_retries(self, operation):
+    def _with_retries(self, operation: Callable[[], T]) -> T:
         return STORE_OUTAGE.call(
             operation, give_up_on=REFUSED_BATCH,
             on_retry=lambda exc, attempt, wait: log.warning(

@@ -10,14 +10,21 @@ with a marker, so a spider that floods its output cannot exhaust the node or
 the store.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 import time
+from typing import IO, TYPE_CHECKING
 
 import pymongo.errors
 
 from crawlfleet.models import now
 from crawlfleet.secrets import mask_in
+
+if TYPE_CHECKING:
+    from crawlfleet.config import Config
+    from crawlfleet.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +33,7 @@ RETRY_PAUSE = 1.0
 
 
 class LogShipper:
-    def __init__(self, store, task_id, config):
+    def __init__(self, store: Store, task_id: str, config: Config) -> None:
         self.store = store
         self.task_id = task_id
         self.batch_lines = config.log_batch_lines
@@ -36,29 +43,29 @@ class LogShipper:
         self.lock = threading.Lock()
         self.wake = threading.Event()
         self.closing = False
-        self.pending = []
+        self.pending: list[str] = []
         self.accepted = 0  # lines accepted so far (stored or pending)
         self.stored = 0
         self.seq = 0
         self.dropped = 0
-        self.secrets = []  # values masked wherever they appear in a line
-        self.reader = None
+        self.secrets: list[str] = []  # values masked wherever they appear in a line
+        self.reader: threading.Thread | None = None
         self.flusher = threading.Thread(target=self._flush_loop, name=f"logflush-{task_id}",
                                         daemon=True)
         self.flusher.start()
 
-    def say(self, text):
+    def say(self, text: str) -> None:
         """A line from the platform itself, marked as such: one line whatever
         `text` holds, so a value quoted in it cannot start a forged line."""
         self._add(PLATFORM_PREFIX + text.replace("\r", "\\r").replace("\n", "\\n"))
 
-    def follow(self, stream):
+    def follow(self, stream: IO[bytes]) -> None:
         """Read `stream` (binary) on a thread until it closes."""
         self.reader = threading.Thread(target=self._read, args=(stream,),
                                        name=f"log-{self.task_id}", daemon=True)
         self.reader.start()
 
-    def _read(self, stream):
+    def _read(self, stream: IO[bytes]) -> None:
         limit = self.max_line_bytes
         cutting = False
         try:
@@ -75,7 +82,7 @@ class LogShipper:
         except (OSError, ValueError) as exc:
             log.warning("task %s: output reader stopped: %s", self.task_id, exc)
 
-    def _add(self, line):
+    def _add(self, line: str) -> None:
         if self.secrets:
             line = mask_in(line, self.secrets)
         with self.lock:
@@ -87,7 +94,7 @@ class LogShipper:
             if len(self.pending) >= self.batch_lines:
                 self.wake.set()
 
-    def _flush_loop(self):
+    def _flush_loop(self) -> None:
         while True:
             self.wake.wait(self.interval)
             self.wake.clear()
@@ -99,7 +106,7 @@ class LogShipper:
             if self.closing:
                 return
 
-    def flush(self):
+    def flush(self) -> bool:
         """Write one batch; False when the store did not take it (it stays pending)."""
         with self.lock:
             if not self.pending:
@@ -125,7 +132,7 @@ class LogShipper:
             pass  # the next batch writes a newer count
         return True
 
-    def close(self, timeout=10.0, store_timeout=300.0):
+    def close(self, timeout: float = 10.0, store_timeout: float = 300.0) -> bool:
         """Wait for the reader to reach the end of output, then write everything.
 
         Returns False when the output did not end (a process that left the

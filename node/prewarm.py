@@ -13,14 +13,24 @@ Ad-hoc runs of a version not deployed since the node started, and runs after
 those separately.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pymongo.errors
 
 from crawlfleet.errors import CrawlfleetError
 from crawlfleet.models import now
+
+if TYPE_CHECKING:
+    from crawlfleet.store import Store
+    from crawlfleet.venvs import Virtualenvs
+    from node.filecache import FileCache
+    from node.warmpool import WarmPool
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +40,17 @@ RETRY_AFTER = 60.0        # a version that could not be fetched is not retried e
 
 
 class Prewarmer:
-    def __init__(self, store, cache, venvs, warm):
+    def __init__(self, store: Store, cache: FileCache, venvs: Virtualenvs, warm: WarmPool) -> None:
         self.store = store
         self.cache = cache
         self.venvs = venvs
         self.warm = warm
         self.since = now()          # deploys after this node started
-        self.resolved = {}          # version id -> (python, workdir)
-        self.failed_at = {}         # version id -> monotonic time of the failure
+        self.resolved: dict[str, tuple[str, Path]] = {}  # version id -> (python, workdir)
+        self.failed_at: dict[str, float] = {}      # version id -> monotonic time of the failure
 
     def start(self, stopped: threading.Event) -> None:
-        def loop():
+        def loop() -> None:
             while not stopped.wait(INTERVAL):
                 try:
                     self.tick()

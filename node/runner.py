@@ -7,6 +7,8 @@ then closes the spider cleanly), SIGTERM after ``cancel_grace`` seconds, and
 SIGKILL after as long again, so grandchildren die with the spider.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import shlex
@@ -17,6 +19,9 @@ import subprocess
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pymongo.errors
 
@@ -25,7 +30,7 @@ from crawlfleet.errors import CrawlfleetError
 from crawlfleet.sandbox import Mounts
 from crawlfleet.spiderenv import for_spider as spider_variables
 from crawlfleet.venvs import venv_of as venv_folder
-from crawlfleet.models import SpiderKind, TaskStatus
+from crawlfleet.models import Doc, SpiderKind, TaskStatus
 from crawlfleet.retrying import FINAL_STATUS, STORE_OUTAGE
 from node.command import spider_command
 from node.crawlresults import ResultsSettings, finish
@@ -35,7 +40,16 @@ from node.itemwriter import ItemWriter
 from node.logship import LogShipper
 from node.taskchannel import TaskChannel
 
+if TYPE_CHECKING:
+    from crawlfleet.config import Config
+    from crawlfleet.sandbox import Sandbox
+    from crawlfleet.store import Store
+    from crawlfleet.venvs import Virtualenvs
+    from node.filecache import FileCache
+    from node.warmpool import WarmPool, WarmProcess
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 POLL = 0.1
 
@@ -45,19 +59,20 @@ _SETPRIV = shutil.which("setpriv")
 PDEATHSIG = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
 
-def version_folder(config, version):
+def version_folder(config: Config, version: str) -> Path:
     """The folder of a version's task folders, which its warm process writes in."""
     return config.home_path / "tasks" / str(version)
 
 
-def task_folder(config, version, task_id):
+def task_folder(config: Config, version: str, task_id: str) -> Path:
     """A task's own folder (its HOME, its items pipe): HOME/tasks/VERSION/TASK."""
     return version_folder(config, version) / task_id
 
 
 class TaskRun:
-    def __init__(self, task, *, store, config, cache, venvs, node_id, session, warm=None,
-                 sandbox=None):
+    def __init__(self, task: Doc, *, store: Store, config: Config, cache: FileCache,
+                 venvs: Virtualenvs, node_id: str, session: str, warm: WarmPool | None = None,
+                 sandbox: Sandbox | None = None) -> None:
         self.task = task
         self.task_id = task["_id"]
         self.store = store
@@ -66,29 +81,29 @@ class TaskRun:
         self.venvs = venvs
         self.warm = warm
         self.sandbox = sandbox
-        self.items = None
+        self.items: ItemsPipe | None = None
         self.results = ResultsSettings()
-        self.channel = None
-        self.writer = None
+        self.channel: TaskChannel | None = None
+        self.writer: ItemWriter | None = None
         # grouped by version: a warm process of the version sees its group only
         self.task_dir = task_folder(config, task["version"], task["_id"])
         self.node_id = node_id
         self.session = session
         self.cancel_event = threading.Event()
-        self.shutdown_reason = None  # set when the node, not a user, stops the task
-        self.thread = None
-        self.proc = None
+        self.shutdown_reason: str | None = None  # set when the node, not a user, stops the task
+        self.thread: threading.Thread | None = None
+        self.proc: subprocess.Popen[bytes] | WarmProcess | None = None
         self.log = LogShipper(store, self.task_id, config)
 
-    def cancel(self):
+    def cancel(self) -> None:
         self.cancel_event.set()
 
-    def disown(self, reason):
+    def disown(self, reason: str) -> None:
         """The ledger gave this task to someone else: store nothing more for it."""
         if self.writer is not None:
             self.writer.disown(reason)
 
-    def run(self):
+    def run(self) -> str:
         """Run to the end; returns the final status. Never raises."""
         try:
             result = self._run()
@@ -117,7 +132,7 @@ class TaskRun:
             error = self._finish_results()
             if error:
                 result = {**result, "status": TaskStatus.ERROR.value, "error": error}
-        if self.log.close() and self.proc is not None:
+        if self.log.close() and self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
         self._record(result)
         return result["status"]
@@ -225,7 +240,7 @@ class TaskRun:
         self.log.say(f"spider exited with code {code}; status {status}")
         return {"status": status, "error": error, "exit_code": code}
 
-    def spider_env(self, project):
+    def spider_env(self, project: Doc) -> dict[str, str]:
         """The spider's own variables and secrets (crawlfleet/spiderenv.py), decrypted
         here only; the log masks the secrets' values if the spider prints them."""
         if not project.get("has_env"):
@@ -285,7 +300,7 @@ class TaskRun:
         except pymongo.errors.PyMongoError as exc:
             log.warning("task %s: ledger update skipped (%s)", self.task_id, exc)
 
-    def _with_store_retries(self, operation):
+    def _with_store_retries(self, operation: Callable[[], T]) -> T:
         """Run a step that needs the store, waiting out a short outage."""
         return STORE_OUTAGE.call(operation, on_retry=lambda exc, attempt, wait: self.log.say(
             f"store unreachable ({exc.__class__.__name__}); retrying in {wait:.1f} s"))

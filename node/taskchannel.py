@@ -7,26 +7,29 @@ SDK (crawlfleet.channel) by writing through the task's `ItemWriter`.
 import logging
 import socket
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import bson.errors
 import pymongo.errors
 
 from crawlfleet.channel import ChannelClosed, receive, send
 from crawlfleet.errors import CrawlfleetError
-from node.itemwriter import NotOwned
+from crawlfleet.models import Doc
+from node.itemwriter import ItemWriter, NotOwned
 
 log = logging.getLogger(__name__)
 
 MAX_ORIGIN = 200  # a request fingerprint (64 hex) and a position, with room to spare
 
 
-def _valid_origins(origins, count):
+def _valid_origins(origins: Any, count: int) -> bool:
     return (isinstance(origins, list) and len(origins) == count
             and all(o is None or (isinstance(o, str) and len(o) <= MAX_ORIGIN) for o in origins))
 
 
 class TaskChannel:
-    def __init__(self, writer, say):
+    def __init__(self, writer: ItemWriter, say: Callable[[str], None]) -> None:
         self.writer = writer
         self.say = say
         self.sock, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -36,15 +39,15 @@ class TaskChannel:
         self.thread.start()
 
     @property
-    def spider_fd(self):
+    def spider_fd(self) -> int:
         """The descriptor the spider inherits (CRAWLFLEET_CHANNEL_FD)."""
         return self.theirs.fileno()
 
-    def started(self):
+    def started(self) -> None:
         """The spider holds its end now: drop ours, so its exit closes the channel."""
         self.theirs.close()
 
-    def _serve(self):
+    def _serve(self) -> None:
         while True:
             try:
                 request = receive(self.sock)
@@ -58,7 +61,7 @@ class TaskChannel:
             except OSError:
                 return
 
-    def _answer(self, request):
+    def _answer(self, request: Doc) -> Doc:
         op = request.get("op")
         try:
             if op == "items":
@@ -88,7 +91,7 @@ class TaskChannel:
             self.say(f"channel: items could not be stored ({exc})")
             return {"ok": False, "error": f"the node could not store the items: {exc}"}
 
-    def close(self, timeout=30.0):
+    def close(self, timeout: float = 30.0) -> None:
         """After the spider ended: answer what is left, then close."""
         try:
             self.theirs.close()

@@ -16,6 +16,8 @@ task folders of that version; each child gets its task's channel to the
 node as a descriptor passed along with its output pipe.
 """
 
+from __future__ import annotations
+
 import itertools
 import json
 import logging
@@ -26,12 +28,18 @@ import struct
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from crawlfleet.sandbox import Mounts
 from crawlfleet.venvs import venv_of as venv_folder
 from node.environ import base_environment
 from node.runner import PDEATHSIG, version_folder
+
+if TYPE_CHECKING:
+    from crawlfleet.config import Config
+    from crawlfleet.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +55,21 @@ class WarmProcess:
     """A task's process forked by a warm process; Popen's interface, as the runner uses it.
     `pid` is the node's number for it (the runner signals its group)."""
 
-    def __init__(self, pid, stdout):
+    def __init__(self, pid: int, stdout: IO[bytes]) -> None:
         self.pid = pid
         self.stdout = stdout
-        self.returncode = None
+        self.returncode: int | None = None
         self._done = threading.Event()
 
-    def poll(self):
+    def poll(self) -> int | None:
         return self.returncode
 
-    def wait(self, timeout=None):
-        if not self._done.wait(timeout):
-            raise subprocess.TimeoutExpired("warm child", timeout)
+    def wait(self, timeout: float | None = None) -> int | None:
+        if not self._done.wait(timeout):  # (without a timeout it waits for the end)
+            raise subprocess.TimeoutExpired("warm child", timeout or 0.0)
         return self.returncode
 
-    def _exited(self, code):
+    def _exited(self, code: int) -> None:
         self.returncode = code
         self._done.set()
 
@@ -69,7 +77,8 @@ class WarmProcess:
 class Zygote:
     """One warm process and the conversation with it."""
 
-    def __init__(self, python, workdir, env, sandbox=None, group_dir=None):
+    def __init__(self, python: str, workdir: str | Path, env: Mapping[str, str] | None,
+                 sandbox: Sandbox | None = None, group_dir: Path | None = None) -> None:
         self.key = (python, str(workdir))
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
@@ -85,9 +94,9 @@ class Zygote:
         theirs.close()
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
-        self.replies = {}
-        self.children = {}  # by the warm process's PID for them
-        self.host_pids = {}  # request id -> the child's PID here, from its credentials
+        self.replies: dict[int, tuple[queue.SimpleQueue[WarmProcess | None], int]] = {}
+        self.children: dict[int, WarmProcess] = {}  # by the warm process's PID for them
+        self.host_pids: dict[Any, int | None] = {}  # request id -> the child's PID here, from its credentials
         self.alive = True
         self.last_used = time.monotonic()
         self.sock.settimeout(READY_TIMEOUT)
@@ -187,10 +196,11 @@ class Zygote:
             self.children[inner_pid] = child
         slot.put(child)
 
-    def spawn(self, argv, env, cwd, channel_fd):
+    def spawn(self, argv: list[str], env: Mapping[str, str], cwd: str | Path,
+              channel_fd: int) -> WarmProcess | None:
         read_fd, write_fd = os.pipe()
         request_id = next(self.ids)
-        slot = queue.SimpleQueue()
+        slot: queue.SimpleQueue[WarmProcess | None] = queue.SimpleQueue()
         self.replies[request_id] = (slot, read_fd)
         message = {"op": "spawn", "id": request_id, "argv": argv, "env": env, "cwd": str(cwd)}
         try:
@@ -209,10 +219,10 @@ class Zygote:
         self.last_used = time.monotonic()
         return child
 
-    def busy(self):
+    def busy(self) -> bool:
         return bool(self.children)
 
-    def close(self):
+    def close(self) -> None:
         self.alive = False
         try:
             self.sock.close()
@@ -228,25 +238,26 @@ class Zygote:
 class _Pending:
     """The start of one warm process: whoever needs it waits on the same one."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.done = threading.Event()
-        self.result = None
+        self.result: Zygote | Exception | None = None
 
-    def wait(self):
+    def wait(self) -> Zygote | Exception | None:
         self.done.wait()
         return self.result
 
 
 class WarmPool:
-    def __init__(self, idle_seconds=600.0, sandbox=None, config=None):
+    def __init__(self, idle_seconds: float = 600.0, sandbox: Sandbox | None = None,
+                 config: Config | None = None) -> None:
         self.idle_seconds = idle_seconds
         self.sandbox = sandbox
         self.config = config
-        self.zygotes = {}
-        self.failed = {}
-        self.starting = {}
+        self.zygotes: dict[tuple[str, str], Zygote] = {}
+        self.failed: dict[tuple[str, str], str] = {}
+        self.starting: dict[tuple[str, str], _Pending] = {}
         self.lock = threading.Lock()
-        self.requests = queue.SimpleQueue()
+        self.requests: queue.SimpleQueue[tuple[tuple[Any, ...], _Pending]] = queue.SimpleQueue()
         threading.Thread(target=self._starter, name="warm-starter", daemon=True).start()
 
     def _starter(self):
@@ -287,7 +298,7 @@ class WarmPool:
                 self.requests.put(((python, workdir, base_env, self.sandbox, group_dir), pending))
         return pending
 
-    def is_warm(self, python, workdir):
+    def is_warm(self, python: str, workdir: str | Path) -> bool:
         """A warm process for this version is running, starting, or cannot exist."""
         key = (python, str(workdir))
         with self.lock:
@@ -295,10 +306,11 @@ class WarmPool:
             return (key in self.failed or key in self.starting
                     or (zygote is not None and zygote.alive))
 
-    def prewarm(self, python, workdir, version):
+    def prewarm(self, python: str, workdir: str | Path, version: str) -> None:
         """Start a warm process ahead of the first task of `version` (returns at once)."""
         if self.is_warm(python, workdir):
             return
+        assert self.config is not None, "prewarming needs the node's config"
         group_dir = version_folder(self.config, version)
         group_dir.mkdir(parents=True, exist_ok=True)
         if self.sandbox is not None:
@@ -309,7 +321,9 @@ class WarmPool:
             self.sandbox.own(group_dir)
         self._start(python, workdir, None, group_dir)
 
-    def spawn(self, python, workdir, argv, env, say, *, channel_fd, task_dir):
+    def spawn(self, python: str, workdir: str | Path, argv: list[str], env: Mapping[str, str],
+              say: Callable[[str], None], *, channel_fd: int,
+              task_dir: str | Path) -> WarmProcess | None:
         """A task process forked warm, or None (run it fresh instead)."""
         key = (python, str(workdir))
         with self.lock:
@@ -341,11 +355,11 @@ class WarmPool:
                 break
             self.zygotes.pop(key).close()
 
-    def prune(self):
+    def prune(self) -> None:
         with self.lock:
             self._trim()
 
-    def close(self):
+    def close(self) -> None:
         with self.lock:
             for zygote in self.zygotes.values():
                 zygote.close()

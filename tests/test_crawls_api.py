@@ -145,7 +145,9 @@ def test_crawl_pages_and_run_dialog(redis_env):
     answer = admin.post(f"/crawls/{crawl_id}/scale", {"workers": "3"})
     assert answer.status_code == 302
     assert store.tasks.count_documents({"crawl_id": crawl_id}) == 3
-    assert admin.post("/spiders/books/run", {"workers": "x"}).status_code == 302  # flashed
+    answer = admin.post("/spiders/books/run", {"workers": "x"})
+    assert answer.status_code == 302 and answer.location.endswith("/spiders/books")
+    assert b"Workers must be a whole number" in admin.get("/spiders/books").data  # flashed
     viewer = Browser(app, store, "viewer")
     assert b"scale-button" not in viewer.get(f"/crawls/{crawl_id}").data
     assert admin.get("/crawls/nope").status_code == 404

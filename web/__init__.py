@@ -99,16 +99,9 @@ def create_app(config=None):
     auth.init_app(app)
     app.register_blueprint(api.bp)  # with /projects and /schedules nested in it
     scrapyd.register(app)  # under /scrapyd/; the root listener is web.scrapyd.root
-    app.register_blueprint(ui.bp)
-    app.register_blueprint(results.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(projects_ui.bp)
-    app.register_blueprint(schedules_ui.bp)
-    app.register_blueprint(results_ui.bp)
-    app.register_blueprint(crawls_ui.bp)
-    app.register_blueprint(spiderenv_ui.bp)
-    app.register_blueprint(store_access.ui)
-    app.register_blueprint(alerts_ui.bp)
+    for blueprint in (ui.bp, results.bp, admin.bp, projects_ui.bp, schedules_ui.bp,
+                      results_ui.bp, crawls_ui.bp, spiderenv_ui.bp, store_access.ui, alerts_ui.bp):
+        app.register_blueprint(blueprint)
     templating.register_filters(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     metrics.init_app(app)  # /metrics, Prometheus text format

@@ -305,11 +305,6 @@ def openapi_document():
 from web import (alerts_api, crawls_api, projects_api, results_api, schedules_api,  # noqa: E402
                  spiderenv_api, store_access, tasks_api)
 
-bp.register_blueprint(projects_api.bp)
-bp.register_blueprint(schedules_api.bp)
-bp.register_blueprint(results_api.bp)
-bp.register_blueprint(crawls_api.bp)
-bp.register_blueprint(spiderenv_api.bp)
-bp.register_blueprint(store_access.bp)
-bp.register_blueprint(alerts_api.bp)
-bp.register_blueprint(tasks_api.bp)
+for nested in (projects_api.bp, schedules_api.bp, results_api.bp, crawls_api.bp,
+               spiderenv_api.bp, store_access.bp, alerts_api.bp, tasks_api.bp):
+    bp.register_blueprint(nested)

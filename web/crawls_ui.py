@@ -6,7 +6,7 @@ dialog starts a crawl through `run_from_form` when it is given workers or
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from crawlfleet.errors import CrawlfleetError, NotFound
+from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
 from crawlfleet.models import TaskStatus, results_collection_for
 from master import crawls
 from web import auth, export, services
@@ -20,7 +20,9 @@ HIDDEN_COLUMNS = {"_id", "_tid", "task_id", "_at"}
 
 
 def run_from_form(name, form):
-    """The Run dialog with `workers` or `persist`: start a crawl, show its page."""
+    """The Run dialog with `workers` or `persist`: start a crawl, show its page.
+    A refusal is raised as a CrawlfleetError, which the dialog's route
+    (`spiders_ui.run`) shows on the spider's page."""
     from web.ui import parse_pairs
 
     svc = services()
@@ -35,11 +37,8 @@ def run_from_form(name, form):
             nodes=form.getlist("nodes") if target == "nodes" else "any", timeout=timeout,
             trigger="ui", extra={"user": g.user["_id"]})
     except ValueError:
-        flash("Workers must be a whole number and the timeout a number of seconds.", "error")
-        return redirect(url_for("ui.spider", name=name))
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("ui.spider", name=name))
+        raise BadRequest("Workers must be a whole number and the timeout a number of "
+                         "seconds.") from None
     return redirect(url_for("crawls_ui.crawl", crawl_id=crawl["_id"]))
 
 

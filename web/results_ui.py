@@ -6,28 +6,22 @@ which the JSON API also serves."""
 
 import json
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from crawlfleet import datasources
 from crawlfleet.errors import Conflict, CrawlfleetError, NotFound
 from crawlfleet.results import manage
 from crawlfleet.secretbox import SecretBox
 from web import auth, services
+from web.ui import one_or_404
 
 bp = Blueprint("results_ui", __name__)
 bp.before_request(auth.login_required_for_blueprint)
 
 
-def spider_or_404(name):
-    doc = services().store.spiders.find_one({"_id": name})
-    if doc is None:
-        abort(404, f"unknown spider {name!r}")
-    return doc
-
-
 @bp.get("/spiders/<name>/data")
 def spider_settings(name):
-    spider = spider_or_404(name)
+    spider = one_or_404(services().store.spiders, name, "spider")
     return render_template("spider_data.html", spider=spider,
                            settings=manage.spider_settings(spider),
                            sources=datasources.list_all(services().store),
@@ -37,7 +31,7 @@ def spider_settings(name):
 @bp.post("/spiders/<name>/data")
 @auth.require("operator")
 def save_spider_settings(name):
-    spider = spider_or_404(name)
+    spider = one_or_404(services().store.spiders, name, "spider")
     form = request.form
     body = {"dedup_keys": form.get("dedup_keys", ""), "dedup_mode": form.get("dedup_mode") or None,
             "keep_partial_attempts": form.get("keep_partial_attempts") == "on",
@@ -123,9 +117,7 @@ def delete_datasource(name):
 @auth.require("admin")
 def delete_task_results(task_id):
     store = services().store
-    task = store.tasks.find_one({"_id": task_id})
-    if task is None:
-        abort(404, f"unknown task {task_id!r}")
+    task = one_or_404(store.tasks, task_id, "task")
     removed = manage.delete_task_results(store, task)
     flash(f"{removed} items of task {task_id} deleted.", "ok")
     return redirect(url_for("ui.task", task_id=task_id))

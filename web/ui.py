@@ -9,7 +9,7 @@ role. Lists page by keyset (`web.taskpager`) and never count a large
 collection.
 """
 
-from flask import Blueprint
+from flask import Blueprint, abort
 
 from web import auth
 
@@ -31,6 +31,14 @@ def parse_pairs(text, what):
             raise CrawlfleetError(f"{what}: expected NAME=VALUE, got {line!r}")
         out[key.strip()] = value.strip()
     return out
+
+
+def one_or_404(collection, _id, what):
+    """The document `_id` of a store collection, or the page's 404 naming it."""
+    doc = collection.find_one({"_id": _id})
+    if doc is None:
+        abort(404, f"unknown {what} {_id!r}")
+    return doc
 
 
 # the pages register their routes on `bp` as they are imported

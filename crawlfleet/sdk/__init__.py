@@ -18,6 +18,8 @@ import atexit
 import json
 import sys
 import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from crawlfleet.sdk.context import TaskContext, shared_context
 
@@ -25,16 +27,16 @@ BATCH_SIZE = 100
 
 _lock = threading.Lock()
 _buffer: list[dict] = []
-_context = None
+_context: TaskContext | None = None
 
 
-def _get_context():
+def _get_context() -> TaskContext | None:
     global _context
     _context = shared_context()
     return _context
 
 
-def save_items(items):
+def save_items(items: Iterable[Mapping[str, Any]]) -> int:
     """Store a batch of dict items now. Returns how many were stored."""
     items = [dict(item) for item in items]
     if not items:
@@ -48,7 +50,7 @@ def save_items(items):
     return context.insert_items(items)
 
 
-def save_item(item):
+def save_item(item: Mapping[str, Any]) -> None:
     """Queue one item; it is written with the next full batch, or at exit."""
     with _lock:
         _buffer.append(dict(item))
@@ -59,7 +61,7 @@ def save_item(item):
         save_items(batch)
 
 
-def flush():
+def flush() -> None:
     """Write any items `save_item` still holds."""
     with _lock:
         batch = _buffer[:]

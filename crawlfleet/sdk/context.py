@@ -7,10 +7,14 @@ task's private channel (``CRAWLFLEET_CHANNEL_FD``, crawlfleet.channel), and
 the node writes, in batches, only while it still owns the task.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import socket
 import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from crawlfleet.channel import ChannelClosed, receive, send
 
@@ -22,7 +26,8 @@ class StoreRefused(Exception):
 
 
 class TaskContext:
-    def __init__(self, task_id, channel_fd, collection="", node_id=""):
+    def __init__(self, task_id: str, channel_fd: int, collection: str = "",
+                 node_id: str = "") -> None:
         self.task_id = task_id
         self.node_id = node_id
         self.collection = collection
@@ -32,7 +37,7 @@ class TaskContext:
         self.pid = os.getpid()
 
     @classmethod
-    def from_environ(cls, environ):
+    def from_environ(cls, environ: Mapping[str, str]) -> TaskContext | None:
         task_id = environ.get("CRAWLFLEET_TASK_ID")
         if not task_id:
             return None
@@ -44,7 +49,7 @@ class TaskContext:
         return cls(task_id, int(fd), environ.get("CRAWLFLEET_RESULTS_COLLECTION", ""),
                    environ.get("CRAWLFLEET_NODE_ID", ""))
 
-    def _ask(self, request):
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         if os.getpid() != self.pid:
             raise StoreRefused("the channel to the node belongs to the process that opened it, "
                                "not to a forked copy")
@@ -58,7 +63,7 @@ class TaskContext:
             raise StoreRefused(reply.get("error") or "refused by the node")
         return reply
 
-    def use_settings(self, settings):
+    def use_settings(self, settings: Any) -> None:
         """A Scrapy project's own dedup settings (CRAWLFLEET_DEDUP_KEYS/_MODE),
         told to the node, which stores the items; a policy of the platform's
         (the spider's settings through the API, its manifest) still wins."""
@@ -67,7 +72,8 @@ class TaskContext:
             self._ask({"op": "dedup", "keys": keys,
                        "mode": settings.get("CRAWLFLEET_DEDUP_MODE") or None})
 
-    def insert_items(self, items, origins=None):
+    def insert_items(self, items: Iterable[Mapping[str, Any]],
+                     origins: Iterable[str | None] | None = None) -> int:
         """Have the node store `items` (it adds `_tid`, `task_id`, `_at`); returns
         the count stored, or raises StoreRefused. `origins`, beside `items`, are
         the tags of `crawlfleet.sdk.origins` (the node stores a tagged item of a
@@ -75,29 +81,29 @@ class TaskContext:
         items = [dict(item) for item in items]
         if not items:
             return 0
-        request = {"op": "items", "items": items}
+        request: dict[str, Any] = {"op": "items", "items": items}
         if origins and any(origins):
             request["origins"] = list(origins)
         return self._ask(request).get("stored", len(items))
 
-    def count(self):
+    def count(self) -> None:
         """The node counts `stats.items` itself; kept for callers of the old SDK."""
 
-    def update_stats(self, stats):
+    def update_stats(self, stats: Mapping[str, Any]) -> None:
         try:
             self._ask({"op": "stats", "stats": dict(stats)})
         except StoreRefused as exc:
             log.warning("crawlfleet: stats not sent: %s", exc)
 
-    def close(self):
+    def close(self) -> None:
         """Nothing to flush: every request was answered before it returned."""
 
 
-_shared = None
+_shared: TaskContext | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_context(environ=None):
+def shared_context(environ: Mapping[str, str] | None = None) -> TaskContext | None:
     """The process's one TaskContext (the SDK, the Scrapy pipeline and the
     stats extension share the channel, one request at a time), or None when
     not run as a crawlfleet task."""

@@ -12,9 +12,10 @@ and duplicate filter on the crawl's Redis keys (named in
   worker open while any other worker may still produce requests: a crawl is
   finished when its start requests are seeded, the frontier is empty and no
   worker holds an in-flight request.
-- ``SeedOnce``: only the first worker runs the spider's start requests.
-- ``DomainLimiter``: a crawl-wide per-domain limit (concurrent requests and
-  delay) shared by every worker through Redis.
+- ``crawlfleet.sdk.crawlmiddlewares.SeedOnce``: only the first worker runs
+  the spider's start requests.
+- ``crawlfleet.sdk.crawlmiddlewares.DomainLimiter``: a crawl-wide per-domain
+  limit (concurrent requests and delay) shared by every worker through Redis.
 - ``crawlfleet.sdk.origins.ItemOrigins``: tags each item with the response it
   came from, so that a request fetched again stores its items once.
 
@@ -22,21 +23,30 @@ and duplicate filter on the crawl's Redis keys (named in
 names a crawl (``CRAWLFLEET_CRAWL_ID``); the spider itself is unchanged.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 from scrapy import signals
-from scrapy.exceptions import CloseSpider, DontCloseSpider, NotConfigured
-from scrapy.utils.httpobj import urlparse_cached
-from scrapy_redis.connection import get_redis_from_settings
+from scrapy.exceptions import CloseSpider, DontCloseSpider
 from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 from twisted.internet import task
 
 from crawlfleet.frontier import CrawlKeys
 from crawlfleet.sdk import origins
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings, Settings
+
+    from crawlfleet.sdk.scrapy import ItemPipeline
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +66,6 @@ redis.call('HSET', KEYS[2], top[1], top[2])
 return top[1]
 """
 
-# One slot of the crawl-wide per-domain limit, on Redis's clock (workers on
-# several hosts share it). Returns 0 (taken) or how many ms to wait.
-ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return -1 end
-local nxt = tonumber(redis.call('GET', KEYS[2]) or '0')
-if nxt > now then return nxt - now end
-local lease = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], now + lease, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], lease + 60000)
-local delay = tonumber(ARGV[2])
-if delay > 0 then redis.call('SET', KEYS[2], now + delay, 'PX', delay + 60000) end
-return 0
-"""
-
 # Set when a worker found its crawl's frontier gone; `crawlfleet.sdk.launch`
 # then exits non-zero (the task fails instead of finishing a crawl it did not).
 FRONTIER_LOST = False
@@ -80,13 +73,13 @@ FRONTIER_LOST = False
 SCHEDULER = "crawlfleet.sdk.frontier.FrontierScheduler"
 QUEUE = "crawlfleet.sdk.frontier.InflightQueue"
 DUPEFILTER = "scrapy_redis.dupefilter.RFPDupeFilter"
-SEED_MIDDLEWARE = "crawlfleet.sdk.frontier.SeedOnce"
-LIMITER = "crawlfleet.sdk.frontier.DomainLimiter"
+SEED_MIDDLEWARE = "crawlfleet.sdk.crawlmiddlewares.SeedOnce"
+LIMITER = "crawlfleet.sdk.crawlmiddlewares.DomainLimiter"
 SEED_ORDER = 1          # closest to the engine: it sees the start output of every other middleware
 LIMITER_ORDER = 950     # after the HTTP cache (900): a cached answer takes no slot of the site
 
 
-def configure(settings, environ):
+def configure(settings: Settings, environ: Mapping[str, str]) -> Settings:
     """Point `settings` at the crawl's frontier when the task is part of one."""
     crawl_id = environ.get("CRAWLFLEET_CRAWL_ID")
     if not crawl_id:
@@ -116,7 +109,8 @@ def configure(settings, environ):
     return settings
 
 
-def _keys(settings):
+def crawl_keys(settings: BaseSettings) -> CrawlKeys:
+    """The Redis keys of the crawl that `configure` put in `settings`."""
     return CrawlKeys(settings.get("CRAWLFLEET_FRONTIER_PREFIX"), settings.get("CRAWLFLEET_CRAWL_ID"))
 
 
@@ -125,14 +119,15 @@ class InflightQueue(PriorityQueue):
     this worker's in flight (its ``pop`` is a MULTI of ZRANGE and
     ZREMRANGEBYRANK that forgets the request once it leaves Redis)."""
 
-    def __init__(self, server, spider, key, serializer=None):
+    def __init__(self, server: redis.Redis, spider: Spider, key: str,
+                 serializer: Any = None) -> None:
         super().__init__(server, spider, key, serializer)
         settings = spider.settings
-        self.inflight_key = _keys(settings).inflight(settings.get("CRAWLFLEET_FRONTIER_WORKER"))
+        self.inflight_key = crawl_keys(settings).inflight(settings.get("CRAWLFLEET_FRONTIER_WORKER"))
         self._take = server.register_script(TAKE)
-        self.taken = {}  # id(request) -> (request, encoded), until released
+        self.taken: dict[int, tuple[Request, bytes]] = {}  # id(request) -> (request, encoded), until released
 
-    def push(self, request):
+    def push(self, request: Request) -> None:
         # scrapy-redis scores a request -priority alone, so requests of one
         # priority leave in the order of their pickled bytes: a spider that
         # yields its "next page" last could wait behind every detail page.
@@ -143,7 +138,7 @@ class InflightQueue(PriorityQueue):
         self.server.execute_command("ZADD", self.key, -request.priority - fraction,
                                     self._encode_request(request))
 
-    def pop(self, timeout=0):
+    def pop(self, timeout: float = 0) -> Request | None:
         data = self._take(keys=[self.key, self.inflight_key])
         if not data:
             return None
@@ -151,7 +146,7 @@ class InflightQueue(PriorityQueue):
         self.taken[id(request)] = (request, data)
         return request
 
-    def done(self, request):
+    def done(self, request: Request) -> bytes | None:
         """The encoded form of `request` if this worker took it from the frontier."""
         entry = self.taken.pop(id(request), None)
         return entry[1] if entry is not None and entry[0] is request else None
@@ -160,12 +155,15 @@ class InflightQueue(PriorityQueue):
 class FrontierScheduler(Scheduler):
     """scrapy-redis's scheduler for one worker of a shared crawl."""
 
+    # crawlfleet's item pipeline, once looked up; False when the crawl has none
+    _items: ItemPipeline | Literal[False] | None
+
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> FrontierScheduler:
         scheduler = super().from_crawler(crawler)
         scheduler.crawler = crawler
         settings = crawler.settings
-        scheduler.keys = _keys(settings)
+        scheduler.keys = crawl_keys(settings)
         scheduler.worker = settings.get("CRAWLFLEET_FRONTIER_WORKER")
         scheduler.ttl = int(settings.getfloat("CRAWLFLEET_FRONTIER_TTL"))
         scheduler.pending = []     # (encoded request, items accepted when it finished, time)
@@ -176,7 +174,7 @@ class FrontierScheduler(Scheduler):
         crawler.signals.connect(scheduler.spider_idle, signal=signals.spider_idle)
         return scheduler
 
-    def open(self, spider):
+    def open(self, spider: Spider) -> None:
         super().open(spider)
         self.server.sadd(self.keys.base + "workers", self.worker)
         self._refresh_ttl()
@@ -186,7 +184,7 @@ class FrontierScheduler(Scheduler):
         slot = self.crawler.engine._slot
         forget = slot.remove_request
 
-        def remove_request(request):
+        def remove_request(request: Request) -> None:
             forget(request)
             self._finished(request)
 
@@ -194,7 +192,7 @@ class FrontierScheduler(Scheduler):
         self.loop = task.LoopingCall(self._tick)
         self.loop.start(RELEASE_INTERVAL, now=False)
 
-    def close(self, reason):
+    def close(self, reason: str) -> None:
         # The pipelines have closed (flushed) by now: release what they stored.
         if self.loop is not None and self.loop.running:
             self.loop.stop()
@@ -203,7 +201,7 @@ class FrontierScheduler(Scheduler):
         super().close(reason)
 
     # -- in-flight accounting -----------------------------------------------------
-    def _pipeline(self):
+    def _pipeline(self) -> ItemPipeline | None:
         if self._items is None:
             from crawlfleet.sdk.scrapy import ItemPipeline
 
@@ -217,7 +215,7 @@ class FrontierScheduler(Scheduler):
                 self._items.on_stored.append(self._release)
         return self._items or None
 
-    def _finished(self, request):
+    def _finished(self, request: Request) -> None:
         data = self.queue.done(request)
         if data is None:
             return
@@ -227,7 +225,7 @@ class FrontierScheduler(Scheduler):
         if pipeline is None or pipeline.stored >= pipeline.accepted:
             self._release()
 
-    def _release(self, stored=None):
+    def _release(self, stored: float | None = None) -> float | None:
         """Forget finished requests whose items are stored (all of them when the
         items do not go through crawlfleet's pipeline)."""
         pipeline = self._pipeline()
@@ -243,7 +241,7 @@ class FrontierScheduler(Scheduler):
             waiting = self.pending[0][2] if self.pending else None
         return waiting
 
-    def _flush_if_waiting(self):
+    def _flush_if_waiting(self) -> None:
         waiting = self._release()
         pipeline = self._pipeline()
         # A quiet crawl would hold its last items (and so its last requests) in
@@ -253,7 +251,7 @@ class FrontierScheduler(Scheduler):
                 and pipeline.batches.empty() and time.monotonic() - waiting > FLUSH_AFTER):
             pipeline.flush()
 
-    def _tick(self):
+    def _tick(self) -> None:
         try:
             self._flush_if_waiting()
             if time.monotonic() - self.refreshed > TTL_REFRESH:
@@ -261,7 +259,7 @@ class FrontierScheduler(Scheduler):
         except redis.RedisError as exc:
             log.warning("crawlfleet frontier: Redis unreachable (%s); retrying", exc)
 
-    def _refresh_ttl(self):
+    def _refresh_ttl(self) -> None:
         self.refreshed = time.monotonic()
         pipe = self.server.pipeline(transaction=False)
         for key in (self.keys.requests, self.keys.seen, self.keys.seeded,
@@ -270,7 +268,7 @@ class FrontierScheduler(Scheduler):
         pipe.execute()
 
     # -- when is the whole crawl done? ------------------------------------------------
-    def crawl_done(self):
+    def crawl_done(self) -> bool:
         """Seeded, nothing queued, nothing in flight on any worker."""
         if self.pending:
             return False
@@ -283,7 +281,7 @@ class FrontierScheduler(Scheduler):
         seeded, queued, *inflight = pipe.execute()
         return seeded == b"done" and queued == 0 and not any(inflight)
 
-    def frontier_lost(self):
+    def frontier_lost(self) -> bool:
         """Redis forgot the crawl (restarted without persistence, or its keys
         expired): waiting would never end."""
         pipe = self.server.pipeline(transaction=False)
@@ -292,7 +290,7 @@ class FrontierScheduler(Scheduler):
         seeded, known = pipe.execute()
         return not seeded and not known
 
-    def spider_idle(self, spider):
+    def spider_idle(self, spider: Spider) -> None:
         global FRONTIER_LOST
         try:
             self._flush_if_waiting()
@@ -313,110 +311,6 @@ class FrontierScheduler(Scheduler):
         if slot is not None:
             # Scrapy looks at the scheduler again only every 5 s when idle; work
             # pushed by other workers should start sooner.
-            reactor.callLater(IDLE_POLL, slot.nextcall.schedule)
+            # (twisted types `reactor` as its interface, whose methods take no self)
+            reactor.callLater(IDLE_POLL, slot.nextcall.schedule)  # type: ignore[arg-type]
         raise DontCloseSpider("other workers of the crawl are still busy")
-
-
-class SeedOnce:
-    """Runs the spider's start requests in the first worker only; the others
-    (and every worker of a resumed crawl) take their work from the frontier."""
-
-    def __init__(self, crawler):
-        settings = crawler.settings
-        if not settings.get("CRAWLFLEET_CRAWL_ID"):
-            raise NotConfigured
-        self.server = get_redis_from_settings(settings)
-        self.keys = _keys(settings)
-        self.worker = settings.get("CRAWLFLEET_FRONTIER_WORKER")
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler)
-
-    async def process_start(self, start):
-        if not self.server.set(self.keys.seeded, f"running:{self.worker}", nx=True):
-            log.info("crawlfleet frontier: start requests already seeded (%s); "
-                     "taking work from the frontier",
-                     (self.server.get(self.keys.seeded) or b"?").decode())
-            return
-        log.info("crawlfleet frontier: this worker seeds the start requests")
-        async for item_or_request in start:
-            yield item_or_request
-        self.server.set(self.keys.seeded, "done")
-
-
-class DomainLimiter:
-    """A downloader middleware holding one crawl-wide slot of the request's
-    domain while it downloads: at most CRAWLFLEET_DOMAIN_CONCURRENCY requests
-    of the whole crawl at a time (default: the spider's
-    CONCURRENT_REQUESTS_PER_DOMAIN), starting at least CRAWLFLEET_DOMAIN_DELAY
-    seconds apart (default: DOWNLOAD_DELAY)."""
-
-    META = "crawlfleet_domain_slot"
-    WAIT_FULL = 0.02
-
-    def __init__(self, crawler):
-        settings = crawler.settings
-        if not settings.get("CRAWLFLEET_CRAWL_ID"):
-            raise NotConfigured
-        self.server = get_redis_from_settings(settings)
-        self.keys = _keys(settings)
-        self.worker = settings.get("CRAWLFLEET_FRONTIER_WORKER")
-        self.limit = settings.getint("CRAWLFLEET_DOMAIN_CONCURRENCY") or settings.getint(
-            "CONCURRENT_REQUESTS_PER_DOMAIN")
-        delay = settings.get("CRAWLFLEET_DOMAIN_DELAY")
-        self.delay_ms = int(1000 * (float(delay) if delay not in (None, "")
-                                    else settings.getfloat("DOWNLOAD_DELAY")))
-        # A dead worker's slot frees itself after this (the master frees it sooner).
-        self.lease_ms = int(1000 * (settings.getfloat("DOWNLOAD_TIMEOUT") + 10))
-        self._acquire = self.server.register_script(ACQUIRE)
-        self.counter = 0
-        self.waited = 0.0
-        self.crawler = crawler
-        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler)
-
-    @staticmethod
-    def domain(request):
-        return request.meta.get("download_slot") or urlparse_cached(request).hostname or ""
-
-    async def process_request(self, request):
-        from scrapy.utils.defer import maybe_deferred_to_future
-        from twisted.internet import reactor
-
-        domain = self.domain(request)
-        self.counter += 1
-        token = f"{self.worker}:{self.counter}"
-        started = time.monotonic()
-        while True:
-            wait = self._acquire(keys=[self.keys.limit(domain), self.keys.next_allowed(domain)],
-                                 args=[self.limit, self.delay_ms, self.lease_ms, token])
-            if wait == 0:
-                break
-            seconds = self.WAIT_FULL if wait < 0 else wait / 1000
-            await maybe_deferred_to_future(task.deferLater(reactor, seconds, lambda: None))
-        self.waited += time.monotonic() - started
-        request.meta[self.META] = (domain, token)
-        return None
-
-    def _free(self, request):
-        held = request.meta.pop(self.META, None)
-        if held:
-            try:
-                self.server.zrem(self.keys.limit(held[0]), held[1])
-            except redis.RedisError as exc:  # the lease frees it later
-                log.warning("crawlfleet limiter: slot not freed (%s)", exc)
-
-    def process_response(self, request, response):
-        self._free(request)
-        return response
-
-    def process_exception(self, request, exception):
-        self._free(request)
-        return None
-
-    def spider_closed(self, spider):
-        self.crawler.stats.set_value("crawlfleet/domain_limit_wait_seconds", round(self.waited, 3))

@@ -7,15 +7,21 @@ Adding to ITEM_PIPELINES and EXTENSIONS, rather than passing them with -s,
 keeps the project's own pipelines and extensions running.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from crawlfleet.sdk import frontier
 from crawlfleet.sdk import scrapy as cf_scrapy
 
+if TYPE_CHECKING:
+    from scrapy.settings import Settings
 
-def project_settings():
+
+def project_settings() -> Settings:
     from scrapy.utils.project import get_project_settings
 
     settings = get_project_settings()
@@ -35,14 +41,14 @@ def project_settings():
 PLATFORM_LOGGERS = ("pymongo", "crawlfleet")
 
 
-def quiet_platform_loggers():
+def quiet_platform_loggers() -> None:
     """The platform's loggers write INFO and above only, whatever the project's
     LOG_LEVEL (the spider's own loggers keep it)."""
     for name in PLATFORM_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
-def main(argv=None, settings=None):
+def main(argv: list[str] | None = None, settings: Settings | None = None) -> None:
     """Run `scrapy crawl` with `argv`; `settings` are the project settings when
     the caller already has them (a warm process computed them once)."""
     from scrapy.cmdline import execute

@@ -17,10 +17,14 @@ yielded them.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 
 from itemadapter import is_item
 from scrapy import signals
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
 
 MIDDLEWARE = "crawlfleet.sdk.origins.ItemOrigins"
 ORDER = 2  # next to the engine: it tags the items every other middleware let through
@@ -37,24 +41,24 @@ def take(item: Any) -> str | None:
 class ItemOrigins:
     """Spider middleware that tags the items of each response (see module doc)."""
 
-    def __init__(self, crawler) -> None:
+    def __init__(self, crawler: Crawler) -> None:
         self.fingerprint = crawler.request_fingerprinter.fingerprint
         # an item dropped or failed in a pipeline never reaches crawlfleet's
         crawler.signals.connect(self.forget, signal=signals.item_dropped)
         crawler.signals.connect(self.forget, signal=signals.item_error)
 
     @classmethod
-    def from_crawler(cls, crawler) -> "ItemOrigins":
+    def from_crawler(cls, crawler: Crawler) -> ItemOrigins:
         return cls(crawler)
 
     def forget(self, item: Any, **_: Any) -> None:
         _tags.pop(id(item), None)
 
-    def _tagger(self, response):
+    def _tagger(self, response: Response) -> Callable[[Any], Any]:
         prefix = self.fingerprint(response.request).hex() if response.request is not None else None
         count = 0
 
-        def tag(output):
+        def tag(output: Any) -> Any:
             nonlocal count
             if prefix is not None and is_item(output):
                 _tags[id(output)] = f"{prefix}:{count}"
@@ -62,12 +66,14 @@ class ItemOrigins:
             return output
         return tag
 
-    def process_spider_output(self, response, result: Iterable, spider=None) -> Iterator:
+    def process_spider_output(self, response: Response, result: Iterable[Any],
+                              spider: Any = None) -> Iterator[Any]:
         tag = self._tagger(response)
         for output in result:
             yield tag(output)
 
-    async def process_spider_output_async(self, response, result, spider=None) -> AsyncIterator:
+    async def process_spider_output_async(self, response: Response, result: AsyncIterable[Any],
+                                          spider: Any = None) -> AsyncIterator[Any]:
         tag = self._tagger(response)
         async for output in result:
             yield tag(output)

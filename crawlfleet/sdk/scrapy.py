@@ -2,11 +2,15 @@
 an item pipeline that hands items to the node in batches, and an extension
 that reports live stats, both over the task's channel to its node. Neither needs any change to the project."""
 
+from __future__ import annotations
+
 import logging
 import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
 from scrapy import signals
@@ -14,7 +18,10 @@ from scrapy.exceptions import NotConfigured
 from twisted.internet import task, threads
 
 from crawlfleet.sdk import origins
-from crawlfleet.sdk.context import shared_context
+from crawlfleet.sdk.context import TaskContext, shared_context
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +32,7 @@ EXTENSION_ORDER = 500
 FLUSH_SECONDS = 2.0
 
 
-def _context():
+def _context() -> TaskContext:
     context = shared_context()
     if context is None:
         raise NotConfigured("not running as a crawlfleet task")
@@ -45,30 +52,34 @@ class ItemPipeline:
 
     IN_FLIGHT = 4
 
-    def __init__(self, context, batch_size, crawler=None):
+    def __init__(self, context: TaskContext, batch_size: int,
+                 crawler: Crawler | None = None) -> None:
         self.context = context
         self.batch_size = batch_size
         self.crawler = crawler
-        self.buffer = []
-        self.origins = []  # beside `buffer`: each item's tag (crawlfleet.sdk.origins)
+        self.buffer: list[dict[str, Any]] = []
+        # beside `buffer`: each item's tag (crawlfleet.sdk.origins)
+        self.origins: list[str | None] = []
         # Items taken and items stored so far: a distributed crawl's scheduler
         # (crawlfleet.sdk.frontier) releases a request once its items are stored.
         self.accepted = 0
         self.stored = 0
-        self.on_stored = []  # called from the writer thread with `stored` after each batch
+        # called from the writer thread with `stored` after each batch
+        self.on_stored: list[Callable[[int], object]] = []
         self.last_flush = time.monotonic()
-        self.batches = queue.Queue(maxsize=self.IN_FLIGHT)
+        self.batches: queue.Queue[tuple[list[dict[str, Any]], list[str | None]] | None] = \
+            queue.Queue(maxsize=self.IN_FLIGHT)
         self.writer = threading.Thread(target=self._write_batches, name="crawlfleet-items",
                                        daemon=True)
         self.writer.start()
 
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> ItemPipeline:
         context = _context()
         context.use_settings(crawler.settings)
         return cls(context, crawler.settings.getint("CRAWLFLEET_BATCH_SIZE", 500), crawler)
 
-    def process_item(self, item, spider=None):
+    def process_item(self, item: Any, spider: Any = None) -> Any:
         # ItemAdapter.asdict costs ~75 µs an item; a plain dict needs only a copy
         # (the store write cleans and copies it deeply anyway).
         self.buffer.append(dict(item) if type(item) is dict else ItemAdapter(item).asdict())
@@ -80,14 +91,14 @@ class ItemPipeline:
             self.flush()
         return item
 
-    def flush(self):
+    def flush(self) -> None:
         self.last_flush = time.monotonic()
         batch, self.buffer = self.buffer, []
         tags, self.origins = self.origins, []
         if batch and not STORE_FAILED:
             self.batches.put((batch, tags))
 
-    def _write_batches(self):
+    def _write_batches(self) -> None:
         global STORE_FAILED
         while (entry := self.batches.get()) is not None:
             if STORE_FAILED:
@@ -107,7 +118,7 @@ class ItemPipeline:
 
                     reactor.callFromThread(close_for_store_failure, self.crawler)
 
-    async def close_spider(self, spider=None):
+    async def close_spider(self, spider: Any = None) -> None:
         # a coroutine: Scrapy 2.13+ warns when a pipeline returns a Deferred
         from scrapy.utils.defer import maybe_deferred_to_future
 
@@ -123,7 +134,7 @@ class ItemPipeline:
 STORE_FAILED = False
 
 
-def close_for_store_failure(crawler):
+def close_for_store_failure(crawler: Crawler) -> None:
     """Close the spider because its items cannot be stored."""
     engine = crawler.engine
     try:
@@ -131,13 +142,13 @@ def close_for_store_failure(crawler):
             from scrapy.utils.defer import deferred_from_coro
 
             deferred_from_coro(engine.close_spider_async(reason="crawlfleet_store_failed"))
-        else:
-            engine.close_spider(crawler.spider, "crawlfleet_store_failed")
+        else:  # Scrapy before 2.13, whose engine the installed stubs do not describe
+            engine.close_spider(crawler.spider, "crawlfleet_store_failed")  # type: ignore[arg-type]
     except Exception as exc:  # already closing
         log.debug("close after a store failure: %s", exc)
 
 
-def collect(stats):
+def collect(stats: Mapping[str, Any]) -> dict[str, Any]:
     """The figures the platform shows, from Scrapy's stats collector."""
     errors = stats.get("log_count/ERROR", 0)
     return {
@@ -153,28 +164,28 @@ def collect(stats):
 class StatsReporter:
     """Writes pages, requests and errors to the task document every few seconds."""
 
-    def __init__(self, crawler, context, interval):
+    def __init__(self, crawler: Crawler, context: TaskContext, interval: float) -> None:
         self.crawler = crawler
         self.context = context
         self.interval = interval
-        self.loop = None
+        self.loop: task.LoopingCall | None = None
 
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> StatsReporter:
         interval = float(os.environ.get("CRAWLFLEET_STATS_INTERVAL", "2"))
         ext = cls(crawler, _context(), interval)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
-    def spider_opened(self, spider):
+    def spider_opened(self, spider: Any) -> None:
         self.loop = task.LoopingCall(self.report)
         self.loop.start(self.interval, now=True)
 
-    def report(self):
+    def report(self) -> None:
         self.context.update_stats(collect(self.crawler.stats.get_stats()))
 
-    def spider_closed(self, spider, reason):
+    def spider_closed(self, spider: Any, reason: str) -> None:
         if self.loop and self.loop.running:
             self.loop.stop()
         figures = collect(self.crawler.stats.get_stats())

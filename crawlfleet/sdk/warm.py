@@ -21,6 +21,8 @@ socket; its children die with it (PR_SET_PDEATHSIG), as they would with the
 node.
 """
 
+from __future__ import annotations
+
 import atexit
 import ctypes
 import json
@@ -31,12 +33,17 @@ import socket
 import sys
 import threading
 import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:  # Scrapy is imported by `preload`, never on import of this module
+    from scrapy.settings import Settings
 
 PR_SET_PDEATHSIG = 1
-PROJECT_SETTINGS = None
+PROJECT_SETTINGS: Settings | None = None
 
 
-def preload():
+def preload() -> list[str]:
     """Import what every crawl of this project imports; never the reactor."""
     from scrapy.spiderloader import get_spider_loader
     from scrapy.utils.misc import load_object
@@ -73,7 +80,7 @@ def preload():
     return spiders
 
 
-def _remember_commands(settings):
+def _remember_commands(settings: Settings) -> None:
     """Scrapy looks its commands up (walking modules and entry points) on every
     start; the answer cannot change for this project, so children reuse the
     warm process's. Each child gets its own copy of the command objects."""
@@ -83,21 +90,25 @@ def _remember_commands(settings):
     if lookup is None:
         return
     known = {inproject: lookup(settings, inproject) for inproject in (True, False)}
-    scrapy.cmdline._get_commands_dict = lambda _settings, inproject: dict(known[inproject])
+
+    def commands(settings: Any, inproject: bool) -> dict[str, Any]:
+        return dict(known[inproject])
+    scrapy.cmdline._get_commands_dict = commands
 
 
-def _try_load(load_object, path):
+def _try_load(load_object: Callable[[str], Any], path: str) -> None:
     try:
         load_object(path)
     except Exception:
         pass  # the crawl will report it, as a fresh process would
 
 
-def send(sock, message):
+def send(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.send(json.dumps(message).encode())
 
 
-def child(message, out_fd, channel_fd, sock, zygote_pid):
+def child(message: dict[str, Any], out_fd: int, channel_fd: int, sock: socket.socket,
+          zygote_pid: int) -> NoReturn:
     """In the forked child: become the task's process, run it, never return."""
     code = 1
     try:
@@ -153,9 +164,9 @@ def child(message, out_fd, channel_fd, sock, zygote_pid):
             os._exit(code)
 
 
-def serve(sock):
+def serve(sock: socket.socket) -> None:
     zygote_pid = os.getpid()
-    children = set()
+    children: set[int] = set()
     while True:
         readable, _, _ = select.select([sock], [], [], 0.05)
         if readable:
@@ -186,7 +197,7 @@ def serve(sock):
             send(sock, {"op": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
-def main():
+def main() -> int:
     sock = socket.socket(fileno=int(sys.argv[1]))
     # Signals meant for a task go to its own group; the warm process ignores stray ones.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -10,8 +10,8 @@ cancelling and deleting need operator or admin (403 otherwise).
 
 from flask import request
 
+from crawlfleet.errors import Forbidden, Unauthorized
 from web import credentials
-from web.scrapyd.protocol import Forbidden, Unauthorized
 
 
 def authenticate(writes: bool) -> None:

@@ -21,7 +21,7 @@ import socket
 from flask import Response, current_app, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from crawlfleet.errors import CrawlfleetError
+from crawlfleet.errors import CrawlfleetError, Unauthorized
 from web import errors
 
 log = logging.getLogger(__name__)
@@ -34,18 +34,6 @@ class ScrapydError(CrawlfleetError):
     """An error Scrapyd answers as 200 {"status": "error", "message": ...}."""
 
     status_code = 200
-
-
-class Forbidden(CrawlfleetError):
-    """Read-only (viewer) credentials asked for a change."""
-
-    status_code = 403
-
-
-class Unauthorized(CrawlfleetError):
-    """No credentials, or wrong ones."""
-
-    status_code = 401
 
 
 def unauthorized_reply() -> Response:
