@@ -107,6 +107,24 @@ def test_turning_dedup_on_keys_rows_stored_without_it(sql):
     assert all(r._key for r in rows)
 
 
+def test_a_table_changed_by_another_process_is_learned_anew(sql):
+    """Two nodes write one table: a column one of them added, or the table
+    dropped with its results collection, does not fail the other's writes."""
+    kind, eng, name = sql
+    mine, theirs = SqlTable(eng, name), SqlTable(eng, name)
+    assert mine.write([item(1)], None) == 1 and theirs.write([item(2)], None) == 1
+    assert theirs.write([item(3, isbn="978")], None) == 1  # adds `isbn`
+    assert mine.write([item(4, isbn="979")], None) == 1  # its ALTER fails: it re-reads
+    with eng.connect() as conn:
+        assert sorted(conn.execute(sa.text(f"SELECT isbn FROM {name} WHERE isbn IS NOT NULL"))
+                      .scalars()) == ["978", "979"]
+    assert theirs.drop() == 4
+    assert mine.write([item(5)], None) == 1  # made again
+    assert mine.count() == 1 and theirs.delete_tasks(["t1"]) == 1
+    assert theirs.drop() == 0 and mine.delete_tasks(["t1"]) == 0  # no table: nothing, none made
+    assert not sa.inspect(eng).has_table(name)
+
+
 def test_passwords_are_sealed_and_never_shown(client, auth, store, config):
     made = client.post("/api/v1/datasources", headers=auth.admin, json={
         "name": "pg", "kind": "postgresql", "host": "127.0.0.1", "database": "test",

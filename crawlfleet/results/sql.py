@@ -130,7 +130,7 @@ class SqlTable:
     def __init__(self, engine: sa.Engine, name: str):
         self.engine = engine
         self.name = name
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # forget() runs inside drop()
         self.table: sa.Table | None = None
         self.backfilled: set = set()
         self.names: dict[str, str] = {}  # field -> column name ('' for none)
@@ -322,7 +322,13 @@ class SqlTable:
                     conn.execute(table.delete().where(table.c._rowid.in_(doomed)))
 
     def exists(self) -> bool:
-        return self.table is not None or sa.inspect(self.engine).has_table(self.name)
+        """Whether the table is on the server now (another process may have
+        dropped it: then what was known of it is forgotten)."""
+        if sa.inspect(self.engine).has_table(self.name):
+            return True
+        if self.table is not None:
+            self.forget()
+        return False
 
     def delete_tasks(self, task_ids: list[str], first_since: float | None = None) -> int:
         """Delete the rows tasks `task_ids` wrote last (first seen at or after
