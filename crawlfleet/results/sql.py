@@ -97,9 +97,9 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
-# one encoder each, made once: json.dumps with options builds a new one per call
+# One encoder each, made once (json.dumps with options builds one per call).
+# `dumps`: a stored item as JSON text, what JSON lacks (ObjectId, dates) as text.
 dumps = json.JSONEncoder(default=json_default).encode
-"""JSON text of a stored item: what JSON lacks (ObjectId, dates) as text."""
 _key_text = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
@@ -209,7 +209,7 @@ class SqlTable:
         per table layout and mode, and sent with the driver's executemany:
         psycopg 3 pipelines the rows in one round trip, PyMySQL rewrites them
         into one multi-row INSERT. Rows are plain dicts the statement's binds
-        name, their JSON already text (one json.dumps an item), so no
+        name, their JSON already text (one encoding per item), so no
         per-row parameter processing happens in Python after `_row`."""
         items = list(items)
         if not items:
