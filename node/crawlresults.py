@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pymongo.errors
 
 from crawlfleet.errors import CrawlfleetError
-from crawlfleet.results import attempts, dedup
+from crawlfleet.results import attempts, dedup, sqlremove
 from crawlfleet.results.delivery import deliver
 
 if TYPE_CHECKING:
@@ -109,8 +109,22 @@ def feed_destination(path: str, feeds_dir: Path) -> Path:
 
 def finish(store: Store, config: Config, task: Mapping, settings: ResultsSettings,
            say: Callable[[str], None]) -> str | None:
-    """After an attempt finished: supersede the attempts it replaced, then
-    deliver its items. Returns an error that fails the task, or None."""
+    """After an attempt finished: supersede the attempts it replaced (in the
+    spider's SQL data sources first: an attempt whose delivery failed half-way
+    left rows there), then deliver its items. Returns an error that fails the
+    task, or None."""
+    if settings.sources and not settings.keep_partial:
+        earlier, first_since = attempts.replaced(store, task, settings.policy)
+        try:
+            in_sql = sqlremove.delete_rows(store, config, task["results_collection"], earlier,
+                                           first_since=first_since, sources=settings.sources,
+                                           attempts=config.sink_attempts)
+        except CrawlfleetError as exc:
+            say(f"results: {exc}")
+            return f"the rows of earlier attempts could not be removed: {exc}"
+        if any(in_sql.values()):
+            say(f"results: rows of earlier attempts of crawl {task.get('root_id')} removed "
+                f"from data sources: {sqlremove.describe(in_sql)}")
     try:
         removed = attempts.supersede(store, task, policy=settings.policy,
                                      keep_partial=settings.keep_partial)

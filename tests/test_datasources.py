@@ -107,6 +107,24 @@ def test_turning_dedup_on_keys_rows_stored_without_it(sql):
     assert all(r._key for r in rows)
 
 
+def test_a_table_changed_by_another_process_is_learned_anew(sql):
+    """Two nodes write one table: a column one of them added, or the table
+    dropped with its results collection, does not fail the other's writes."""
+    kind, eng, name = sql
+    mine, theirs = SqlTable(eng, name), SqlTable(eng, name)
+    assert mine.write([item(1)], None) == 1 and theirs.write([item(2)], None) == 1
+    assert theirs.write([item(3, isbn="978")], None) == 1  # adds `isbn`
+    assert mine.write([item(4, isbn="979")], None) == 1  # its ALTER fails: it re-reads
+    with eng.connect() as conn:
+        assert sorted(conn.execute(sa.text(f"SELECT isbn FROM {name} WHERE isbn IS NOT NULL"))
+                      .scalars()) == ["978", "979"]
+    assert theirs.drop() == 4
+    assert mine.write([item(5)], None) == 1  # made again
+    assert mine.count() == 1 and theirs.delete_tasks(["t1"]) == 1
+    assert theirs.drop() == 0 and mine.delete_tasks(["t1"]) == 0  # no table: nothing, none made
+    assert not sa.inspect(eng).has_table(name)
+
+
 def test_passwords_are_sealed_and_never_shown(client, auth, store, config):
     made = client.post("/api/v1/datasources", headers=auth.admin, json={
         "name": "pg", "kind": "postgresql", "host": "127.0.0.1", "database": "test",
@@ -219,3 +237,152 @@ def test_a_local_feed_outside_the_feeds_folder_fails_the_task_readably(emb, tmp_
     task = wait_task(store, run(config, store, broker, "books"), timeout=120)
     assert task["status"] == "error" and "outside the feeds folder" in task["error"]
     assert not os.path.exists("/etc/cf-probe.jsonl")
+
+
+# -- removing results removes their rows in the SQL data sources too ------------------
+
+def sql_sources(store, config, table):
+    """Both servers as data sources of a spider `sq` whose results go to `table`."""
+    box = SecretBox.for_config(config)
+    for kind, doc in SERVERS.items():
+        datasources.save(store, box, f"{kind}-test", doc, create=True)
+    store.spiders.insert_one({"_id": "sq", "results_collection": table,
+                              "datasources": ["postgresql-test", "mysql-test"]})
+    return {kind: engine_of(kind) for kind in SERVERS}
+
+
+def stored(store, config, table, task_id, items, attempt=1, root=None):
+    """`items` of task `task_id` in MongoDB and delivered to both servers."""
+    root = root or task_id
+    task = {"_id": task_id, "root_id": root, "attempt": attempt, "spider": "sq",
+            "results_collection": table, "status": "finished", "created_at": 1000.0}
+    store.tasks.insert_one(task)
+    store.db[table].insert_many([dict(it, _tid=task_id) for it in items])
+    deliver(store, config, task, ["postgresql-test", "mysql-test"], None, lambda line: None)
+    return task
+
+
+def sql_rows(engines, table):
+    """{kind: sorted (_tid, url)} of `table` on each server (None: no table)."""
+    out = {}
+    for kind, eng in engines.items():
+        if not sa.inspect(eng).has_table(table):
+            out[kind] = None
+            continue
+        with eng.connect() as conn:
+            out[kind] = sorted(tuple(r) for r in conn.execute(
+                sa.text(f"SELECT _tid, url FROM {table}")).all())
+    return out
+
+
+def drop_all(engines, table):
+    for eng in engines.values():
+        with eng.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        eng.dispose()
+
+
+def test_deleting_results_deletes_their_rows_in_postgresql_and_mariadb(app, client, auth,
+                                                                       store, config):
+    """`DELETE /tasks/<id>/results` (the CLI's results-delete), the task page's
+    Delete results and dropping the collection remove the same rows from both
+    servers as from MongoDB, so the two never disagree."""
+    from crawlfleet import users
+    from test_ui import PASSWORD, Browser
+
+    table = f"results_sq_{uuid.uuid4().hex[:8]}"
+    engines = sql_sources(store, config, table)
+    try:
+        stored(store, config, table, "crawl1", [item(1), item(2)])
+        stored(store, config, table, "crawl1-a2", [item(3), item(4), item(5)], attempt=2,
+               root="crawl1")
+        stored(store, config, table, "crawl2", [item(6)])
+        stored(store, config, table, "crawl3", [item(7)])
+
+        out = client.delete("/api/v1/tasks/crawl1/results", headers=auth.admin)
+        assert out.status_code == 200, out.json
+        assert out.json["removed"] == 5
+        assert out.json["data_sources"] == {"postgresql-test": 5, "mysql-test": 5}
+        left = [("crawl2", "http://x/6"), ("crawl3", "http://x/7")]
+        assert sql_rows(engines, table) == {"postgresql": left, "mysql": left}
+        assert store.db[table].count_documents({}) == 2
+
+        # the task page's button, as an admin
+        users.create_user(store, "boss", PASSWORD, "admin")
+        page = Browser(app, store, None)
+        assert page.login("boss", PASSWORD).status_code == 302
+        done = page.post("/tasks/crawl2/results/delete")
+        assert done.status_code == 302
+        left = [("crawl3", "http://x/7")]
+        assert sql_rows(engines, table) == {"postgresql": left, "mysql": left}
+        assert store.db[table].count_documents({}) == 1
+
+        dropped = client.delete(f"/api/v1/results/{table}?confirm={table}", headers=auth.admin)
+        assert dropped.status_code == 200, dropped.json
+        assert dropped.json["data_sources"] == {"postgresql-test": 1, "mysql-test": 1}
+        assert sql_rows(engines, table) == {"postgresql": None, "mysql": None}
+        assert table not in store.db.list_collection_names()
+
+        # a later delivery makes the table again (the cached layout is forgotten)
+        stored(store, config, table, "crawl4", [item(8)])
+        assert sql_rows(engines, table) == {k: [("crawl4", "http://x/8")] for k in SERVERS}
+    finally:
+        drop_all(engines, table)
+
+
+def test_a_source_that_is_down_stops_a_deletion_and_nothing_is_removed(client, auth, store,
+                                                                      config):
+    box = SecretBox.for_config(config)
+    datasources.save(store, box, "gone", {"kind": "postgresql", "host": "127.0.0.1",
+                                         "port": free_port(), "database": "test",
+                                         "user": "postgres"}, create=True)
+    store.spiders.insert_one({"_id": "sq", "results_collection": "results_sq",
+                              "datasources": ["gone"]})
+    store.tasks.insert_one({"_id": "t1", "results_collection": "results_sq", "spider": "sq"})
+    store.db.results_sq.insert_many([{"n": n, "_tid": "t1", "_at": float(n)} for n in range(3)])
+    out = client.delete("/api/v1/tasks/t1/results", headers=auth.admin)
+    assert out.status_code == 503
+    assert "data source 'gone'" in out.json["error"] and "\n" not in out.json["error"]
+    dropped = client.delete("/api/v1/results/results_sq?confirm=results_sq", headers=auth.admin)
+    assert dropped.status_code == 503
+    assert store.db.results_sq.count_documents({}) == 3
+
+
+@pytest.mark.parametrize("policy", [None, dedup.DedupPolicy(("url",), "overwrite")])
+def test_a_finished_retry_removes_earlier_attempts_rows_in_sql(store, config, policy):
+    """An attempt whose delivery failed half-way left rows in the data sources:
+    the retry that finishes removes them (with dedup, only rows first seen
+    during this crawl) before it delivers its own, as it does in MongoDB."""
+    from node.crawlresults import ResultsSettings, finish
+
+    table = f"results_sq_{uuid.uuid4().hex[:8]}"
+    engines = sql_sources(store, config, table)
+    sources = ["postgresql-test", "mysql-test"]
+    try:
+        root = {"_id": "c1", "root_id": "c1", "attempt": 1, "created_at": 1000.0,
+                "results_collection": table}
+        store.tasks.insert_one(root)
+        box = SecretBox.for_config(config)
+        partial = [item(1, _tid="c1", _first_at=1001.0), item(2, _tid="c1", _first_at=1002.0)]
+        if policy is not None:  # a row an earlier crawl stored first, last written by c1
+            partial.append(item(9, _tid="c1", _first_at=500.0))
+        for name in sources:
+            from crawlfleet.results.delivery import table_for
+            table_for(store.db.datasources.find_one({"_id": name}), box, table).write(partial,
+                                                                                      policy)
+        store.db[table].insert_many([dict(it) for it in partial])
+        retry = {"_id": "c1-a2", "root_id": "c1", "attempt": 2, "created_at": 1100.0,
+                 "results_collection": table}
+        store.tasks.insert_one(retry)
+        store.db[table].insert_many([item(n, _tid="c1-a2", _first_at=1101.0) for n in (2, 3)])
+        said = []
+        settings = ResultsSettings(policy=policy, sources=sources)
+        assert finish(store, config, retry, settings, said.append) is None
+        expected = sorted([("c1-a2", "http://x/2"), ("c1-a2", "http://x/3")]
+                          + ([("c1", "http://x/9")] if policy is not None else []))
+        assert sql_rows(engines, table) == {"postgresql": expected, "mysql": expected}
+        in_mongo = sorted((d["_tid"], d["url"]) for d in store.db[table].find())
+        assert in_mongo == expected
+        assert any("removed from data sources" in line for line in said), said
+    finally:
+        drop_all(engines, table)

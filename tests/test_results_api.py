@@ -118,10 +118,12 @@ def test_cli_spider_set_datasources_and_results_verbs(api, store):  # noqa: F811
     assert "data sources pg" in out.output and "partial attempts kept" in out.output
     out = cli("results", task["_id"], "--format", "xlsx")
     assert out.exit_code == 0 and out.stdout_bytes[:2] == b"PK"  # a zip: the workbook
-    out = cli("results-delete", task["_id"], "--yes")
+    out = cli("results-delete", task["_id"], "--yes")  # in the spider's source too
     assert out.exit_code == 0 and "1 items" in out.output
+    assert "rows in data source pg" in out.output, out.output
     out = cli("results-drop", "results_books", "--confirm", "results_books")
     assert out.exit_code == 0 and "dropped" in out.output
+    assert "rows in data source pg" in out.output, out.output
     out = cli("datasource", "remove", "pg")
     assert "was used by books" in out.output
 

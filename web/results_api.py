@@ -94,12 +94,13 @@ def test_datasource(name):
 def delete_task_results(task_id):
     require_admin()
     task = api.get_task(task_id)
-    removed = manage.delete_task_results(services().store, task)
-    return jsonify({"task_id": task_id, "removed": removed})
+    out = manage.delete_task_results(services().store, services().config, task)
+    return jsonify({"task_id": task_id, **out})
 
 
 @bp.delete("/results/<name>")
 def drop_results(name):
     require_admin()
-    rows = manage.drop_collection(services().store, name, request.args.get("confirm"))
-    return jsonify({"collection": name, "dropped": True, "rows": rows})
+    out = manage.drop_collection(services().store, services().config, name,
+                                 request.args.get("confirm"))
+    return jsonify({"collection": name, "dropped": True, **out})

@@ -6,6 +6,8 @@ from web.openapi import SPIDER, TASK_ID, _json, _op, _param, _ref
 
 TAG = "results"
 NAME = _param("name", "path", {"type": "string"}, "Data-source name")
+IN_SOURCES = {"type": "object", "additionalProperties": {"type": "integer"},
+              "description": "Rows removed in each SQL data source, by its name"}
 
 
 def _body(name):
@@ -72,12 +74,16 @@ def paths():
                 "ok": {"type": "boolean"}, "error": {"type": ["string", "null"]}}})},
             params=[NAME], tag=TAG, write=True, errors=(404,))},
         "/tasks/{task_id}/results": {"delete": _op(
-            "Delete the items of a task's crawl (admin)",
-            {"200": _json({"type": "object", "properties": {"removed": {"type": "integer"}}})},
+            "Delete the items of a task's crawl (admin), from its spider's SQL data sources "
+            "first (503 when one cannot be reached: nothing is removed)",
+            {"200": _json({"type": "object", "properties": {
+                "removed": {"type": "integer"}, "data_sources": IN_SOURCES}})},
             params=[TASK_ID], tag=TAG, write=True, errors=(404,))},
         "/results/{name}": {"delete": _op(
-            "Drop a whole results collection (admin); confirm=<name> is required",
-            {"200": _json({"type": "object", "properties": {"rows": {"type": "integer"}}})},
+            "Drop a whole results collection (admin) and its table in the spiders' SQL "
+            "data sources (first; 503 when one cannot be reached); confirm=<name> is required",
+            {"200": _json({"type": "object", "properties": {
+                "rows": {"type": "integer"}, "data_sources": IN_SOURCES}})},
             params=[_param("name", "path", {"type": "string"}, "Results collection"),
                     _param("confirm", "query", {"type": "string"}, "The collection's name again",
                            required=True)],

@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from crawlfleet import datasources
 from crawlfleet.errors import Conflict, CrawlfleetError, NotFound
-from crawlfleet.results import manage
+from crawlfleet.results import manage, sqlremove
 from crawlfleet.secretbox import SecretBox
 from web import auth, services
 from web.ui import one_or_404
@@ -118,18 +118,30 @@ def delete_datasource(name):
 def delete_task_results(task_id):
     store = services().store
     task = one_or_404(store.tasks, task_id, "task")
-    removed = manage.delete_task_results(store, task)
-    flash(f"{removed} items of task {task_id} deleted.", "ok")
+    try:
+        out = manage.delete_task_results(store, services().config, task)
+    except CrawlfleetError as exc:  # a data source that cannot be reached: nothing removed
+        flash(str(exc), "error")
+        return redirect(url_for("ui.task", task_id=task_id))
+    flash(f"{out['removed']} items of task {task_id} deleted{in_sources(out)}.", "ok")
     return redirect(url_for("ui.task", task_id=task_id))
+
+
+def in_sources(out) -> str:
+    """What a removal did in the SQL data sources, for a flash message."""
+    if not out["data_sources"]:
+        return ""
+    return " (data sources: " + sqlremove.describe(out["data_sources"]) + ")"
 
 
 @bp.post("/results/<name>/drop")
 @auth.require("admin")
 def drop_results(name):
     try:
-        rows = manage.drop_collection(services().store, name, request.form.get("confirm"))
+        out = manage.drop_collection(services().store, services().config, name,
+                                     request.form.get("confirm"))
     except CrawlfleetError as exc:
         flash(str(exc), "error")
         return redirect(url_for("results.browse", name=name))
-    flash(f"results collection {name} dropped ({rows} rows).", "ok")
+    flash(f"results collection {name} dropped ({out['rows']} rows){in_sources(out)}.", "ok")
     return redirect(url_for("results.index"))

@@ -141,7 +141,7 @@ def register(main):
         if not yes:
             click.confirm(f"Delete every item of task {task_id}'s crawl?", abort=True)
         out = api_client().request("DELETE", f"/tasks/{_segment(task_id)}/results").json()
-        click.echo(f"{out['removed']} items of task {task_id} deleted")
+        click.echo(f"{out['removed']} items of task {task_id} deleted" + in_sources(out))
 
     @main.command("results-drop")
     @click.argument("collection")
@@ -154,4 +154,11 @@ def register(main):
             confirm = click.prompt(f"Type {collection} to drop it")
         out = api_client().request("DELETE", f"/results/{_segment(collection)}",
                                    params={"confirm": confirm}).json()
-        click.echo(f"results collection {collection} dropped ({out['rows']} rows)")
+        click.echo(f"results collection {collection} dropped ({out['rows']} rows)"
+                   + in_sources(out))
+
+
+def in_sources(out) -> str:
+    """What a removal did in the SQL data sources (older servers do not say)."""
+    sources = out.get("data_sources") or {}
+    return "".join(f"; {rows} rows in data source {name}" for name, rows in sources.items())

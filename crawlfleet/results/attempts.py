@@ -28,19 +28,30 @@ def attempt_ids(root_id: str, attempt: int) -> list[str]:
     return [root_id] + [f"{root_id}-a{n}" for n in range(2, attempt)]
 
 
+def replaced(store, task: Mapping, policy: DedupPolicy | None) -> tuple[list[str], float | None]:
+    """What attempt `task` replaces: the earlier attempts' ids, and with dedup
+    the time its crawl began (rows first seen before it belong to earlier
+    crawls); no ids for a first attempt."""
+    attempt = task.get("attempt") or 1
+    if attempt <= 1:
+        return [], None
+    root_id = task.get("root_id") or task["_id"]
+    first_since = None
+    if policy is not None:
+        root = store.tasks.find_one({"_id": root_id}, {"created_at": 1}) or {}
+        first_since = root.get("created_at") or None
+    return attempt_ids(root_id, attempt), first_since
+
+
 def supersede(store, task: Mapping, *, policy: DedupPolicy | None = None,
               keep_partial: bool = False) -> int:
     """Remove (or mark) the items of the attempts `task` replaced; returns how many."""
-    attempt = task.get("attempt") or 1
-    if attempt <= 1:
+    earlier, first_since = replaced(store, task, policy)
+    if not earlier:
         return 0
-    root_id = task.get("root_id") or task["_id"]
-    earlier = attempt_ids(root_id, attempt)
     query: dict = {"_tid": {"$in": earlier}}
-    if policy is not None:
-        root = store.tasks.find_one({"_id": root_id}, {"created_at": 1}) or {}
-        if root.get("created_at"):
-            query["_first_at"] = {"$gte": root["created_at"]}
+    if first_since is not None:
+        query["_first_at"] = {"$gte": first_since}
     collection = store.db[task["results_collection"]]
     if keep_partial:
         return collection.update_many(query, {"$set": {"_superseded_by": task["_id"]}}).modified_count

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from crawlfleet import datasources
 from crawlfleet.errors import BadRequest, Conflict, NotFound
 from crawlfleet.models import now
-from crawlfleet.results import dedup
+from crawlfleet.results import dedup, sqlremove
 from crawlfleet.results.attempts import final_attempt
 
 SPIDER_FIELDS = ("dedup_keys", "dedup_mode", "keep_newest", "keep_partial_attempts",
@@ -90,18 +90,23 @@ def spider_settings(spider: Mapping) -> dict:
             "feeds": spider.get("feeds")}
 
 
-def delete_task_results(store, task: Mapping) -> int:
-    """Remove the items of a task's crawl (its final attempt's and any earlier)."""
+def delete_task_results(store, config, task: Mapping) -> dict:
+    """Remove the items of a task's crawl (its final attempt's and any earlier),
+    from the spider's SQL data sources first, then from MongoDB:
+    {"removed": MongoDB rows, "data_sources": {source: rows}}."""
     root = task.get("root_id") or task["_id"]
     ids = [t["_id"] for t in store.tasks.find({"root_id": root}, {"_id": 1})] or [task["_id"]]
+    in_sql = sqlremove.delete_rows(store, config, task["results_collection"], ids)
     collection = store.db[task["results_collection"]]
     removed = collection.delete_many({"_tid": {"$in": ids}}).deleted_count
     store.tasks.update_many({"_id": {"$in": ids}}, {"$set": {"results_deleted_at": now()}})
-    return removed
+    return {"removed": removed, "data_sources": in_sql}
 
 
-def drop_collection(store, name: str, confirm: str | None) -> int:
-    """Drop a whole results collection; `confirm` must repeat its name."""
+def drop_collection(store, config, name: str, confirm: str | None) -> dict:
+    """Drop a whole results collection, and its table in the spiders' SQL data
+    sources first; `confirm` must repeat its name.
+    {"rows": MongoDB rows, "data_sources": {source: rows}}."""
     if not name.startswith("results_") and store.spiders.find_one(
             {"results_collection": name}, {"_id": 1}) is None:
         raise NotFound(f"no results collection named {name!r}")
@@ -109,9 +114,10 @@ def drop_collection(store, name: str, confirm: str | None) -> int:
         raise NotFound(f"no results collection named {name!r}")
     if confirm != name:
         raise BadRequest(f"to drop {name}, confirm by sending its name (confirm={name})")
+    in_sql = sqlremove.drop_tables(store, config, name)
     rows = store.db[name].estimated_document_count()
     store.db[name].drop()
-    return rows
+    return {"rows": rows, "data_sources": in_sql}
 
 
 __all__ = ["update_spider", "spider_settings", "delete_task_results", "drop_collection",

@@ -97,15 +97,25 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
+# One encoder each, made once (json.dumps with options builds one per call).
+# `dumps`: a stored item as JSON text, what JSON lacks (ObjectId, dates) as text.
+dumps = json.JSONEncoder(default=json_default).encode
+_key_text = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
 def make_engine(url, **kwargs) -> sa.Engine:
     """An engine whose JSON columns take any stored value (ObjectId, dates: as text)."""
-    return sa.create_engine(url, json_serializer=lambda obj: json.dumps(obj, default=json_default),
-                            **kwargs)
+    return sa.create_engine(url, json_serializer=dumps, **kwargs)
+
+
+def engine_json_dumps(engine: sa.Engine):
+    """How `engine` writes JSON (`make_engine`'s, else the standard one)."""
+    return getattr(engine.dialect, "_json_serializer", None) or json.dumps
 
 
 def key_hash(policy: DedupPolicy, item: Mapping) -> str:
     values = [item.get(k) for k in policy.keys]
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(_key_text(values).encode()).hexdigest()
 
 
 def json_safe(item: Mapping) -> dict:
@@ -120,11 +130,14 @@ class SqlTable:
     def __init__(self, engine: sa.Engine, name: str):
         self.engine = engine
         self.name = name
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # forget() runs inside drop()
         self.table: sa.Table | None = None
         self.backfilled: set = set()
         self.names: dict[str, str] = {}  # field -> column name ('' for none)
         self.converters: dict[str, Any] = {}  # column name -> converter
+        self.fields: dict[str, tuple] = {}  # field -> (column name, converter) or ()
+        self.statements: dict[str | None, tuple[str, dict]] = {}  # mode -> (SQL, blank row)
+        self.dump = engine_json_dumps(engine)
 
     # -- layout ----------------------------------------------------------------
     def _json_type(self):
@@ -156,6 +169,8 @@ class SqlTable:
         table = sa.Table(self.name, sa.MetaData(), sa.Column("item", self._json_type()),
                          autoload_with=self.engine)
         self.converters = {c.name: converter(c) for c in table.c if c.name not in RESERVED}
+        self.fields = {}  # a new column: fields map and statements are made anew
+        self.statements = {}
         return table
 
     def _widen(self, items: list[Mapping]) -> sa.Table:
@@ -187,36 +202,78 @@ class SqlTable:
 
     # -- writes ----------------------------------------------------------------
     def write(self, items: Iterable[Mapping], policy: DedupPolicy | None) -> int:
-        """Insert, or upsert on the dedup key, one batch in one transaction."""
+        """Insert, or upsert on the dedup key, one batch in one transaction.
+
+        The statement is built by SQLAlchemy's dialect (``insert()`` with
+        ``on_conflict_do_update`` / ``on_duplicate_key_update``), compiled once
+        per table layout and mode, and sent with the driver's executemany:
+        psycopg 3 pipelines the rows in one round trip, PyMySQL rewrites them
+        into one multi-row INSERT. Rows are plain dicts the statement's binds
+        name, their JSON already text (one encoding per item), so no
+        per-row parameter processing happens in Python after `_row`."""
         items = list(items)
         if not items:
             return 0
+        try:
+            return self._write(items, policy)
+        except (sa.exc.ProgrammingError, sa.exc.OperationalError):
+            # another process may have changed the table (dropped it with its
+            # results collection, added a column first): learn it anew, once
+            self.forget()
+            return self._write(items, policy)
+
+    def forget(self) -> None:
+        """Forget what is known of the table: it is looked up again on next use."""
+        with self.lock:
+            self.table, self.backfilled, self.statements = None, set(), {}
+            self.converters, self.fields = {}, {}
+
+    def _write(self, items: list[Mapping], policy: DedupPolicy | None) -> int:
         with self.lock:
             table = self._widen(items)
             if policy is not None and policy.keys not in self.backfilled:
                 self._backfill_keys(table, policy)
                 self.backfilled.add(policy.keys)
-        blank = dict.fromkeys(c.name for c in table.c if c.name != "_rowid")
-        rows = [self._row(blank, item, policy) for item in items]
+            sql, blank = self._compiled(table, policy)
+            rows = [self._row(blank, item, policy) for item in items]  # maps of this layout
         if policy is not None:
             rows = list({row["_key"]: row for row in rows}.values())  # last copy in a batch wins
         with self.engine.begin() as conn:
-            conn.execute(self._statement(table, policy), rows)
+            conn.exec_driver_sql(sql, rows)
         return len(rows)
 
-    def _row(self, blank, item, policy) -> dict:
+    def _compiled(self, table: sa.Table, policy: DedupPolicy | None) -> tuple[str, dict]:
+        """The batch statement's SQL for this layout and mode, and a row of NULLs
+        naming its binds (cached until the table gains a column)."""
+        key = policy.mode if policy is not None else None
+        cached = self.statements.get(key)
+        if cached is None:
+            blank = dict.fromkeys(c.name for c in table.c if c.name != "_rowid")
+            compiled = self._statement(table, policy).compile(
+                dialect=self.engine.dialect, column_keys=list(blank),
+                for_executemany=True)  # as execute() compiles it for many rows: no RETURNING
+            # psycopg and PyMySQL bind by name: each row's dict is passed as it is
+            if compiled.positiontup or set(compiled.binds) != set(blank):
+                raise ValueError(f"unexpected binds in {compiled.string!r}")
+            cached = self.statements[key] = (compiled.string, blank)
+        return cached
+
+    def _row(self, blank: dict, item: Mapping, policy: DedupPolicy | None) -> dict:
         row = dict(blank)
-        names, converters = self.names, self.converters
+        fields = self.fields
         for field, value in item.items():
-            name = names.get(field)
-            if name is None:
-                name = names[field] = column_name(field) or ""
-            convert = converters.get(name)
-            if convert is not None and value is not None:
-                row[name] = convert(value)
+            target = fields.get(field)
+            if target is None:
+                name = self.names.get(field)
+                if name is None:
+                    name = self.names[field] = column_name(field) or ""
+                convert = self.converters.get(name)
+                target = fields[field] = (name, convert) if convert is not None else ()
+            if target and value is not None:
+                row[target[0]] = target[1](value)
         row.update({"_tid": item["_tid"], "_at": item["_at"],
                     "_first_at": item.get("_first_at") or item["_at"],
-                    "item": json_safe(item),
+                    "item": self.dump(json_safe(item)),
                     "_key": key_hash(policy, item) if policy is not None else None})
         return row
 
@@ -264,10 +321,38 @@ class SqlTable:
                 if doomed:
                     conn.execute(table.delete().where(table.c._rowid.in_(doomed)))
 
-    def delete_tasks(self, task_ids: list[str]) -> int:
+    def exists(self) -> bool:
+        """Whether the table is on the server now (another process may have
+        dropped it: then what was known of it is forgotten)."""
+        if sa.inspect(self.engine).has_table(self.name):
+            return True
+        if self.table is not None:
+            self.forget()
+        return False
+
+    def delete_tasks(self, task_ids: list[str], first_since: float | None = None) -> int:
+        """Delete the rows tasks `task_ids` wrote last (first seen at or after
+        `first_since`, when given); a table not made yet holds none."""
+        if not task_ids or not self.exists():
+            return 0
         table = self._load()
+        where: sa.ColumnElement[bool] = table.c._tid.in_(task_ids)
+        if first_since is not None:
+            where = sa.and_(where, table.c._first_at >= first_since)
         with self.engine.begin() as conn:
-            return conn.execute(table.delete().where(table.c._tid.in_(task_ids))).rowcount
+            return conn.execute(table.delete().where(where)).rowcount
+
+    def drop(self) -> int:
+        """Drop the table; returns how many rows it held (0 when there was none)."""
+        with self.lock:
+            if not self.exists():
+                return 0
+            table = self._load()
+            with self.engine.begin() as conn:
+                rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                table.drop(conn, checkfirst=True)
+        self.forget()
+        return rows
 
     def count(self) -> int:
         table = self._load()
