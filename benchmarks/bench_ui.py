@@ -77,7 +77,7 @@ def run(uri, args):
     last = store.tasks.find_one(sort=[("created_at", -1)])["created_at"]
     mid = store.tasks.find_one({"created_at": {"$lt": (first + last) / 2}},
                                sort=[("created_at", -1)])
-    mid = f"{mid['created_at']!r}_{mid['_id']}"
+    mid = mid['_id']  # the pager's cursor: the id of the last task shown (web/taskpager.py)
 
     def last_page(name):
         """The last page in the default order: `_at`, the insertion time (indexed)."""
