@@ -20,7 +20,7 @@ from crawlfleet.models import (TaskStatus, is_results_collection, public_task,
 from crawlfleet.results.attempts import final_attempt
 from crawlfleet.results.manage import spider_settings
 from master import discovery, dispatch
-from master.nodes import list_nodes
+from master.nodes import list_nodes, waiting_reason
 from web import (credentials, errors, export, jsonbody, openapi, redact, services,
                  taskpager)
 
@@ -32,7 +32,8 @@ bp = Blueprint("api", __name__, url_prefix=PREFIX)
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 WRITE_ROLES = credentials.WRITE_ROLES
 PUBLIC_ENDPOINTS = {"api.openapi_document"}
-RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority", "workers", "persist")
+RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority", "workers", "persist",
+              "labels")
 TASK_PAGE = (50, 500)        # default and largest `limit` of GET /tasks
 LOG_PAGE = (1000, 10_000)    # ... of GET /tasks/<id>/log
 RESULT_PAGE = (100, 1000)    # ... of GET /tasks/<id>/results?format=json
@@ -145,8 +146,13 @@ def attachment(task_id, suffix):
 
 
 def task_out(doc):
-    """A task as the API shows it to this request's principal."""
-    return redact.task(public_task(doc))
+    """A task as the API shows it to this request's principal; a pending one for
+    labelled nodes says why no node has taken it, if none can."""
+    out = redact.task(public_task(doc))
+    if doc.get("status") == TaskStatus.PENDING.value and doc.get("labels"):
+        svc = services()
+        out["waiting"] = waiting_reason(svc.store, svc.config, doc)
+    return out
 
 
 def spider_out(doc):
@@ -195,7 +201,7 @@ def run(name):
         svc.store, svc.broker, svc.config, name,
         args=body.get("args"), settings=body.get("settings"),
         nodes=body.get("nodes", "any"), timeout=body.get("timeout"),
-        priority=body.get("priority", 0), trigger="api",
+        priority=body.get("priority", 0), trigger="api", labels=body.get("labels"),
     )
     return jsonify({"task_ids": [t["_id"] for t in tasks],
                     "tasks": [task_out(t) for t in tasks]}), 201
@@ -300,12 +306,13 @@ def openapi_document():
 
 # -- the nested API blueprints (imported last: they use the helpers above) -------
 
-from web import (crawls_api, projects_api, results_api, schedules_api,  # noqa: E402
+from web import (crawls_api, nodes_api, projects_api, results_api, schedules_api,  # noqa: E402
                  spiderenv_api, store_access)
 
 bp.register_blueprint(projects_api.bp)
 bp.register_blueprint(schedules_api.bp)
 bp.register_blueprint(results_api.bp)
 bp.register_blueprint(crawls_api.bp)
+bp.register_blueprint(nodes_api.bp)
 bp.register_blueprint(spiderenv_api.bp)
 bp.register_blueprint(store_access.bp)
