@@ -4,7 +4,7 @@ verbs that talk to the JSON API."""
 import click
 
 from crawlfleet import logformat
-from crawlfleet.cli import (client, crawls, data, health, projects, schedules, server,
+from crawlfleet.cli import (client, crawls, data, health, nodes, projects, schedules, server,
                             settings, spiderenv, users)
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
@@ -31,6 +31,7 @@ def setup_logging(config, name):
 
 
 server.register(main)
+nodes.register(main)  # subcommands of `crawlfleet node`, which server registers
 client.register(main)
 crawls.register(main)
 settings.register(main)
