@@ -10,6 +10,7 @@ from crawlfleet.errors import CrawlfleetError
 from crawlfleet.models import FINAL_VALUES, TaskStatus, is_results_collection, public_task
 from crawlfleet.results.attempts import final_attempt
 from master import dispatch
+from master.nodes import waiting_reason
 from web import auth, export, services, taskpager
 from web.ui import bp
 
@@ -75,6 +76,8 @@ def get_task(task_id):
 def task(task_id):
     doc = public_task(get_task(task_id))
     store = services().store
+    if doc["status"] == TaskStatus.PENDING.value and doc.get("labels"):
+        doc["waiting"] = waiting_reason(store, services().config, doc)
     # a crawl's items are its final attempt's (crawlfleet/results/attempts.py)
     shown = final_attempt(store, doc)["_id"]
     items = []
@@ -111,7 +114,8 @@ def retry(task_id):
             svc.store, svc.broker, svc.config, old["spider"], args=old.get("args"),
             settings=old.get("settings"), nodes=old.get("target") or "any",
             timeout=old.get("timeout"), priority=old.get("priority", 0), trigger="ui",
-            extra={"user": g.user["_id"], "retry_of": task_id})
+            extra={"user": g.user["_id"], "retry_of": task_id},
+            labels=(old.get("labels") or None) if old.get("target") in (None, "any") else None)
     except CrawlfleetError as exc:
         flash(f"Could not retry: {exc}", "error")
         return redirect(url_for("ui.task", task_id=task_id))
