@@ -72,9 +72,20 @@ def nodes_with_labels(store: Store, labels: Mapping[str, str]) -> list[str]:
 
 
 def waiting_reason(store: Store, config: Config, task: Doc) -> str | None:
-    """Why a pending task for labelled nodes has no taker, or None if one is there."""
+    """Why a pending task has no node to take it (its node is offline or not enabled,
+    or no enabled online node carries its labels), or None if one is there."""
+    target = task.get("target") or "any"
+    if target != "any":
+        node = store.nodes.find_one({"_id": target})
+        if node is None:
+            return f"waiting for node {target}, which is not registered"
+        if not is_online(node, config):
+            return f"waiting for node {target}, which is offline"
+        if mode_of(node) != NodeMode.ENABLED.value:
+            return f"waiting for node {target}, which is {mode_of(node)}"
+        return None
     wanted = task.get("labels") or {}
-    if not wanted or task.get("target") not in (None, "any"):
+    if not wanted:
         return None
     if online_node_ids(store, config, labels=wanted, accepting=True):
         return None

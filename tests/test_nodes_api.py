@@ -125,8 +125,13 @@ def test_labelled_run_requests(client, auth, nodes, store):
     assert answer.status_code == 400 and "not both" in answer.get_json()["error"]
     answer = post(client, "/spiders/books/run", {"labels": ["region"]}, auth.operator)
     assert answer.status_code == 400
-    # a disabled node is not chosen by id
+    # a task for one node says it waits for that node while it is disabled
+    answer = post(client, "/spiders/books/run", {"nodes": ["n2"]}, auth.operator)
+    pinned = answer.get_json()["task_ids"][0]
     post(client, "/nodes/n2/disable", None, auth.operator)
+    shown = client.get(f"/api/v1/tasks/{pinned}", headers=auth.viewer).get_json()
+    assert shown["waiting"] == "waiting for node n2, which is disabled"
+    # and a disabled node is not chosen by id
     answer = post(client, "/spiders/books/run", {"nodes": ["n2"]}, auth.operator)
     assert answer.status_code == 409 and "n2 is disabled" in answer.get_json()["error"]
 

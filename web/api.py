@@ -146,13 +146,8 @@ def attachment(task_id, suffix):
 
 
 def task_out(doc):
-    """A task as the API shows it to this request's principal; a pending one for
-    labelled nodes says why no node has taken it, if none can."""
-    out = redact.task(public_task(doc))
-    if doc.get("status") == TaskStatus.PENDING.value and doc.get("labels"):
-        svc = services()
-        out["waiting"] = waiting_reason(svc.store, svc.config, doc)
-    return out
+    """A task as the API shows it to this request's principal."""
+    return redact.task(public_task(doc))
 
 
 def spider_out(doc):
@@ -230,7 +225,13 @@ def tasks():
 
 @bp.get("/tasks/<task_id>")
 def task(task_id):
-    return jsonify(task_out(get_task(task_id)))
+    """One task; a pending one says why no node takes it, when none can (`waiting`)."""
+    doc = get_task(task_id)
+    out = task_out(doc)
+    if doc.get("status") == TaskStatus.PENDING.value:
+        svc = services()
+        out["waiting"] = waiting_reason(svc.store, svc.config, doc)
+    return jsonify(out)
 
 
 @bp.post("/tasks/<task_id>/cancel")

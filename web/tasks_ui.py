@@ -76,7 +76,7 @@ def get_task(task_id):
 def task(task_id):
     doc = public_task(get_task(task_id))
     store = services().store
-    if doc["status"] == TaskStatus.PENDING.value and doc.get("labels"):
+    if doc["status"] == TaskStatus.PENDING.value:
         doc["waiting"] = waiting_reason(store, services().config, doc)
     # a crawl's items are its final attempt's (crawlfleet/results/attempts.py)
     shown = final_attempt(store, doc)["_id"]
