@@ -50,8 +50,8 @@ def resolve_targets(store: Store, config: Config, nodes: Any,
     if nodes in ("all", ["all"]):
         online = online_node_ids(store, config, labels=labels, accepting=True)
         if not online:
-            which = f" labelled {labelling.describe(labels)}" if labels else ""
-            raise Conflict(f"no enabled node{which} is online to run on all nodes")
+            which = f", labelled {labelling.describe(labels)}" if labels else ""
+            raise Conflict(f"no node is online (and enabled{which}) to run on all nodes")
         return online
     if labels:
         raise BadRequest("give nodes or labels, not both: labels choose among any nodes "
