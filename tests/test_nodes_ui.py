@@ -58,3 +58,22 @@ def test_viewer_sees_no_controls_and_may_not_post(browser, node, store):  # noqa
     assert 'id="labels-n1"' not in page and "Drain" not in page
     assert user.post("/nodes/n1/mode", {"mode": "disabled"}).status_code == 403
     assert store.nodes.find_one({"_id": "n1"}).get("mode") is None
+
+
+def test_schedule_form_keeps_node_labels(browser, node, store, config):  # noqa: F811
+    """The schedule form's Node labels field: refused while no node carries them, kept
+    and shown once one does."""
+    from master.discovery import scan
+
+    scan(store, config)
+    user = browser("operator")
+    form = {"spider": "books", "cron": "0 3 * * *", "timezone": "UTC", "nodes": "any",
+            "overlap": "skip", "enabled": "on", "labels": "region=eu"}
+    page = user.post("/schedules/new", form).get_data(as_text=True)
+    assert "no node carries the labels region=eu" in page
+    assert store.schedules.count_documents({}) == 0
+    user.post("/nodes/n1/labels", {"labels": "region=eu"})
+    assert user.post("/schedules/new", form).status_code == 302
+    doc = store.schedules.find_one({})
+    assert doc["labels"] == {"region": "eu"}
+    assert 'value="region=eu"' in user.get(f"/schedules/{doc['_id']}").get_data(as_text=True)
