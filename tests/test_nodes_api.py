@@ -179,3 +179,28 @@ def test_node_verbs_of_the_cli_drive_a_real_node(api, store, config, processes):
     assert node.poll() is None
     assert cli("node", "slots", "cli-node", "many").exit_code == 2
     assert "labels proxy=yes" in cli("node", "unlabel", "cli-node", "region").output
+
+
+def test_unused_label_selectors_are_forgotten_unless_a_task_waits(store, config):
+    """A selector idle for a week goes; one a pending task still asks for stays."""
+    from master import dispatch
+    from master.housekeeping import SELECTOR_IDLE_DAYS, prune_label_selectors
+    from master.nodes import record_selector
+
+    assert not scan(store, config)["errors"]
+    store.nodes.insert_one({"_id": "n1", "labels": {"region": "eu", "gpu": "yes"}})
+    record_selector(store, {"gpu": "yes"})
+    dispatch.run_spider(store, _NoBroker(), config, "books", labels={"region": "eu"})
+    later = now() + SELECTOR_IDLE_DAYS * 86400 + 60
+    kept = {d["_id"]: d["labels"] for d in store.label_selectors.find()}
+    assert sorted(kept.values(), key=str) == [{"gpu": "yes"}, {"region": "eu"}]
+    assert len(prune_label_selectors(store, at=now())) == 0
+    assert len(prune_label_selectors(store, at=later)) == 1
+    assert [d["labels"] for d in store.label_selectors.find()] == [{"region": "eu"}]
+
+
+class _NoBroker:
+    """Publishing fails: the task stays pending (the reconciler's job later)."""
+
+    def publish_task(self, *args, **kwargs):
+        raise ConnectionError("no broker in this test")
