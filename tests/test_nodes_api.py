@@ -204,3 +204,21 @@ class _NoBroker:
 
     def publish_task(self, *args, **kwargs):
         raise ConnectionError("no broker in this test")
+
+
+def test_crawl_workers_go_to_enabled_nodes_carrying_the_labels(store, config):
+    """A crawl's workers: one per enabled online carrier, the rest to its label queue."""
+    from master.crawls import worker_targets
+
+    store.nodes.insert_many([
+        {"_id": "eu1", "heartbeat_at": now(), "status": "online", "labels": {"region": "eu"},
+         "free": 1},
+        {"_id": "eu2", "heartbeat_at": now(), "status": "online", "labels": {"region": "eu"},
+         "free": 3},
+        {"_id": "eu3", "heartbeat_at": now(), "status": "online", "labels": {"region": "eu"},
+         "mode": "draining", "free": 4},
+        {"_id": "us1", "heartbeat_at": now(), "status": "online", "labels": {"region": "us"},
+         "free": 4},
+    ])
+    assert worker_targets(store, config, 3, "any", {"region": "eu"}) == ["eu2", "eu1", "any"]
+    assert worker_targets(store, config, 2, "any", None) == ["us1", "eu2"]
