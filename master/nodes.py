@@ -118,7 +118,7 @@ def get_node(store: Store, node_id: Any) -> Doc:
 
 def update_labels(store: Store, node_id: Any, set_: Any = None, remove: Any = None) -> Doc:
     """Add or change labels `set_` ({key: value}) and drop the keys in `remove`."""
-    get_node(store, node_id)
+    current = get_node(store, node_id).get("labels") or {}
     new = labelling.validate(set_, "labels")
     if remove is None:
         remove = []
@@ -130,6 +130,8 @@ def update_labels(store: Store, node_id: Any, set_: Any = None, remove: Any = No
     both = sorted(set(new) & set(gone))
     if both:
         raise BadRequest(f"label {both[0]!r} is both set and removed")
+    if len(set(current) - set(gone) | set(new)) > labelling.MAX_LABELS:
+        raise BadRequest(f"a node carries at most {labelling.MAX_LABELS} labels")
     update: Doc = {}
     if new:
         update["$set"] = {f"labels.{k}": v for k, v in new.items()}
@@ -137,11 +139,7 @@ def update_labels(store: Store, node_id: Any, set_: Any = None, remove: Any = No
         update["$unset"] = {f"labels.{k}": "" for k in gone}
     if update:
         store.nodes.update_one({"_id": node_id}, update)
-    node = get_node(store, node_id)
-    if len(node.get("labels") or {}) > labelling.MAX_LABELS:
-        store.nodes.update_one({"_id": node_id}, {"$unset": {f"labels.{k}": "" for k in new}})
-        raise BadRequest(f"a node carries at most {labelling.MAX_LABELS} labels")
-    return node
+    return get_node(store, node_id)
 
 
 def set_mode(store: Store, node_id: Any, mode: Any) -> Doc:

@@ -222,3 +222,14 @@ def test_crawl_workers_go_to_enabled_nodes_carrying_the_labels(store, config):
     ])
     assert worker_targets(store, config, 3, "any", {"region": "eu"}) == ["eu2", "eu1", "any"]
     assert worker_targets(store, config, 2, "any", None) == ["us1", "eu2"]
+
+
+def test_a_node_carries_at_most_twenty_labels(client, auth, nodes, store):
+    many = {f"k{i}": "v" for i in range(20)}
+    assert post(client, "/nodes/n1/labels", {"set": many}, auth.admin).status_code == 200
+    answer = post(client, "/nodes/n1/labels", {"set": {"k0": "w", "extra": "x"}}, auth.admin)
+    assert answer.status_code == 400 and "at most 20 labels" in answer.get_json()["error"]
+    assert store.nodes.find_one({"_id": "n1"})["labels"] == many  # nothing half-written
+    answer = post(client, "/nodes/n1/labels", {"set": {"extra": "x"}, "remove": ["k1"]},
+                  auth.admin)
+    assert answer.status_code == 200 and len(answer.get_json()["labels"]) == 20
