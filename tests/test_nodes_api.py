@@ -168,6 +168,12 @@ def test_node_verbs_of_the_cli_drive_a_real_node(api, store, config, processes):
     result = cli("run", "napper", "--label", "region=mars")
     assert result.exit_code == 1
     assert result.output.startswith("error: no node carries the labels region=mars")
+    result = cli("schedule", "add", "napper", "--cron", "0 3 * * *", "--label", "region=eu",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    schedule_id = json.loads(result.stdout)["id"]
+    assert json.loads(result.stdout)["labels"] == {"region": "eu"}
+    assert "region=eu" in cli("schedule", "show", schedule_id).output
     assert "online, drained" in cli("node", "drain", "cli-node").output  # idle already
     table = cli("nodes").output.splitlines()
     assert table[1].split()[:6] == ["cli-node", table[1].split()[1], "online", "0/1",

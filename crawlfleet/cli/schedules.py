@@ -148,7 +148,10 @@ def register(main):
             ("args", " ".join(f"{k}={v}" for k, v in (doc.get("args") or {}).items()) or "-"),
             ("settings",
              " ".join(f"{k}={v}" for k, v in (doc.get("settings") or {}).items()) or "-"),
-            ("nodes", targets(doc.get("nodes") or "any")), ("overlap", doc.get("overlap")),
+            ("nodes", targets(doc.get("nodes") or "any")),
+            ("labels", ",".join(f"{k}={v}" for k, v in sorted((doc.get("labels") or {}).items()))
+             or "-"),
+            ("overlap", doc.get("overlap")),
             ("priority", doc.get("priority")), ("timeout", doc.get("timeout") or "-"),
             ("retry", f"{retry['max_attempts']} attempts, backoff {retry.get('backoff', 0):g} s"
              if retry else "-"),
