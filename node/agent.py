@@ -85,6 +85,10 @@ class NodeAgent(ConsumerMixin):
                 f"node id {self.node_id!r} is in use by a running node "
                 f"(pid {node.get('pid')} on {node.get('hostname')}); "
                 "give this one another id with CRAWLFLEET_NODE_ID or --id")
+        own_labels = labelling.validate(self.config.node_labels, "node_labels")
+        self.store.nodes.update_one(  # before the refresh: the labels this node starts with
+            {"_id": self.node_id}, {"$set": {f"labels.{k}": v for k, v in own_labels.items()}}
+            if own_labels else {"$setOnInsert": {"labels": {}}}, upsert=True)
         self.control.refresh()  # the mode, slots and labels an operator left on this node
         stamp = now()
         self.store.nodes.update_one({"_id": self.node_id}, {"$set": {

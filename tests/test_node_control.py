@@ -179,3 +179,16 @@ def test_run_slots_change_live(emb):
         node_control.set_run_slots(store, only, 0)
     back = node_control.set_run_slots(store, only, None)
     assert back["run_slots"] is None
+
+
+def test_a_node_starts_with_the_labels_of_its_configuration(emb):
+    """CRAWLFLEET_NODE_LABELS labels the node at start, next to an operator's labels."""
+    config, store, broker, procs = emb
+    only = node_id("c")
+    store.nodes.insert_one({"_id": only, "labels": {"team": "data", "zone": "a"}})
+    procs.node(store, only, CRAWLFLEET_NODE_LABELS="zone=b,proxy=yes")
+    assert store.nodes.find_one({"_id": only})["labels"] == {
+        "team": "data", "zone": "b", "proxy": "yes"}
+    done = wait_task(store, nap(config, store, broker, 0.1, labels={"zone": "b", "team": "data"}),
+                     timeout=60)
+    assert done["status"] == "finished" and done["node_id"] == only
