@@ -2,7 +2,11 @@
 
 - ``<prefix>-tasks``: a direct exchange. Routing key ``any`` reaches the shared
   queue ``<prefix>-tasks`` (any node takes it); ``node-<id>`` reaches that
-  node's own durable queue ``<prefix>-node-<id>``.
+  node's own durable queue ``<prefix>-node-<id>``; ``labels-<key>`` reaches the
+  queue ``<prefix>-labels-<key>`` of one label selector (``region=eu``), which
+  every node carrying those labels consumes (crawlfleet/labels.py names it). A
+  message for labels no node carries yet waits in its queue: the publisher
+  declares it.
 - ``<prefix>-control``: a fan-out exchange; every node binds a private,
   auto-deleted queue to it and hears cancel requests.
 
@@ -17,12 +21,14 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kombu import Connection, Exchange, Queue
 from kombu.pools import ProducerPool
 
 from crawlfleet import embedded_broker
+from crawlfleet.labels import selector_key
 
 if TYPE_CHECKING:
     from crawlfleet.config import Config
@@ -61,9 +67,19 @@ class Topology:
             durable=False, auto_delete=True,
         )
 
-    def queue_for(self, target: str | None) -> Queue:
-        """The queue a task for `target` ("any" or a node id) is published to."""
-        return self.shared_queue if target in (None, "any") else self.node_queue(target)
+    def label_queue(self, labels: Mapping[str, str]) -> Queue:
+        key = selector_key(labels)
+        return Queue(
+            f"{self.prefix}-labels-{key}", self.task_exchange,
+            routing_key=f"labels-{key}", durable=True, max_priority=MAX_PRIORITY,
+        )
+
+    def queue_for(self, target: str | None, labels: Mapping[str, str] | None = None) -> Queue:
+        """The queue a task for `target` ("any" or a node id) is published to; a task
+        for any node that asks for labels goes to its selector's queue."""
+        if target is None or target == "any":
+            return self.label_queue(labels) if labels else self.shared_queue
+        return self.node_queue(target)
 
 
 def connect(config: Config) -> Connection:
@@ -125,8 +141,9 @@ class Broker:
         # to the same URL, so closing one would close them for all.
         self.producers = ProducerPool(self.connection.Pool(limit=16), limit=16)
 
-    def publish_task(self, task_id: str, target: str = "any", priority: int = 0) -> None:
-        queue = self.topology.queue_for(target)
+    def publish_task(self, task_id: str, target: str = "any", priority: int = 0,
+                     labels: Mapping[str, str] | None = None) -> None:
+        queue = self.topology.queue_for(target, labels)
         self._publish(
             {"task_id": task_id},
             exchange=self.topology.task_exchange,
@@ -150,9 +167,9 @@ class Broker:
                 **kwargs,
             )
 
-    def queue_depth(self, target: str = "any") -> int:
+    def queue_depth(self, target: str = "any", labels: Mapping[str, str] | None = None) -> int:
         """Messages waiting in a task queue (0 when it does not exist yet)."""
-        queue = self.topology.queue_for(target)
+        queue = self.topology.queue_for(target, labels)
         with self.connection.clone() as conn:
             try:
                 _, count, _ = queue(conn.default_channel).queue_declare(passive=True)

@@ -111,16 +111,31 @@ class ApiClient:
         return self.post("/spiders/rescan")
 
     def run(self, spider, *, args=None, settings=None, nodes="any", timeout=None,
-            priority=None, workers=None, persist=None):
+            priority=None, workers=None, persist=None, labels=None):
         """{"task_ids": [...], "tasks": [...]} of a new run (and "crawl_id" with
         `workers` or `persist`)."""
         body = {"nodes": nodes}
         for key, value in (("args", args), ("settings", settings), ("timeout", timeout),
                            ("priority", priority), ("workers", workers),
-                           ("persist", persist or None)):
+                           ("persist", persist or None), ("labels", labels or None)):
             if value is not None:
                 body[key] = value
         return self.post(f"/spiders/{_segment(spider)}/run", body)
+
+    # -- node control ------------------------------------------------------------
+    def node(self, node_id):
+        return self.get(f"/nodes/{_segment(node_id)}")
+
+    def label_node(self, node_id, set_=None, remove=None):
+        body = {k: v for k, v in (("set", set_), ("remove", remove)) if v}
+        return self.post(f"/nodes/{_segment(node_id)}/labels", body)
+
+    def set_node_mode(self, node_id, verb):
+        """`verb`: enable, drain or disable."""
+        return self.post(f"/nodes/{_segment(node_id)}/{verb}")
+
+    def set_node_slots(self, node_id, slots):
+        return self.post(f"/nodes/{_segment(node_id)}/slots", {"run_slots": slots})
 
     def tasks(self, *, status=None, spider=None, node=None, limit=None, before=None,
               trigger=None):

@@ -11,8 +11,9 @@ import os
 import tomllib
 from pathlib import Path
 
+from crawlfleet import labels as labelling
 from crawlfleet.defaults import BY_NAME, SETTINGS
-from crawlfleet.errors import ConfigError
+from crawlfleet.errors import ConfigError, CrawlfleetError
 
 ENV_PREFIX = "CRAWLFLEET_"
 UP_STATE_FILE = "run/up.json"
@@ -154,6 +155,10 @@ class Config:
                               f"got {v['web_worker_class']!r}")
         if v["max_runners"] < 1:
             raise ConfigError("max_runners must be at least 1")
+        try:
+            labelling.validate(v["node_labels"], "node_labels")
+        except CrawlfleetError as exc:
+            raise ConfigError(str(exc)) from None
         if v["schedule_lease_ttl"] <= 0 or v["schedule_misfire_grace"] < 0:
             raise ConfigError("schedule_lease_ttl must be positive, schedule_misfire_grace ≥ 0")
         if v["schedule_catchup"] < v["schedule_lease_ttl"]:

@@ -84,6 +84,10 @@ SETTINGS = [
             "This node's id. Empty: the host name."),
     Setting("max_runners", 0, int,
             "Spiders a node runs at once. 0: the number of CPUs, at least 2."),
+    Setting("node_labels", "", str,
+            "Labels this node sets on itself at each start, e.g. `region=eu,proxy=yes` "
+            "(runs with `--label` go only to nodes carrying them). Labels an operator "
+            "set stay; a key given here takes this value again at the next start."),
     Setting("heartbeat_interval", 3.0, float, "Seconds between node heartbeats."),
     Setting("node_timeout", 15.0, float,
             "A node silent this many seconds is offline, and its running tasks "

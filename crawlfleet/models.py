@@ -79,6 +79,18 @@ class NodeStatus(enum.StrEnum):
     STOPPED = "stopped"
 
 
+class NodeMode(enum.StrEnum):
+    """Whether a node takes new tasks, as its operator set it (`nodes.mode`).
+
+    Draining and disabled both take no new task and let running ones finish;
+    draining says "empty me" (the node shows as drained once idle, the moment
+    to stop it), disabled says "keep out of rotation" until enabled again."""
+
+    ENABLED = "enabled"
+    DRAINING = "draining"
+    DISABLED = "disabled"
+
+
 class FireState(enum.StrEnum):
     """What became of one fire time of a schedule (`schedule_fires.state`)."""
 
@@ -146,11 +158,13 @@ def check_results_collection(name: object) -> str | None:
 def new_task(spider: Doc, *, target: str, args: dict[str, str] | None = None,
              settings: dict[str, str] | None = None, timeout: float | None = None,
              priority: int = 0, trigger: str = "api", retry: Doc | None = None,
-             retry_of: str | None = None, attempt: int = 1, extra: Doc | None = None) -> Doc:
+             retry_of: str | None = None, attempt: int = 1, extra: Doc | None = None,
+             labels: dict[str, str] | None = None) -> Doc:
     """The ledger document of a task that has been asked for but not yet run.
 
     `retry` is the task's retry policy ``{"max_attempts": n, "backoff": s}``;
-    `extra` adds fields a caller owns (e.g. the schedule that fired it).
+    `extra` adds fields a caller owns (e.g. the schedule that fired it); `labels`
+    limits a task for any node to nodes carrying them (crawlfleet/labels.py).
     """
     created = now()
     doc = {
@@ -162,6 +176,7 @@ def new_task(spider: Doc, *, target: str, args: dict[str, str] | None = None,
         "results_collection": spider["results_collection"],
         "status": TaskStatus.PENDING.value,
         "target": target,
+        "labels": dict(labels or {}),
         "node_id": None,
         "args": dict(args or {}),
         "settings": dict(settings or {}),
@@ -189,6 +204,7 @@ def new_task(spider: Doc, *, target: str, args: dict[str, str] | None = None,
 
 # Fields a retry copies from the attempt before it.
 CARRIED_FIELDS = ("spider", "project", "version", "kind", "results_collection", "target",
+                  "labels",
                   "args", "settings", "timeout", "priority", "retry", "root_id",
                   "schedule_id", "fire_time")
 

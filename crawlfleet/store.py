@@ -23,6 +23,8 @@ Collections:
 - ``leases``        short leases, e.g. which master is the scheduler leader
 - ``scrapyd_jobs``  Scrapyd job ids (``_id`` = ``job:<id>``, unique) and the
                     crawl (root task id) each names (web/scrapyd/jobids.py)
+- ``label_selectors``  each set of labels a run has asked for (``_id`` = its
+                    queue key): nodes consume the queues of those they carry
 - ``crawls``        distributed and resumable crawls (master/crawls.py); their
                     workers are tasks carrying ``crawl_id``
 - ``alert_channels``  where alerts go: Apprise URLs, encrypted (crawlfleet/alerting/)
@@ -176,6 +178,10 @@ class Store:
     @property
     def crawls(self) -> Collection[Doc]:
         return self.db.crawls
+
+    @property
+    def label_selectors(self) -> Collection[Doc]:
+        return self.db.label_selectors
 
     @property
     def leases(self) -> Collection[Doc]:

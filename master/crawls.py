@@ -53,12 +53,13 @@ def set_crawl_status(store, crawl_id, status, **fields):
     store.crawls.update_one({"_id": crawl_id}, {"$set": update})
 
 
-def worker_targets(store, config, count, nodes):
-    """One worker per node while nodes last (the least busy first), then any node."""
+def worker_targets(store, config, count, nodes, labels=None):
+    """One worker per node while nodes last (the least busy first), then any node
+    (any node carrying `labels`, when the crawl asks for labels)."""
     if nodes not in (None, "", "any", ["any"]):
-        chosen = dispatch.resolve_targets(store, config, nodes)
+        chosen = dispatch.resolve_targets(store, config, nodes, labels)
     else:
-        online = set(online_node_ids(store, config))
+        online = set(online_node_ids(store, config, labels=labels, accepting=True))
         docs = store.nodes.find({"_id": {"$in": sorted(online)}}, {"free": 1, "busy": 1})
         chosen = [d["_id"] for d in sorted(docs, key=lambda d: (-(d.get("free") or 0),
                                                                 d.get("busy") or 0, d["_id"]))]
@@ -69,7 +70,7 @@ def worker_targets(store, config, count, nodes):
 
 def start_crawl(store, broker, config, name, *, workers=1, persist=False, args=None,
                 settings=None, nodes="any", timeout=None, priority=0, trigger="api",
-                retry=None, extra=None, version=None):
+                retry=None, extra=None, version=None, labels=None):
     """Create a crawl of `workers` worker tasks sharing one frontier; returns
     (crawl, tasks)."""
     workers = validate_workers(workers) or 1
@@ -83,6 +84,9 @@ def start_crawl(store, broker, config, name, *, workers=1, persist=False, args=N
     args = dispatch.validate_args(args)
     settings = dispatch.validate_settings(settings)
     timeout, priority = dispatch.validate_options(timeout, priority)
+    wanted = dispatch.check_labels(store, labels)
+    if wanted and nodes not in (None, "", "any", ["any"]):
+        dispatch.resolve_targets(store, config, nodes, wanted)  # refuses the mix
     retry = (dispatch.validate_retry(retry) or dispatch.validate_retry(spider.get("retry"))
              or dispatch.default_retry(config))
     if timeout is None and config.task_timeout:
@@ -92,7 +96,8 @@ def start_crawl(store, broker, config, name, *, workers=1, persist=False, args=N
         "version": spider["version"], "results_collection": spider["results_collection"],
         "status": TaskStatus.PENDING.value, "workers": workers, "persist": bool(persist),
         "args": args, "settings": settings, "timeout": timeout, "priority": priority,
-        "trigger": trigger, "retry": retry, "nodes": nodes, "created_at": now(),
+        "trigger": trigger, "retry": retry, "nodes": nodes, "labels": wanted,
+        "created_at": now(),
         "started_at": None, "finished_at": None, "cancel_requested": False, "resumed": 0,
         "stats": {"items": 0, "pages": 0, "errors": 0}, "frontier": {}, "error": None,
         **(extra or {}),
@@ -110,13 +115,14 @@ def add_workers(store, broker, config, crawl, count, *, trigger, extra=None, slo
         top = max([t.get("worker", -1) for t in store.tasks.find(
             {"crawl_id": crawl["_id"]}, {"worker": 1})] or [-1])
         slots = list(range(top + 1, top + 1 + count))
-    targets = worker_targets(store, config, len(slots), crawl.get("nodes"))
+    wanted = crawl.get("labels") or {}
+    targets = worker_targets(store, config, len(slots), crawl.get("nodes"), wanted)
     # The crawl replaces its workers itself (it must also return their requests
     # to the frontier), so the generic per-task retry is off for them.
     no_retry = {"max_attempts": 1, "backoff": 0.0, "on": ["abnormal"]}
     tasks = [new_task(spider, target=target, args=crawl["args"], settings=crawl["settings"],
                       timeout=crawl["timeout"], priority=crawl["priority"], trigger=trigger,
-                      retry=no_retry,
+                      retry=no_retry, labels=wanted,
                       extra={**(extra or {}), "crawl_id": crawl["_id"], "worker": slot})
              for slot, target in zip(slots, targets)]
     if tasks:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from crawlfleet import labels as labelling
 from crawlfleet import ledger
 from crawlfleet.errors import BadRequest, Conflict, NotFound
-from crawlfleet.models import NODE_ID_RE, Doc, TaskStatus, new_task, now, results_collection_for
+from crawlfleet.models import (NODE_ID_RE, Doc, NodeMode, TaskStatus, new_task, now,
+                               results_collection_for)
 # The checks of a run request live in the shared package (schedules use them too);
 # imported here under their old names for callers of `master.dispatch`.
 from crawlfleet.runrequest import (RETRYABLE, default_retry, validate_args,  # noqa: F401
                                    validate_options, validate_retry, validate_settings)
-from master.nodes import online_node_ids
+from master.nodes import mode_of, nodes_with_labels, online_node_ids, record_selector
 
 if TYPE_CHECKING:
     from crawlfleet.broker import Broker
@@ -28,15 +30,32 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def resolve_targets(store: Store, config: Config, nodes: Any) -> list[str]:
-    """The list of targets: ["any"], one per online node for "all", or chosen ids."""
+def check_labels(store: Store, labels: Any) -> dict[str, str]:
+    """The run's label selector, refused when no node at all carries it (a typo, or
+    nodes not labelled yet, would otherwise leave its tasks pending for ever)."""
+    wanted = labelling.validate(labels)
+    if wanted and not nodes_with_labels(store, wanted):
+        selector = labelling.describe(wanted)
+        raise Conflict(f"no node carries the labels {selector}; label one first "
+                       f"(crawlfleet node label NODE {selector.replace(',', ' ')})")
+    return wanted
+
+
+def resolve_targets(store: Store, config: Config, nodes: Any,
+                    labels: dict[str, str] | None = None) -> list[str]:
+    """The list of targets: ["any"], one per enabled online node for "all" (carrying
+    `labels`), or chosen ids."""
     if nodes in (None, "", "any", ["any"]):
         return ["any"]
     if nodes in ("all", ["all"]):
-        online = online_node_ids(store, config)
+        online = online_node_ids(store, config, labels=labels, accepting=True)
         if not online:
-            raise Conflict("no node is online to run on all nodes")
+            which = f", labelled {labelling.describe(labels)}" if labels else ""
+            raise Conflict(f"no node is online (and enabled{which}) to run on all nodes")
         return online
+    if labels:
+        raise BadRequest("give nodes or labels, not both: labels choose among any nodes "
+                         '(nodes "any") or all nodes (nodes "all")')
     if isinstance(nodes, str):
         nodes = [n for n in nodes.split(",") if n]
     if not isinstance(nodes, list) or not nodes or not all(isinstance(n, str) for n in nodes):
@@ -48,6 +67,10 @@ def resolve_targets(store: Store, config: Config, nodes: Any) -> list[str]:
             raise BadRequest(f"invalid node id {node_id!r}")
         if node_id not in known:
             raise NotFound(f"unknown node {node_id!r}")
+    for node in store.nodes.find({"_id": {"$in": nodes}}, {"mode": 1}):
+        if mode_of(node) != NodeMode.ENABLED.value:
+            raise Conflict(f"node {node['_id']} is {mode_of(node)}: it takes no new task "
+                           f"(crawlfleet node enable {node['_id']})")
     return list(dict.fromkeys(nodes))
 
 
@@ -78,11 +101,13 @@ def pin_version(store: Store, spider: Doc, version_id: Any) -> Doc:
 def run_spider(store: Store, broker: Broker, config: Config, name: Any, *, args: Any = None,
                settings: Any = None, nodes: Any = "any", timeout: Any = None,
                priority: Any = 0, trigger: str = "api", retry: Any = None,
-               extra: Doc | None = None, version: Any = None) -> list[Doc]:
+               extra: Doc | None = None, version: Any = None,
+               labels: Any = None) -> list[Doc]:
     """Create and announce the tasks of one run request; returns the task documents.
 
     `extra` adds caller-owned fields to each task (e.g. schedule id, fire time);
-    `version` runs that version of the spider's project instead of the current one.
+    `version` runs that version of the spider's project instead of the current one;
+    `labels` ({key: value}) lets only nodes carrying them take its tasks.
     """
     spider = get_spider(store, name)
     if version is not None:
@@ -93,9 +118,11 @@ def run_spider(store: Store, broker: Broker, config: Config, name: Any, *, args:
     retry = validate_retry(retry) or validate_retry(spider.get("retry")) or default_retry(config)
     if timeout is None and config.task_timeout:
         timeout = config.task_timeout
-    targets = resolve_targets(store, config, nodes)
+    wanted = check_labels(store, labels)
+    targets = resolve_targets(store, config, nodes, wanted)
     tasks = [new_task(spider, target=t, args=args, settings=settings, timeout=timeout,
-                      priority=priority, trigger=trigger, retry=retry, extra=extra)
+                      priority=priority, trigger=trigger, retry=retry, extra=extra,
+                      labels=wanted)
              for t in targets]
     ledger.create(store, tasks)
     for task in tasks:
@@ -105,8 +132,11 @@ def run_spider(store: Store, broker: Broker, config: Config, name: Any, *, args:
 
 def publish(store: Store, broker: Broker, task: Doc) -> bool:
     """Announce a pending task on the broker; failures are left to the reconciler."""
+    wanted = task.get("labels") or {}
     try:
-        broker.publish_task(task["_id"], task["target"], task.get("priority", 0))
+        if wanted and task["target"] == "any":
+            record_selector(store, wanted)  # before the message: carriers subscribe
+        broker.publish_task(task["_id"], task["target"], task.get("priority", 0), wanted)
     except Exception as exc:  # the broker is down: the ledger keeps the task
         log.warning("could not publish task %s (%s); the reconciler will retry", task["_id"], exc)
         return False

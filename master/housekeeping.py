@@ -2,7 +2,9 @@
 
 Tasks that ended more than ``task_retention_days`` ago go, with their logs;
 logs alone go after ``log_retention_days``. Results are the user's data and
-are never deleted here.
+are never deleted here. Label selectors no run has asked for in
+``SELECTOR_IDLE_DAYS`` go too (nodes stop consuming their queues), unless a
+pending task still asks for one.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from crawlfleet.models import FINAL_VALUES, now
+from crawlfleet.models import FINAL_VALUES, TaskStatus, now
 
 if TYPE_CHECKING:
     from crawlfleet.config import Config
@@ -20,6 +22,7 @@ log = logging.getLogger(__name__)
 
 DAY = 86400.0
 BATCH = 1000
+SELECTOR_IDLE_DAYS = 7.0
 
 
 def prune_ledger(store: Store, config: Config, at: float | None = None) -> dict[str, int]:
@@ -50,3 +53,22 @@ def prune_ledger(store: Store, config: Config, at: float | None = None) -> dict[
     if report["tasks"] or report["logs_of_tasks"]:
         log.info("retention: deleted %(tasks)d tasks and the logs of %(logs_of_tasks)d more", report)
     return report
+
+
+def prune_label_selectors(store: Store, at: float | None = None) -> list[str]:
+    """Forget the label selectors (master/nodes.py) unused for a week and wanted by no
+    pending task; returns their ids."""
+    cutoff = (at or now()) - SELECTOR_IDLE_DAYS * DAY
+    removed = []
+    for selector in store.label_selectors.find({"used_at": {"$lt": cutoff}}).limit(BATCH):
+        wanted = selector.get("labels") or {}
+        query = {"status": TaskStatus.PENDING.value,
+                 **{f"labels.{k}": v for k, v in wanted.items()}}
+        if any((t.get("labels") or {}) == wanted
+               for t in store.tasks.find(query, {"labels": 1}).limit(BATCH)):
+            continue
+        store.label_selectors.delete_one({"_id": selector["_id"], "used_at": {"$lt": cutoff}})
+        removed.append(selector["_id"])
+    if removed:
+        log.info("retention: forgot %d unused label selector(s)", len(removed))
+    return removed

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from crawlfleet import labels as labelling
 from crawlfleet import ledger
 from crawlfleet.broker import prune_processed
 from crawlfleet.models import (FINAL_VALUES, RETRYABLE_VALUES, NodeStatus, TaskStatus,
@@ -138,16 +139,18 @@ class Reconciler:
         stale = list(self.store.tasks.find(
             {"status": TaskStatus.PENDING.value,
              "published_at": {"$lt": at - self.config.republish_after}}).limit(BATCH))
-        depths: dict[str, int | None] = {}
+        depths: dict[tuple[str, str], int | None] = {}
         for task in stale:
             target = task.get("target") or "any"
-            if target not in depths:
+            wanted = task.get("labels") or {}
+            queue = (target, labelling.describe(wanted))
+            if queue not in depths:
                 try:
-                    depths[target] = self.broker.queue_depth(target)
+                    depths[queue] = self.broker.queue_depth(target, wanted)
                 except Exception as exc:
-                    log.warning("cannot read the depth of queue %s: %s", target, exc)
-                    depths[target] = None
-            if depths[target] == 0 and publish(self.store, self.broker, task):
+                    log.warning("cannot read the depth of queue %s: %s", queue, exc)
+                    depths[queue] = None
+            if depths[queue] == 0 and publish(self.store, self.broker, task):
                 log.warning("task %s: its message was lost; published again", task["_id"])
                 published.append(task["_id"])
         return published

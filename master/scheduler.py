@@ -292,7 +292,7 @@ class Scheduler:
                     args=doc.get("args"), settings=doc.get("settings"),
                     nodes=doc.get("nodes") or "any", timeout=doc.get("timeout"),
                     priority=doc.get("priority") or 0, trigger="schedule",
-                    retry=doc.get("retry"),
+                    retry=doc.get("retry"), labels=doc.get("labels") or None,
                     extra={"schedule_id": doc["_id"], "fire_time": fire_time})
         except NotFound as exc:
             if self.store.spiders.find_one({"_id": doc["spider"]}, {"_id": 1}) is None:
@@ -317,6 +317,7 @@ class Scheduler:
             persist=bool(doc.get("persist")), args=doc.get("args"), settings=doc.get("settings"),
             nodes=doc.get("nodes") or "any", timeout=doc.get("timeout"),
             priority=doc.get("priority") or 0, trigger="schedule", retry=doc.get("retry"),
+            labels=doc.get("labels") or None,
             extra={"schedule_id": doc["_id"], "fire_time": fire_time})
         return tasks
 

@@ -63,6 +63,7 @@ class Master:
                 self.reconciler.run_once()
                 if now() - last_housekeeping >= self.config.housekeeping_interval:
                     housekeeping.prune_ledger(self.store, self.config)
+                    housekeeping.prune_label_selectors(self.store)
                     last_housekeeping = now()
             except Exception:
                 log.exception("reconciler pass failed; next pass in %.1f s",

@@ -45,7 +45,8 @@ def retry(store: Store, broker: Broker, config: Config, task_id: str, *,
         store, broker, config, old["spider"], args=old.get("args"),
         settings=old.get("settings"), nodes=old.get("target") or "any",
         timeout=old.get("timeout"), priority=old.get("priority", 0), trigger=trigger,
-        extra={**(extra or {}), "retry_of": task_id})
+        extra={**(extra or {}), "retry_of": task_id},
+        labels=(old.get("labels") or None) if old.get("target") in (None, "any") else None)
     return tasks[0]
 
 

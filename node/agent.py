@@ -6,7 +6,8 @@ process's session); a message whose task cannot be claimed (already running
 elsewhere, finished, cancelled, unknown) is acknowledged and dropped. The
 message of a claimed task is acknowledged only after the task's final status
 is written. Prefetch equals the node's run slots, so the broker never hands a
-node more tasks than it can start.
+node more tasks than it can start. The operator's settings (mode, run slots,
+labels) are read every second and applied to the consumer (node/control.py).
 """
 
 import logging
@@ -23,11 +24,13 @@ import pymongo.errors
 from kombu.mixins import ConsumerMixin
 
 from crawlfleet import __version__, counters, ledger
+from crawlfleet import labels as labelling
 from crawlfleet.broker import Topology, connect
 from crawlfleet.errors import ConfigError
 from crawlfleet.models import NodeStatus, TaskStatus, default_node_id, now
 from crawlfleet.sandbox import Sandbox
 from crawlfleet.venvs import Virtualenvs
+from node.control import NodeControl
 from node.filecache import FileCache
 from node.prewarm import Prewarmer
 from node.runner import TaskRun
@@ -55,8 +58,9 @@ class NodeAgent(ConsumerMixin):
         self.store = store
         self.node_id = config.node_id or default_node_id()
         self.session = uuid.uuid4().hex
-        self.slots = config.max_runners
         self.topology = Topology(config.queue_prefix)
+        self.control = NodeControl(store, self.node_id, config.max_runners, self.topology)
+        self.task_consumer = None
         self.connection = connect(config)
         self.cache = FileCache(store, config.home_path / "cache")
         self.sandbox = Sandbox(config)
@@ -81,10 +85,16 @@ class NodeAgent(ConsumerMixin):
                 f"node id {self.node_id!r} is in use by a running node "
                 f"(pid {node.get('pid')} on {node.get('hostname')}); "
                 "give this one another id with CRAWLFLEET_NODE_ID or --id")
+        own_labels = labelling.validate(self.config.node_labels, "node_labels")
+        self.store.nodes.update_one(  # before the refresh: the labels this node starts with
+            {"_id": self.node_id}, {"$set": {f"labels.{k}": v for k, v in own_labels.items()}}
+            if own_labels else {"$setOnInsert": {"labels": {}}}, upsert=True)
+        self.control.refresh()  # the mode, slots and labels an operator left on this node
         stamp = now()
         self.store.nodes.update_one({"_id": self.node_id}, {"$set": {
             "hostname": socket.gethostname(), "pid": os.getpid(), "session": self.session,
-            "max_runners": self.slots, "status": NodeStatus.ONLINE.value, "started_at": stamp,
+            "max_runners": self.slots, "own_slots": self.control.own_slots,
+            "status": NodeStatus.ONLINE.value, "started_at": stamp,
             "heartbeat_at": stamp, "running": [], "version": __version__,
             "platform": platform.platform(), "cpus": os.cpu_count(),
             "sandbox": self.sandbox.state.describe(),
@@ -126,8 +136,13 @@ class NodeAgent(ConsumerMixin):
             log.warning("could not record the node as stopped: %s", exc)
 
     # -- consuming --------------------------------------------------------------
+    @property
+    def slots(self):
+        return self.control.slots
+
     def get_consumers(self, Consumer, channel):
-        tasks = Consumer(
+        self.control.forget_applied()
+        self.task_consumer = tasks = Consumer(
             queues=[self.topology.shared_queue, self.topology.node_queue(self.node_id)],
             callbacks=[self.on_task_message], accept=["json"], prefetch_count=self.slots)
         control = Consumer(
@@ -137,9 +152,7 @@ class NodeAgent(ConsumerMixin):
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
         self.channel = channel
-        if connection.transport.driver_type == "amqp":
-            # Both task queues together, not each, stay within the run slots.
-            channel.basic_qos(0, self.slots, True)
+        self.apply_control()
         log.info("node %s consuming from %s", self.node_id, connection.as_uri())
 
     def on_connection_error(self, exc, interval):
@@ -149,7 +162,14 @@ class NodeAgent(ConsumerMixin):
         log.error("dropped a message that is not valid JSON (%s): %r", exc, message.body[:200])
         message.ack()
 
+    def apply_control(self):
+        """Mode, run slots and label queues as last read (on the consuming thread)."""
+        amqp = self.connection.transport.driver_type == "amqp"
+        self.control.apply(self.task_consumer, self.channel, amqp)
+
     def on_iteration(self):
+        if self.task_consumer is not None and self.channel is not None:
+            self.apply_control()
         while True:
             try:
                 message = self.acks.get_nowait()
@@ -178,7 +198,16 @@ class NodeAgent(ConsumerMixin):
             if task_id in self.runs:
                 message.ack()
                 return
+            busy = len(self.runs)
+        if not self.control.accepting or busy >= self.slots:
+            # Delivered just before a drain, a disable or fewer slots took effect:
+            # back to the broker, for another node or for later.
+            message.requeue()
+            return
         try:
+            if not self.may_take(task_id):
+                message.requeue()
+                return
             task = self.claim(task_id)
         except pymongo.errors.PyMongoError as exc:
             log.warning("cannot reach the store to claim %s (%s); message requeued", task_id, exc)
@@ -201,6 +230,21 @@ class NodeAgent(ConsumerMixin):
             run.cancel()
 
     # -- the ledger ---------------------------------------------------------------
+    def may_take(self, task_id):
+        """Whether this node carries the labels a task for any node asks for. A
+        message this node may not take came through a label queue it no longer
+        satisfies: it goes back, and the next refresh drops that queue."""
+        task = self.store.tasks.find_one({"_id": task_id}, {"labels": 1, "target": 1})
+        if task is None or task.get("target") not in (None, "any"):
+            return True  # the claim decides (unknown task, or addressed to a node by id)
+        with self.control.lock:
+            carried = dict(self.control.labels)
+        if labelling.matches(task.get("labels"), carried):
+            return True
+        log.info("task %s asks for labels %s this node does not carry; requeued", task_id,
+                 labelling.describe(task.get("labels")))
+        return False
+
     def claim(self, task_id):
         """Take a pending task for this node, or explain in the log why not."""
         task = ledger.claim(self.store, task_id, self.node_id, self.session)
@@ -249,6 +293,7 @@ class NodeAgent(ConsumerMixin):
                     self._beat()
                     last_beat = time.monotonic()
                 self._watch_running()
+                self.control.refresh()
                 if self.warm is not None:
                     self.warm.prune()
                 if time.monotonic() - last_housekeeping >= self.config.housekeeping_interval:
@@ -276,6 +321,7 @@ class NodeAgent(ConsumerMixin):
         self.store.nodes.update_one({"_id": self.node_id, "session": self.session}, {"$set": {
             "heartbeat_at": now(), "status": NodeStatus.ONLINE.value, "running": running,
             "busy": len(running), "free": max(0, self.slots - len(running)),
+            "max_runners": self.slots,
             "load": load, "memory_percent": memory_percent(),
         }})
 

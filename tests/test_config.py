@@ -406,7 +406,7 @@ def test_every_setting_can_be_set_from_environment(env, tmp_path):
         "queue_prefix": "qp", "api_url": "http://x:2", "heartbeat_interval": "1.0",
         "node_timeout": "9.0", "spiders_path": str(tmp_path / "sp"), "log_format": "json",
         "web_worker_class": "gthread", "login_account_limit": "3 per minute",
-        "login_address_limit": "7 per hour",
+        "login_address_limit": "7 per hour", "node_labels": "region=eu,proxy=yes",
     }
     for setting in SETTINGS:
         raw = special.get(setting.name) or samples[setting.kind] or f"v-{setting.name}"

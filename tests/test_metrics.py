@@ -13,9 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import free_port, process_env, stop_group, wait_for, wait_for_port, wait_task
 from crawlfleet import counters
-from crawlfleet.broker import Broker
+from crawlfleet.broker import Broker, Topology
 from crawlfleet.models import now
 from crawlfleet.tokens import create_token
+from master.nodes import record_selector
 from web import create_app
 from web.metrics import histogram_buckets
 
@@ -66,6 +67,8 @@ def test_metrics_read_the_ledger(app, store, config):
         for task_id in ("q1", "q2", "q3"):
             broker.publish_task(task_id)
         broker.publish_task("q4", target="n-up")
+        record_selector(store, {"region": "eu"})
+        broker.publish_task("q5", labels={"region": "eu"})
     finally:
         broker.close()
     token = create_token(store, "prometheus", "viewer")
@@ -93,6 +96,8 @@ def test_metrics_read_the_ledger(app, store, config):
     prefix = config.queue_prefix
     assert value(samples, "crawlfleet_queue_depth", queue=f"{prefix}-tasks") == 3
     assert value(samples, "crawlfleet_queue_depth", queue=f"{prefix}-node-n-up") == 1
+    label_queue = Topology(prefix).label_queue({"region": "eu"}).name
+    assert value(samples, "crawlfleet_queue_depth", queue=label_queue) == 1
     assert value(samples, "crawlfleet_node_runners", node="n-up", state="busy") == 1
     assert value(samples, "crawlfleet_node_runners", node="n-up", state="free") == 3
     runner_nodes = {dict(k)["node"] for k in samples["crawlfleet_node_runners"]}

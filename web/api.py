@@ -20,7 +20,7 @@ from crawlfleet.models import (TaskStatus, is_results_collection, public_task,
 from crawlfleet.results.attempts import final_attempt
 from crawlfleet.results.manage import spider_settings
 from master import discovery, dispatch
-from master.nodes import list_nodes
+from master.nodes import list_nodes, waiting_reason
 from web import (credentials, errors, export, jsonbody, openapi, redact, services,
                  taskpager)
 
@@ -32,7 +32,8 @@ bp = Blueprint("api", __name__, url_prefix=PREFIX)
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 WRITE_ROLES = credentials.WRITE_ROLES
 PUBLIC_ENDPOINTS = {"api.openapi_document"}
-RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority", "workers", "persist")
+RUN_FIELDS = ("args", "settings", "nodes", "timeout", "priority", "workers", "persist",
+              "labels")
 TASK_PAGE = (50, 500)        # default and largest `limit` of GET /tasks
 LOG_PAGE = (1000, 10_000)    # ... of GET /tasks/<id>/log
 RESULT_PAGE = (100, 1000)    # ... of GET /tasks/<id>/results?format=json
@@ -195,7 +196,7 @@ def run(name):
         svc.store, svc.broker, svc.config, name,
         args=body.get("args"), settings=body.get("settings"),
         nodes=body.get("nodes", "any"), timeout=body.get("timeout"),
-        priority=body.get("priority", 0), trigger="api",
+        priority=body.get("priority", 0), trigger="api", labels=body.get("labels"),
     )
     return jsonify({"task_ids": [t["_id"] for t in tasks],
                     "tasks": [task_out(t) for t in tasks]}), 201
@@ -226,7 +227,13 @@ def tasks():
 
 @bp.get("/tasks/<task_id>")
 def task(task_id):
-    return jsonify(task_out(get_task(task_id)))
+    """One task; a pending one says why no node takes it, when none can (`waiting`)."""
+    doc = get_task(task_id)
+    out = task_out(doc)
+    if doc.get("status") == TaskStatus.PENDING.value:
+        svc = services()
+        out["waiting"] = waiting_reason(svc.store, svc.config, doc)
+    return jsonify(out)
 
 
 @bp.post("/tasks/<task_id>/cancel")
@@ -302,9 +309,9 @@ def openapi_document():
 
 # -- the nested API blueprints (imported last: they use the helpers above) -------
 
-from web import (alerts_api, crawls_api, projects_api, results_api, schedules_api,  # noqa: E402
-                 spiderenv_api, store_access, tasks_api)
+from web import (alerts_api, crawls_api, nodes_api, projects_api, results_api,  # noqa: E402
+                 schedules_api, spiderenv_api, store_access, tasks_api)
 
-for nested in (projects_api.bp, schedules_api.bp, results_api.bp, crawls_api.bp,
+for nested in (projects_api.bp, schedules_api.bp, results_api.bp, crawls_api.bp, nodes_api.bp,
                spiderenv_api.bp, store_access.bp, alerts_api.bp, tasks_api.bp):
     bp.register_blueprint(nested)

@@ -33,7 +33,7 @@ def start(name, body):
         svc.store, svc.broker, svc.config, name, workers=body.get("workers", 1),
         persist=persist, args=body.get("args"), settings=body.get("settings"),
         nodes=body.get("nodes", "any"), timeout=body.get("timeout"),
-        priority=body.get("priority", 0), trigger="api")
+        priority=body.get("priority", 0), trigger="api", labels=body.get("labels"))
     return jsonify({"crawl_id": crawl["_id"], "crawl": crawls.public_crawl(svc.store, crawl),
                     "task_ids": [t["_id"] for t in tasks],
                     "tasks": [public_task(t) for t in tasks]}), 201

@@ -35,7 +35,8 @@ def run_from_form(name, form):
             persist=bool(form.get("persist")), args=parse_pairs(form.get("args"), "arguments"),
             settings=parse_pairs(form.get("settings"), "settings"),
             nodes=form.getlist("nodes") if target == "nodes" else "any", timeout=timeout,
-            trigger="ui", extra={"user": g.user["_id"]})
+            trigger="ui", extra={"user": g.user["_id"]},
+            labels=form.get("labels", "").strip() or None)
     except ValueError:
         raise BadRequest("Workers must be a whole number and the timeout a number of "
                          "seconds.") from None

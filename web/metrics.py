@@ -10,7 +10,7 @@ exposes:
 | `crawlfleet_up{component="store"\|"broker"}` | gauge | whether the scrape could read it |
 | `crawlfleet_tasks{status}` | gauge | tasks in the ledger by status (one `$group`; all seven statuses, 0 when none) |
 | `crawlfleet_dispatch_latency_seconds` | histogram | `started_at` − `created_at` (or `not_before`, for a retry waiting out its backoff) of the `LATENCY_WINDOW` most recently created tasks that have started: a window, not a running total, so use `histogram_quantile` on the buckets directly, without `rate()` |
-| `crawlfleet_queue_depth{queue}` | gauge | messages waiting in the shared queue and in each online node's own queue |
+| `crawlfleet_queue_depth{queue}` | gauge | messages waiting in the shared queue, in each online node's own queue and in each label selector's queue (runs asking for node labels) |
 | `crawlfleet_nodes_online`, `crawlfleet_masters_online` | gauge | heartbeats younger than `node_timeout` |
 | `crawlfleet_node_runners{node, state="busy"\|"free"}` | gauge | what each online node wrote with its last heartbeat |
 | `crawlfleet_items_ingested_total{spider}` | counter | items of every task that ended on a node, added once by that node (crawlfleet/counters.py) |
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 LATENCY_WINDOW = 1000
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 STORE_TIMEOUT = 5.0
+MAX_SELECTORS = 200  # label queues read per scrape (each is one broker round trip)
 
 
 def dispatch_latencies(store, window=LATENCY_WINDOW):
@@ -71,10 +72,12 @@ def histogram_buckets(values, bounds=LATENCY_BUCKETS):
     return buckets
 
 
-def queue_depths(broker, node_ids):
-    """{queue name: messages waiting}, over one broker connection."""
+def queue_depths(broker, node_ids, selectors=()):
+    """{queue name: messages waiting}, over one broker connection; `selectors` are
+    the label sets whose queues to read too."""
     topology = broker.topology
-    queues = [topology.shared_queue] + [topology.node_queue(n) for n in node_ids]
+    queues = ([topology.shared_queue] + [topology.node_queue(n) for n in node_ids]
+              + [topology.label_queue(labels) for labels in selectors])
     depths = {}
     with broker.connection.clone() as conn:
         conn.connect()
@@ -102,13 +105,15 @@ class LedgerCollector:
         try:
             with pymongo.timeout(STORE_TIMEOUT):
                 families, online = self._from_store(config, store)
+                selectors = [d["labels"] for d in store.label_selectors.find({}, {"labels": 1})
+                             .limit(MAX_SELECTORS) if d.get("labels")]
             up.add_metric(["store"], 1)
         except pymongo.errors.PyMongoError as exc:
             log.warning("/metrics: the store does not answer: %s", exc)
-            families, online = [], []
+            families, online, selectors = [], [], []
             up.add_metric(["store"], 0)
         try:
-            depths = queue_depths(broker, online)
+            depths = queue_depths(broker, online, selectors)
             depth = GaugeMetricFamily("crawlfleet_queue_depth",
                                       "Task messages waiting in a broker queue.", labels=["queue"])
             for name, count in sorted(depths.items()):

@@ -1,9 +1,14 @@
-"""The nodes page: every node, its heartbeat and the tasks it runs."""
+"""The nodes page: every node, its heartbeat and the tasks it runs; for
+operators, its labels, its mode (enable, drain, disable) and its run slots,
+set through `master.nodes` like the API's node routes."""
 
-from flask import render_template
+from flask import flash, redirect, render_template, request, url_for
 
+from crawlfleet import labels as labelling
+from crawlfleet.errors import BadRequest, CrawlfleetError
+from master import nodes as node_control
 from master.nodes import list_nodes
-from web import services
+from web import auth, services
 from web.ui import bp
 
 
@@ -15,4 +20,68 @@ def nodes():
     tasks = {t["_id"]: t for t in svc.store.tasks.find({"_id": {"$in": running_ids}},
                                                         {"spider": 1, "started_at": 1})}
     return render_template("nodes.html", nodes=nodes, tasks=tasks,
-                           config_timeout=svc.config.node_timeout)
+                           config_timeout=svc.config.node_timeout,
+                           describe_labels=labelling.describe)
+
+
+def back():
+    return redirect(url_for("ui.nodes"))
+
+
+@bp.post("/nodes/<node_id>/labels")
+@auth.require("operator")
+def add_labels(node_id):
+    """The form's text: ``region=eu`` or several, split by commas or spaces."""
+    text = request.form.get("labels", "")
+    try:
+        pairs = [p for p in text.replace(",", " ").split() if p]
+        if not pairs:
+            raise BadRequest("write a label as KEY=VALUE, e.g. region=eu")
+        node_control.update_labels(services().store, node_id,
+                                   labelling.parse_pairs(pairs, "labels"))
+        flash(f"Node {node_id}: labelled {labelling.describe(labelling.parse_pairs(pairs))}.",
+              "ok")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return back()
+
+
+@bp.post("/nodes/<node_id>/labels/<key>/delete")
+@auth.require("operator")
+def remove_label(node_id, key):
+    try:
+        node_control.update_labels(services().store, node_id, remove=[key])
+        flash(f"Node {node_id}: label {key} removed.", "ok")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return back()
+
+
+@bp.post("/nodes/<node_id>/mode")
+@auth.require("operator")
+def set_mode(node_id):
+    try:
+        node = node_control.set_mode(services().store, node_id, request.form.get("mode"))
+        flash(f"Node {node_id} is {node['mode']}"
+              + ("" if node["mode"] == "enabled" else ": it takes no new task, running ones "
+                                                      "finish") + ".", "ok")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return back()
+
+
+@bp.post("/nodes/<node_id>/slots")
+@auth.require("operator")
+def set_slots(node_id):
+    raw = (request.form.get("run_slots") or "").strip()
+    try:
+        try:
+            slots = int(raw) if raw else None
+        except ValueError:
+            raise BadRequest(f"run slots must be a whole number, got {raw[:20]!r}") from None
+        node_control.set_run_slots(services().store, node_id, slots)
+        flash(f"Node {node_id}: " + (f"{slots} run slot(s)." if slots
+                                     else "back to its own run slots."), "ok")
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+    return back()

@@ -53,7 +53,12 @@ def _schemas():
         "Node": {"type": "object", "additionalProperties": True, "properties": {
             "id": {"type": "string"}, "hostname": {"type": "string"},
             "online": {"type": "boolean"}, "heartbeat_at": {"type": "number"},
-            "max_runners": {"type": "integer"},
+            "max_runners": {"type": "integer", "description": "Run slots in effect"},
+            "run_slots": {"type": ["integer", "null"],
+                          "description": "Run slots set by an operator (null: its own)"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "mode": {"type": "string", "enum": ["enabled", "draining", "disabled"]},
+            "drained": {"type": "boolean", "description": "Draining, and nothing runs"},
             "running": {"type": "array", "items": {"type": "string"}}}},
         "Spider": {"type": "object", "additionalProperties": True, "properties": {
             "name": {"type": "string"}, "project": {"type": "string"},
@@ -79,7 +84,10 @@ def _schemas():
             "stats": {"type": "object", "properties": {
                 "items": {"type": "integer"}, "pages": {"type": "integer"},
                 "errors": {"type": "integer"}}},
-            "log_lines": {"type": "integer"}}},
+            "log_lines": {"type": "integer"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "waiting": {"type": ["string", "null"],
+                        "description": "Pending for labelled nodes: why none takes it"}}},
         "RunRequest": {"type": "object", "additionalProperties": False, "properties": {
             "args": {"type": "object", "additionalProperties": {"type": ["string", "number"]},
                      "description": "Spider arguments (scrapy -a NAME=VALUE)"},
@@ -96,7 +104,10 @@ def _schemas():
                         "description": "One crawl of N Scrapy workers sharing a Redis "
                                        "frontier (answer: crawl_id)"},
             "persist": {"type": "boolean", "default": False,
-                        "description": "Keep the crawl's frontier when it stops, to resume it"}}},
+                        "description": "Keep the crawl's frontier when it stops, to resume it"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"},
+                       "description": "Only nodes carrying every one of these labels take "
+                                      "its tasks (409 when no node carries them)"}}},
         "RunResponse": {"type": "object", "properties": {
             "task_ids": {"type": "array", "items": {"type": "string"}},
             "tasks": {"type": "array", "items": _ref("Task")},
@@ -239,6 +250,7 @@ def document():
     from web import crawls_openapi  # and the /crawls routes
     from web import security_openapi  # and a project's spider env and store access
     from web import alerts_openapi  # and alert channels, rules and history
+    from web import nodes_openapi  # and node control
     from web import tasks_openapi  # and the task actions (retry, delete, bulk)
 
     return {
@@ -253,7 +265,8 @@ def document():
         "security": [{"bearer": []}],
         "paths": _merge(_paths() | projects_openapi.paths() | schedules_openapi.paths()
                         | crawls_openapi.paths(), results_openapi.paths(),
-                        security_openapi.paths(), alerts_openapi.paths(), tasks_openapi.paths()),
+                        security_openapi.paths(), alerts_openapi.paths(), tasks_openapi.paths(),
+                        nodes_openapi.paths()),
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",

@@ -29,6 +29,8 @@ def schemas():
         "nodes": {"oneOf": [{"type": "string", "enum": ["any", "all"]},
                             {"type": "array", "items": {"type": "string"}}],
                   "default": "any"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"},
+                   "description": "Only nodes carrying every one of these labels run it"},
         "priority": {"type": "integer", "minimum": 0, "maximum": 9, "default": 0},
         "timeout": nullable_number,
         "retry": {"type": ["object", "null"], "properties": {

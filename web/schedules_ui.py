@@ -35,6 +35,7 @@ def form_body(form):
         "args": parse_pairs(form.get("args"), "arguments"),
         "settings": parse_pairs(form.get("settings"), "settings"),
         "nodes": form.get("nodes") or "any",
+        "labels": form.get("labels", "").strip() or None,
         "description": form.get("description", "").strip(),
         "enabled": form.get("enabled") == "on",
         "overlap": form.get("overlap") or "skip",

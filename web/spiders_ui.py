@@ -86,7 +86,8 @@ def run(name):
             return crawls_ui.run_from_form(name, form)
         tasks = dispatch.run_spider(svc.store, svc.broker, svc.config, name, args=args,
                                     settings=settings, nodes=nodes, timeout=timeout,
-                                    trigger="ui", extra={"user": g.user["_id"]})
+                                    trigger="ui", extra={"user": g.user["_id"]},
+                                    labels=form.get("labels", "").strip() or None)
     except ValueError:
         flash("The timeout must be a number of seconds.", "error")
         return redirect(url_for("ui.spider", name=name))

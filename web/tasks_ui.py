@@ -15,6 +15,7 @@ from crawlfleet.models import (FINAL_VALUES, TRIGGERS, TaskStatus, is_results_co
                                public_task)
 from crawlfleet.results.attempts import final_attempt
 from master import dispatch, taskactions
+from master.nodes import waiting_reason
 from web import auth, export, services, taskpager
 from web.ui import bp
 
@@ -88,6 +89,8 @@ def get_task(task_id):
 def task(task_id):
     doc = public_task(get_task(task_id))
     store = services().store
+    if doc["status"] == TaskStatus.PENDING.value:
+        doc["waiting"] = waiting_reason(store, services().config, doc)
     # a crawl's items are its final attempt's (crawlfleet/results/attempts.py)
     shown = final_attempt(store, doc)["_id"]
     items = []

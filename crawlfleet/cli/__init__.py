@@ -4,8 +4,8 @@ verbs that talk to the JSON API."""
 import click
 
 from crawlfleet import logformat
-from crawlfleet.cli import (alerts, client, crawls, data, health, projects, schedules, server,
-                            settings, spiderenv, taskactions, users)
+from crawlfleet.cli import (alerts, client, crawls, data, health, nodes, projects, schedules,
+                            server, settings, spiderenv, taskactions, users)
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
 
@@ -31,6 +31,7 @@ def setup_logging(config, name):
 
 
 server.register(main)
+nodes.register(main)  # subcommands of `crawlfleet node`, which server registers
 client.register(main)
 taskactions.register(main)  # subcommands of client's `tasks`
 crawls.register(main)

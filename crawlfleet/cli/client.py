@@ -17,6 +17,7 @@ import time
 import click
 
 from crawlfleet.client import FOLLOW_INTERVAL, ApiClient
+from crawlfleet import labels as labelling
 from crawlfleet.errors import CrawlfleetError
 
 
@@ -94,6 +95,23 @@ def summary(task):
     return line + (f" ({'; '.join(extra)})" if extra else "")
 
 
+def parse_labels(pairs, what="--label"):
+    """Repeated KEY=VALUE options as a labels dict, checked before any request."""
+    try:
+        return labelling.parse_pairs(pairs, what) or None
+    except CrawlfleetError as exc:
+        raise click.BadParameter(str(exc), param_hint=what) from None
+
+
+def describe_labels(labels):
+    return labelling.describe(labels)
+
+
+def node_mode(node):
+    mode = node.get("mode") or "enabled"
+    return "drained" if node.get("drained") else mode
+
+
 def parse_pairs(pairs, what):
     out = {}
     for pair in pairs:
@@ -136,9 +154,10 @@ def register(main):
         items = api_client().nodes()
         if as_json:
             return print_json(items)
-        print_table(["ID", "HOST", "STATE", "RUNNING", "LAST HEARTBEAT"],
+        print_table(["ID", "HOST", "STATE", "RUNNING", "MODE", "LABELS", "LAST HEARTBEAT"],
                     [[n["id"], n.get("hostname"), "online" if n.get("online") else "offline",
-                      f"{len(n.get('running') or [])}/{n.get('max_runners', '?')}",
+                      f"{len(n.get('running') or [])}/{n.get('max_runners', '?')}", node_mode(n),
+                      describe_labels(n.get("labels")) or "-",
                       when(n.get("heartbeat_at"))] for n in items])
 
     @main.command()
@@ -149,6 +168,8 @@ def register(main):
     @click.option("--node", "node_ids", multiple=True, metavar="ID",
                   help="Run on this node (repeat for several). Default: any node.")
     @click.option("--all-nodes", is_flag=True, help="Run one task on every online node.")
+    @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+                  help="Only nodes carrying this label (repeat: all must match).")
     @click.option("--timeout", type=click.FloatRange(min=0), help="Time limit in seconds.")
     @click.option("--priority", type=click.IntRange(0, 9), help="0 (default) to 9 (first).")
     @click.option("--workers", type=click.IntRange(1, 64),
@@ -160,8 +181,8 @@ def register(main):
     @click.option("--wait", is_flag=True, help="Follow the log until the task ends.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @api_command
-    def run(spider, args, settings, node_ids, all_nodes, timeout, priority, workers, persist,
-            wait, as_json):
+    def run(spider, args, settings, node_ids, all_nodes, labels, timeout, priority, workers,
+            persist, wait, as_json):
         """Run SPIDER and print the task id(s).
 
         With --workers or --persist, print the crawl's id instead (its tasks
@@ -173,12 +194,15 @@ def register(main):
             raise click.UsageError("--node and --all-nodes exclude each other")
         if all_nodes and (workers or persist):
             raise click.UsageError("--all-nodes runs one task per node; use --workers N instead")
+        if node_ids and labels:
+            raise click.UsageError("--node and --label exclude each other (labels choose "
+                                   "among any nodes, or with --all-nodes among all)")
         nodes = "all" if all_nodes else (list(node_ids) if node_ids else "any")
         client = api_client()
         answer = client.run(spider, args=parse_pairs(args, "-a"),
                             settings=parse_pairs(settings, "-s"), nodes=nodes,
                             timeout=timeout, priority=priority, workers=workers,
-                            persist=persist)
+                            persist=persist, labels=parse_labels(labels))
         if answer.get("crawl_id"):
             from crawlfleet.cli.crawls import wait_crawl
 

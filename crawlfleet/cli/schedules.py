@@ -10,7 +10,8 @@
 
 import click
 
-from crawlfleet.cli.client import api_client, api_command, parse_pairs, print_json, print_table
+from crawlfleet.cli.client import (api_client, api_command, parse_labels, parse_pairs,
+                                   print_json, print_table)
 
 HISTORY_SHOWN = 10
 
@@ -48,6 +49,8 @@ def register(main):
     @click.option("--node", "node_ids", multiple=True, metavar="ID",
                   help="Run on this node (repeat for several). Default: any node.")
     @click.option("--all-nodes", is_flag=True, help="One task on every online node.")
+    @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+                  help="Only nodes carrying this label (repeat: all must match).")
     @click.option("--overlap", type=click.Choice(["skip", "queue", "allow"]), default="skip",
                   show_default=True, help="When the previous run is still going.")
     @click.option("--description", default="", help="What this schedule is for.")
@@ -70,7 +73,8 @@ def register(main):
     @click.option("--persist", is_flag=True, help="Fire resumable crawls.")
     @click.option("--json", "as_json", is_flag=True, help="Print the schedule as JSON.")
     @api_command
-    def add(spider, cron, timezone, args, settings, node_ids, all_nodes, overlap, description,
+    def add(spider, cron, timezone, args, settings, node_ids, all_nodes, labels, overlap,
+            description,
             retries, backoff, timeout, priority, misfire_grace, alert_webhook, alert_email,
             alert_on, disabled, workers, persist, as_json):
         """Schedule SPIDER; prints its id and next fire times."""
@@ -78,11 +82,15 @@ def register(main):
             raise click.UsageError("--node and --all-nodes exclude each other")
         if backoff is not None and retries is None:
             raise click.UsageError("--backoff needs --retries")
+        if node_ids and labels:
+            raise click.UsageError("--node and --label exclude each other")
         body = {"spider": spider, "cron": cron, "timezone": timezone,
                 "args": parse_pairs(args, "-a"), "settings": parse_pairs(settings, "-s"),
                 "nodes": "all" if all_nodes else (list(node_ids) if node_ids else "any"),
                 "overlap": overlap, "description": description, "priority": priority,
                 "enabled": not disabled}
+        if labels:
+            body["labels"] = parse_labels(labels)
         if workers or persist:
             body["workers"] = workers
             body["persist"] = persist
@@ -140,7 +148,10 @@ def register(main):
             ("args", " ".join(f"{k}={v}" for k, v in (doc.get("args") or {}).items()) or "-"),
             ("settings",
              " ".join(f"{k}={v}" for k, v in (doc.get("settings") or {}).items()) or "-"),
-            ("nodes", targets(doc.get("nodes") or "any")), ("overlap", doc.get("overlap")),
+            ("nodes", targets(doc.get("nodes") or "any")),
+            ("labels", ",".join(f"{k}={v}" for k, v in sorted((doc.get("labels") or {}).items()))
+             or "-"),
+            ("overlap", doc.get("overlap")),
             ("priority", doc.get("priority")), ("timeout", doc.get("timeout") or "-"),
             ("retry", f"{retry['max_attempts']} attempts, backoff {retry.get('backoff', 0):g} s"
              if retry else "-"),

@@ -54,11 +54,21 @@ def master():
         service.close()
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--id", "node_id", help="Node id (default: CRAWLFLEET_NODE_ID, else the host name).")
 @click.option("--max-runners", type=int, help="Spiders run at once (default: CPU count).")
-def node(node_id, max_runners):
-    """Run a node: take tasks from the broker and run their spiders."""
+@click.pass_context
+def node(ctx, node_id, max_runners):
+    """Run a node: take tasks from the broker and run their spiders.
+
+    The subcommands (label, unlabel, enable, drain, disable, slots, show)
+    control a running node through the API instead (crawlfleet/cli/nodes.py).
+    """
+    if ctx.invoked_subcommand is not None:
+        if node_id or max_runners:
+            raise click.UsageError("--id and --max-runners start a node; the subcommands "
+                                   "name the node they control")
+        return
     from crawlfleet.errors import ConfigError
     from crawlfleet.store import Store
     from node.agent import NodeAgent

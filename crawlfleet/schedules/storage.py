@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from crawlfleet.errors import BadRequest, NotFound
 from crawlfleet.models import Doc, FireState, now
 from crawlfleet.schedules.cron import CronSpec, iso_time, load_timezone
-from crawlfleet.schedules.validation import DEFAULTS, FIELDS, check_fields, validate
+from crawlfleet.schedules.validation import (DEFAULTS, FIELDS, check_fields, require_carriers,
+                                             validate)
 
 if TYPE_CHECKING:
     from crawlfleet.store import Store
@@ -66,6 +67,7 @@ def get(store: Store, schedule_id: Any) -> Doc:
 def create(store: Store, body: Doc, *, at: float | None = None) -> Doc:
     check_fields(body)
     values, spec = validate(store, {**DEFAULTS, **body})
+    require_carriers(store, values["labels"])
     at = now() if at is None else at
     doc = {"_id": new_schedule_id(), **values, **timing(spec, values["enabled"], at),
            "disabled_reason": None, "created_at": at, "updated_at": at,
@@ -81,6 +83,8 @@ def update(store: Store, schedule_id: Any, changes: Doc, *, replace: bool = Fals
     current = get(store, schedule_id)
     base = DEFAULTS if replace else {k: current.get(k, DEFAULTS.get(k)) for k in FIELDS}
     values, spec = validate(store, {**base, **changes})
+    if values["labels"] != (current.get("labels") or {}):
+        require_carriers(store, values["labels"])
     at = now() if at is None else at
     update_doc = {**values, "updated_at": at}
     when_changed = ("cron", "timezone", "enabled")

@@ -10,7 +10,8 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from crawlfleet.errors import BadRequest
+from crawlfleet import labels as labelling
+from crawlfleet.errors import BadRequest, Conflict
 from crawlfleet.models import NODE_ID_RE, Doc
 from crawlfleet.runrequest import (validate_args, validate_options, validate_retry,
                                    validate_settings)
@@ -24,15 +25,34 @@ ALERT_EVENTS = ("error", "timeout", "abnormal", "finished", "zero_items")
 DEFAULT_ALERT_EVENTS = ["error", "timeout", "abnormal"]
 FIELDS = ("spider", "cron", "timezone", "args", "settings", "nodes", "priority", "timeout",
           "retry", "description", "enabled", "overlap", "misfire_grace", "alerts", "workers",
-          "persist")
+          "persist", "labels")
 DEFAULTS: dict[str, Any] = {
     "timezone": "UTC", "args": {}, "settings": {}, "nodes": "any", "priority": 0,
     "timeout": None, "retry": None, "description": "", "enabled": True,
     "overlap": "skip", "misfire_grace": None, "alerts": None, "workers": None,
-    "persist": False}
+    "persist": False, "labels": {}}
 MAX_WORKERS = 64
 MAX_DESCRIPTION = 2000
 EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+$")
+
+
+def validate_labels(store: Store, labels: Any, nodes: Any) -> dict[str, str]:
+    """The labels a node needs to take the schedule's tasks (not with node ids)."""
+    wanted = labelling.validate(labels)
+    if wanted and isinstance(nodes, list):
+        raise BadRequest('give nodes or labels, not both: labels choose among any nodes '
+                         '(nodes "any") or all nodes (nodes "all")')
+    return wanted
+
+
+def require_carriers(store: Store, wanted: dict[str, str]) -> None:
+    """Refuse labels no node carries when they are set (a typo would otherwise show
+    only at the next fire, which fails with the same message)."""
+    if wanted and store.nodes.find_one({f"labels.{k}": v for k, v in wanted.items()},
+                                       {"_id": 1}) is None:
+        selector = labelling.describe(wanted)
+        raise Conflict(f"no node carries the labels {selector}; label one first "
+                       f"(crawlfleet node label NODE {selector.replace(',', ' ')})")
 
 
 def validate_nodes(store: Store, nodes: Any) -> str | list[str]:
@@ -98,6 +118,7 @@ def validate(store: Store, body: Doc) -> tuple[Doc, CronSpec]:
     out["args"] = validate_args(body.get("args"))
     out["settings"] = validate_settings(body.get("settings"))
     out["nodes"] = validate_nodes(store, body.get("nodes"))
+    out["labels"] = validate_labels(store, body.get("labels"), out["nodes"])
     out["timeout"], out["priority"] = validate_options(body.get("timeout"), body.get("priority"))
     out["retry"] = validate_retry(body.get("retry"))
     description = body.get("description") or ""

@@ -67,7 +67,18 @@
   /* a page that refreshes itself (nodes) */
   var refresh = document.getElementById("auto-refresh");
   if (refresh) {
-    setTimeout(function () { window.location.reload(); }, 1000 * (+refresh.dataset.seconds || 5));
+    /* not while someone types into the page's forms (nodes: labels, run slots) */
+    var busy = function () {
+      var active = document.activeElement;
+      if (active && active.classList && active.classList.contains("keeps-page")) return true;
+      return Array.prototype.some.call(document.querySelectorAll(".keeps-page"),
+                                       function (input) { return input.value !== input.defaultValue; });
+    };
+    var reload = function () {
+      if (busy()) { setTimeout(reload, 1000); return; }
+      window.location.reload();
+    };
+    setTimeout(reload, 1000 * (+refresh.dataset.seconds || 5));
   }
 
   /* results: one more filter line */

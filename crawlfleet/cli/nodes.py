@@ -1,0 +1,92 @@
+"""`crawlfleet node label|unlabel|enable|drain|disable|slots|show NODE`: control a
+running node through the API. Bare `crawlfleet node` still starts a node
+(crawlfleet/cli/server.py owns that group)."""
+
+import click
+
+from crawlfleet.cli.client import (api_client, api_command, describe_labels, node_mode,
+                                   parse_labels, print_json, when)
+
+
+def summary(node):
+    """`n1: online, enabled, 1/4 running, labels region=eu`."""
+    slots = node.get("max_runners", "?")
+    if node.get("run_slots") is not None:
+        slots = f"{node['run_slots']} (set)"
+    return (f"{node['id']}: {'online' if node.get('online') else 'offline'}, "
+            f"{node_mode(node)}, {len(node.get('running') or [])}/{slots} running, "
+            f"labels {describe_labels(node.get('labels')) or 'none'}")
+
+
+def answer(node, as_json):
+    if as_json:
+        return print_json(node)
+    click.echo(summary(node))
+
+
+def register(main):
+    group = main.commands["node"]
+    as_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+    @group.command("show")
+    @click.argument("node_id", metavar="NODE")
+    @as_json_option
+    @api_command
+    def show(node_id, as_json):
+        """Show one node: state, mode, run slots and labels."""
+        node = api_client().node(node_id)
+        if as_json:
+            return print_json(node)
+        click.echo(summary(node))
+        click.echo(f"last heartbeat {when(node.get('heartbeat_at'))}; host "
+                   f"{node.get('hostname') or '-'}; running {', '.join(node.get('running') or []) or 'nothing'}")
+
+    @group.command("label")
+    @click.argument("node_id", metavar="NODE")
+    @click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
+    @as_json_option
+    @api_command
+    def label(node_id, pairs, as_json):
+        """Add or change labels of NODE (runs with --label KEY=VALUE go to it)."""
+        answer(api_client().label_node(node_id, set_=parse_labels(pairs, "KEY=VALUE")), as_json)
+
+    @group.command("unlabel")
+    @click.argument("node_id", metavar="NODE")
+    @click.argument("keys", nargs=-1, required=True, metavar="KEY...")
+    @as_json_option
+    @api_command
+    def unlabel(node_id, keys, as_json):
+        """Remove labels of NODE by key."""
+        answer(api_client().label_node(node_id, remove=list(keys)), as_json)
+
+    def mode_command(verb, text):
+        @group.command(verb, help=text)
+        @click.argument("node_id", metavar="NODE")
+        @as_json_option
+        @api_command
+        def command(node_id, as_json):
+            answer(api_client().set_node_mode(node_id, verb), as_json)
+
+        return command
+
+    mode_command("enable", "Let NODE take tasks again.")
+    mode_command("drain", "NODE takes no new task; its running tasks finish (then it shows "
+                          "as drained: safe to stop).")
+    mode_command("disable", "NODE takes no new task until enabled; running tasks finish.")
+
+    @group.command("slots")
+    @click.argument("node_id", metavar="NODE")
+    @click.argument("slots", metavar="N|default")
+    @as_json_option
+    @api_command
+    def slots(node_id, slots, as_json):
+        """Run N tasks at once on NODE from now on ("default": its own setting)."""
+        if slots == "default":
+            value = None
+        else:
+            try:
+                value = int(slots)
+            except ValueError:
+                raise click.BadParameter(f"expected a number or 'default', got {slots!r}",
+                                         param_hint="N") from None
+        answer(api_client().set_node_slots(node_id, value), as_json)
