@@ -303,7 +303,7 @@ def openapi_document():
 # -- the nested API blueprints (imported last: they use the helpers above) -------
 
 from web import (alerts_api, crawls_api, projects_api, results_api, schedules_api,  # noqa: E402
-                 spiderenv_api, store_access, tasks_api)
+                 spiderenv_api, spiders_api, store_access, tasks_api)
 
 bp.register_blueprint(projects_api.bp)
 bp.register_blueprint(schedules_api.bp)
@@ -313,3 +313,4 @@ bp.register_blueprint(spiderenv_api.bp)
 bp.register_blueprint(store_access.bp)
 bp.register_blueprint(alerts_api.bp)
 bp.register_blueprint(tasks_api.bp)
+bp.register_blueprint(spiders_api.bp)
