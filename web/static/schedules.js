@@ -3,7 +3,8 @@
    /schedules/preview), fire times hidden while the schedule is disabled, and
    every time shown in the viewer's chosen time zone (a picker kept in
    localStorage; the browser's own zone by default). No library: Intl does it. */
-(function () {
+// app.js runs after this file (base.html's head block comes first): start once both ran
+document.addEventListener("DOMContentLoaded", function () {
   "use strict";
   var api = window.crawlfleet.api;
   var TZ_KEY = "crawlfleet.viewerTimeZone";
@@ -106,6 +107,10 @@
       seconds.textContent = "";
       seconds.hidden = true;
     });
+    if (enabled && !enabled.checked) {  // a disabled schedule has no next fire times
+      previewList.textContent = "";
+      return;
+    }
     api(cronInput.dataset.previewUrl + query()).then(function (data) {
       if (mine !== asked) return;
       previewList.className = "cron-preview";
@@ -124,7 +129,7 @@
   var later = function () { clearTimeout(timer); timer = setTimeout(refresh, 250); };
   cronInput.addEventListener("input", later);
   tzInput.addEventListener("input", later);
-  if (enabled) enabled.addEventListener("change", showEnabled);
+  if (enabled) enabled.addEventListener("change", function () { showEnabled(); later(); });
   showEnabled();
   if (cronInput.value) refresh();
-})();
+});
