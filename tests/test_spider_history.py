@@ -80,7 +80,7 @@ def test_spider_page_draws_a_chart_per_metric_and_shows_settings(browser, spider
     for metric in ("success", "items", "pages", "errors", "duration"):
         chart = re.search(rf'data-metric="{metric}".*?</svg>', page, re.S).group(0)
         assert re.findall(r'data-task="([^"]+)"', chart) == ids, metric
-    assert 'data-value="14"' in page and 'class="bar bad"' in page
+    assert 'data-value="14"' in page and 'class="run-bar bad"' in page
     assert 'id="last-run"' in page and "still-running" in page
     assert "0 3 * * *" in page and "/schedules/s1" in page
     assert "none: every item is kept" in page and "MongoDB only" in page

@@ -20,8 +20,8 @@ METRICS = (("items", "Items", "items"), ("pages", "Pages", "pages"),
 def bar_class(run: Doc) -> str:
     """The CSS class of a run's bar: finished, failed or cancelled."""
     if run["success"] is True:
-        return "bar ok"
-    return "bar cancelled" if run["success"] is None else "bar bad"
+        return "run-bar ok"
+    return "run-bar cancelled" if run["success"] is None else "run-bar bad"
 
 
 def bar_chart(runs: list[Doc], key: str, title: str, unit: str) -> Markup:
