@@ -140,5 +140,8 @@ def test_schedule_form_words_run_now_disabled_and_time_zone(platform, page):
     assert task["trigger"] == "ui" and task["schedule_id"] == edit_url.rsplit("/", 1)[1]
     page.goto(url + "/schedules/")
     assert page.locator("#schedules-table time").count() == 0  # disabled: no next fire
+    page.goto(url + f"/spiders/{SPIDER}")
+    assert "disabled" in page.inner_text("#spider-schedules")
+    assert page.locator("#spider-schedules time").count() == 0
     shot(page, "schedules-list-disabled")
     assert not real_problems(page), page.problems
