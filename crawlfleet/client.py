@@ -107,6 +107,12 @@ class ApiClient:
     def spider(self, name):
         return self.get(f"/spiders/{_segment(name)}")
 
+    def spider_history(self, name, limit=None):
+        return self.get(f"/spiders/{_segment(name)}/history", limit=limit)
+
+    def run_schedule(self, schedule_id):
+        return self.post(f"/schedules/{_segment(schedule_id)}/run")
+
     def rescan(self):
         return self.post("/spiders/rescan")
 

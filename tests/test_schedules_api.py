@@ -226,5 +226,6 @@ def test_cli_errors_are_one_line_and_preview_works(served):
     assert bad.exit_code == 1 and "unknown spider 'nobody'" in bad.output
     usage = cli("schedule", "add", "books", "--cron", "0 1 * * *", "--node", "a", "--all-nodes")
     assert usage.exit_code == 2
-    lines = cli("schedule", "preview", "--cron", "* * * * * */20", "--count", "3").output.split()
-    assert len(lines) == 6  # date and time of each
+    lines = cli("schedule", "preview", "--cron", "* * * * * */20", "--count", "3").output.splitlines()
+    assert lines[0] == "Every 20 seconds (UTC)" and "is seconds" in lines[1]
+    assert len(lines) == 5 and all(len(line.split()) == 2 for line in lines[2:])  # date, time

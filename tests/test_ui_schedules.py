@@ -23,7 +23,7 @@ def test_operator_creates_edits_disables_and_deletes_a_schedule(browser, spiders
     assert doc["retry"]["max_attempts"] == 3 and doc["enabled"] and doc["next_fire_at"]
     page = op.get(f"/schedules/{doc['_id']}").data.decode()
     assert "weekday crawl &lt;b&gt;bold&lt;/b&gt;" in page
-    assert len(re.findall(r"<li>20\d\d-", page)) == 5  # the next fire times
+    assert len(re.findall(r"<li><time class=\"zoned\" datetime=\"20\d\d-", page)) == 5  # next fires
 
     op.post(f"/schedules/{doc['_id']}", {**FORM, "cron": "0 3 * * *"})
     assert store.schedules.find_one({})["cron"] == "0 3 * * *"

@@ -310,8 +310,8 @@ def openapi_document():
 # -- the nested API blueprints (imported last: they use the helpers above) -------
 
 from web import (alerts_api, crawls_api, nodes_api, projects_api, results_api,  # noqa: E402
-                 schedules_api, spiderenv_api, store_access, tasks_api)
+                 schedules_api, spiderenv_api, spiders_api, store_access, tasks_api)
 
 for nested in (projects_api.bp, schedules_api.bp, results_api.bp, crawls_api.bp, nodes_api.bp,
-               spiderenv_api.bp, store_access.bp, alerts_api.bp, tasks_api.bp):
+               spiderenv_api.bp, store_access.bp, alerts_api.bp, tasks_api.bp, spiders_api.bp):
     bp.register_blueprint(nested)

@@ -252,6 +252,7 @@ def document():
     from web import alerts_openapi  # and alert channels, rules and history
     from web import nodes_openapi  # and node control
     from web import tasks_openapi  # and the task actions (retry, delete, bulk)
+    from web import spiders_openapi  # and a spider's run history
 
     return {
         "openapi": "3.1.0",
@@ -266,7 +267,7 @@ def document():
         "paths": _merge(_paths() | projects_openapi.paths() | schedules_openapi.paths()
                         | crawls_openapi.paths(), results_openapi.paths(),
                         security_openapi.paths(), alerts_openapi.paths(), tasks_openapi.paths(),
-                        nodes_openapi.paths()),
+                        nodes_openapi.paths(), spiders_openapi.paths()),
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
@@ -274,7 +275,8 @@ def document():
                                "may only GET; operator and admin may also POST."}},
             "schemas": (_schemas() | projects_openapi.schemas() | schedules_openapi.schemas()
                         | results_openapi.schemas() | crawls_openapi.schemas() | security_openapi.schemas()
-                        | alerts_openapi.schemas() | tasks_openapi.schemas()),
+                        | alerts_openapi.schemas() | tasks_openapi.schemas()
+                        | spiders_openapi.schemas()),
             "responses": _responses() | projects_openapi.responses(),
         },
     }

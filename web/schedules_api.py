@@ -1,6 +1,7 @@
 """The JSON API of schedules, under /api/v1/schedules: list, create, read,
 update (PATCH: the fields given; PUT: the whole schedule), delete, enable,
-disable, fire history, and a preview of an expression's next fire times.
+disable, fire history, run now, and a preview of an expression's next fire
+times with the expression in words.
 
 Same conventions as `web.api`, whose helpers it uses: a bearer token (or the
 UI's session) on every route, write routes for ``operator`` and ``admin``
@@ -8,10 +9,11 @@ only, errors as ``{"error": message}`` with real status codes. What is valid
 is decided by `crawlfleet.schedules`, which the master's scheduler shares.
 """
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from crawlfleet import schedules
 from crawlfleet.errors import BadRequest
+from master.runnow import run_schedule_now
 from web import api, redact, services
 
 # nested in `web.api.bp`: its authentication and error handlers hold here too
@@ -69,8 +71,9 @@ def create():
 @bp.post("/preview")
 def preview():
     body = api.json_body(PREVIEW_FIELDS)
-    return jsonify(schedules.preview(body.get("cron"), body.get("timezone"),
-                                     body.get("count", UPCOMING)))
+    out = schedules.preview(body.get("cron"), body.get("timezone"), body.get("count", UPCOMING))
+    words = schedules.describe(out["cron"], out["timezone"])
+    return jsonify({**out, "description": words["description"], "seconds": words["seconds"]})
 
 
 @bp.get("/<schedule_id>")
@@ -116,3 +119,14 @@ def history(schedule_id):
     limit = api.int_arg("limit", HISTORY_PAGE[0], HISTORY_PAGE[1], smallest=1)
     return jsonify(schedules.history(services().store, schedule_id, limit=limit,
                                      before=float_arg("before")))
+
+
+@bp.post("/<schedule_id>/run")
+def run_now(schedule_id):
+    """Run the schedule's spider now with its options (trigger ``api``)."""
+    svc = services()
+    extra = {"user": g.token.get("name")} if g.token.get("name") else {}
+    tasks = run_schedule_now(svc.store, svc.broker, svc.config, schedule_id,
+                             trigger="api", extra=extra)
+    return jsonify({"task_ids": [t["_id"] for t in tasks],
+                    "tasks": [api.task_out(t) for t in tasks]}), 201

@@ -83,7 +83,10 @@ def schemas():
         "Preview": {"type": "object", "properties": {
             "cron": {"type": "string"}, "timezone": {"type": "string"},
             "fire_times": {"type": "array", "items": {"type": "string"}},
-            "fire_at": {"type": "array", "items": {"type": "number"}}}},
+            "fire_at": {"type": "array", "items": {"type": "number"}},
+            "description": {"type": "string", "description": "The expression in words"},
+            "seconds": {"type": ["string", "null"],
+                        "description": "What the sixth (seconds) field means, if given"}}},
     }
 
 
@@ -127,6 +130,12 @@ def paths():
         "/schedules/{schedule_id}/enable": {"post": _op(
             "Enable (its spider must exist); it next fires at its next fire time",
             {"200": one}, params=[ID], tag=TAG, write=True, errors=(400, 404))},
+        "/schedules/{schedule_id}/run": {"post": _op(
+            "Run the schedule's spider now with its options (no fire is recorded)",
+            {"201": _json({"type": "object", "properties": {
+                "task_ids": {"type": "array", "items": {"type": "string"}},
+                "tasks": {"type": "array", "items": _ref("Task")}}})},
+            params=[ID], tag=TAG, write=True, errors=(400, 404, 409))},
         "/schedules/{schedule_id}/disable": {"post": _op(
             "Disable", {"200": one}, params=[ID], tag=TAG, write=True, errors=(404,))},
         "/schedules/{schedule_id}/history": {"get": _op(

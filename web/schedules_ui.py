@@ -1,14 +1,16 @@
 """Schedule pages of the web UI: list, create and edit (the cron field shows
 its next fire times as you type, from ``/schedules/preview``), enable and
-disable, delete, and each schedule's fire history. The rules are those of
+disable, delete, "run now", the expression in words as you type (from
+``/schedules/describe``), and each schedule's fire history. The rules are those of
 `crawlfleet.schedules`, which the schedules API and the master's scheduler
 also use."""
 
-from flask import (Blueprint, abort, flash, jsonify, redirect, render_template, request, session,
-                   url_for)
+from flask import (Blueprint, abort, flash, g, jsonify, redirect, render_template, request,
+                   session, url_for)
 
 from crawlfleet import schedules
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
+from master.runnow import run_schedule_now
 from web import auth, services
 from web.ui import parse_pairs
 
@@ -59,7 +61,8 @@ def spider_names():
 def render_form(schedule, status=200, history=None):
     return render_template("schedule.html", schedule=schedule, spiders=spider_names(),
                            overlaps=schedules.OVERLAP_POLICIES, history=history,
-                           preview_url=url_for("schedules_ui.preview")), status
+                           preview_url=url_for("schedules_ui.preview"),
+                           describe_url=url_for("schedules_ui.describe")), status
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -135,3 +138,35 @@ def preview():
     session.modified = False
     return jsonify({"cron": out["cron"], "timezone": out["timezone"],
                     "fire_times": out["fire_times"]})
+
+
+@bp.get("/describe")
+def describe():
+    """A cron expression in words, and its sixth (seconds) field explained (JSON)."""
+    try:
+        out = schedules.describe(request.args.get("cron", ""),
+                                 request.args.get("timezone") or "UTC")
+    except CrawlfleetError as exc:
+        return jsonify({"error": str(exc)}), 400
+    session.modified = False
+    return jsonify(out)
+
+
+@bp.post("/<schedule_id>/run")
+@auth.require("operator")
+def run_now(schedule_id):
+    """Run the schedule's spider now with its options; the task's trigger is ui."""
+    svc = services()
+    try:
+        tasks = run_schedule_now(svc.store, svc.broker, svc.config, schedule_id,
+                                 trigger="ui", extra={"user": g.user["_id"]})
+    except NotFound as exc:
+        abort(404, str(exc))
+    except CrawlfleetError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("schedules_ui.edit", schedule_id=schedule_id))
+    if len(tasks) == 1:
+        flash("Started now, outside the schedule's times.", "ok")
+        return redirect(url_for("ui.task", task_id=tasks[0]["_id"]))
+    flash(f"Started {len(tasks)} tasks now, outside the schedule's times.", "ok")
+    return redirect(url_for("ui.tasks", spider=tasks[0]["spider"]))

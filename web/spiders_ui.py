@@ -1,12 +1,15 @@
-"""The spiders pages: the list, one spider (its tasks, versions, next run),
-rescanning the spider folders and the run form."""
+"""The spiders pages: the list, one spider (its run history charts, last
+run, schedules, data settings, environment, tasks and versions), rescanning
+the spider folders and the run form."""
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
+from crawlfleet import runhistory, schedules
 from crawlfleet.errors import CrawlfleetError, NotFound
+from crawlfleet.results.manage import spider_settings
 from master import discovery, dispatch
 from master.nodes import list_nodes
-from web import auth, services
+from web import auth, runcharts, services
 from web.ui import bp, parse_pairs
 
 
@@ -39,6 +42,13 @@ def spiders():
                            node_ids=[n["_id"] for n in store.nodes.find({}, {"_id": 1})])
 
 
+def history_size():
+    """How many runs the charts show (`?runs=N`); a bad value falls back to the default."""
+    raw = request.args.get("runs", "")
+    return (max(1, min(int(raw), runhistory.MAX_RUNS)) if raw.isdigit()
+            else runhistory.DEFAULT_RUNS)
+
+
 @bp.get("/spiders/<name>")
 def spider(name):
     svc = services()
@@ -50,8 +60,14 @@ def spider(name):
     tasks = list(store.tasks.find({"spider": name}).sort("created_at", -1).limit(20))
     versions = list(store.versions.find({"project": doc["project"]})
                     .sort("created_at", -1).limit(20))
+    history = runhistory.spider_history(store, name, history_size())
+    spider_schedules = [schedules.public_schedule(d, upcoming=1)
+                        for d in store.schedules.find({"spider": name}).sort("_id", 1)]
     return render_template("spider.html", spider=doc, tasks=tasks, versions=versions,
                            next_run=next_runs(store, [name]).get(name),
+                           history=history, charts=runcharts.charts(history["runs"]),
+                           last_run=tasks[0] if tasks else None,
+                           schedules=spider_schedules, data_settings=spider_settings(doc),
                            node_ids=[n["_id"] for n in list_nodes(store, svc.config)
                                      if n["online"]])
 

@@ -5,7 +5,7 @@ import click
 
 from crawlfleet import logformat
 from crawlfleet.cli import (alerts, client, crawls, data, health, nodes, projects, schedules,
-                            server, settings, spiderenv, taskactions, users)
+                            server, settings, spiderenv, spiderhistory, taskactions, users)
 from crawlfleet.config import Config
 from crawlfleet.errors import ConfigError
 
@@ -41,5 +41,6 @@ projects.register(main)
 schedules.register(main)
 health.register(main)
 data.register(main)
+spiderhistory.register(main)  # `spider history`, in data's `spider` group
 spiderenv.register(main)
 alerts.register(main)

@@ -5,6 +5,7 @@
     crawlfleet schedule show ID          # next 5 fire times and recent history
     crawlfleet schedule history ID
     crawlfleet schedule preview --cron "*/10 * * * * *"
+    crawlfleet schedule run ID           # now, with the schedule's options
     crawlfleet schedule enable|disable|rm ID
 """
 
@@ -190,9 +191,23 @@ def register(main):
     @click.option("--count", type=click.IntRange(1, 50), default=5, show_default=True)
     @api_command
     def preview(cron, timezone, count):
-        """The next fire times of an expression, before you save it."""
-        for iso in api_client().preview_schedule(cron, timezone, count)["fire_times"]:
+        """The expression in words and its next fire times, before you save it."""
+        answer = api_client().preview_schedule(cron, timezone, count)
+        if answer.get("description"):
+            click.echo(answer["description"])
+        if answer.get("seconds"):
+            click.echo(answer["seconds"])
+        for iso in answer["fire_times"]:
             click.echo(short_time(iso))
+
+    @schedule.command("run")
+    @click.argument("schedule_id")
+    @api_command
+    def run_now(schedule_id):
+        """Run the schedule's spider now with its options (its cron times are unchanged)."""
+        answer = api_client().run_schedule(schedule_id)
+        for task_id in answer["task_ids"]:
+            click.echo(task_id)
 
     @schedule.command("rm")
     @click.argument("schedule_id")

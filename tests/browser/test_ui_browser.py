@@ -87,9 +87,12 @@ def page():
         page = context.new_page()
         page.set_default_timeout(30_000)
         page.problems = []
-        # a cron being typed is invalid on purpose at one point: its preview answers 400
-        page.on("console", lambda m: m.type == "error" and "/schedules/preview" not in (
-            m.location or {}).get("url", "") and page.problems.append(m.text))
+        # a cron being typed is invalid on purpose at one point: its preview and its
+        # description answer 400
+        page.on("console", lambda m: m.type == "error" and not any(
+            route in (m.location or {}).get("url", "")
+            for route in ("/schedules/preview", "/schedules/describe"))
+            and page.problems.append(m.text))
         page.on("pageerror", lambda e: page.problems.append(str(e)))
         try:
             yield page
@@ -266,14 +269,14 @@ def test_a_new_user_does_everything_from_the_browser(platform, page, tmp_path):
     page.fill("#s-tz", "Asia/Tokyo")
     page.fill("#s-cron", "")
     page.type("#s-cron", "0 3 * * MON")
-    page.wait_for_function("""() => [...document.querySelectorAll('#cron-preview li')]
-        .length === 5 && document.querySelector('#cron-preview li').textContent
+    page.wait_for_function("""() => [...document.querySelectorAll('#cron-preview li time')]
+        .length === 5 && document.querySelector('#cron-preview li time').dateTime
         .includes('T03:00:00+09:00')""")
     page.fill("#s-cron", "61 * * * *")
-    page.wait_for_selector("#cron-preview.bad li")
+    page.wait_for_selector("#cron-words.error")
     page.fill("#s-cron", "30 6 * * *")
-    page.wait_for_function("() => document.querySelector('#cron-preview li') && "
-                           "document.querySelector('#cron-preview li').textContent"
+    page.wait_for_function("() => document.querySelector('#cron-preview li time') && "
+                           "document.querySelector('#cron-preview li time').dateTime"
                            ".includes('T06:30:00+09:00')")
     page.fill("#s-desc", "Every morning in Tokyo")
     shot(page, "15-schedule-new")

@@ -186,40 +186,6 @@
     setTimeout(watch, 2000);
   }
 
-  /* schedules: the next fire times of the cron field, as it is typed */
-  var cronInput = document.getElementById("s-cron");
-  if (cronInput) {
-    var tzInput = document.getElementById("s-tz");
-    var previewList = document.getElementById("cron-preview");
-    var timer = null, asked = 0;
-    var showPreview = function () {
-      var mine = ++asked;
-      var url = cronInput.dataset.previewUrl + "?cron=" + encodeURIComponent(cronInput.value) +
-        "&timezone=" + encodeURIComponent(tzInput.value || "UTC");
-      api(url).then(function (data) {
-        if (mine !== asked) return;
-        previewList.className = "cron-preview";
-        previewList.textContent = "";
-        data.fire_times.forEach(function (t) {
-          var li = document.createElement("li");
-          li.textContent = t;
-          previewList.appendChild(li);
-        });
-      }).catch(function (err) {
-        if (mine !== asked) return;
-        previewList.className = "cron-preview bad";
-        previewList.textContent = "";
-        var li = document.createElement("li");
-        li.textContent = err.message;
-        previewList.appendChild(li);
-      });
-    };
-    var later = function () { clearTimeout(timer); timer = setTimeout(showPreview, 250); };
-    cronInput.addEventListener("input", later);
-    tzInput.addEventListener("input", later);
-    if (!previewList.children.length && cronInput.value) showPreview();
-  }
-
   /* dashboard chart */
   var chartCanvas = document.getElementById("daily-chart");
   if (chartCanvas && window.Chart) {
