@@ -68,6 +68,20 @@ def schemas():
                           "project": {"type": "string",
                                       "description": "Default: the repository's name"},
                           "label": {"type": "string"}}},
+        "EditOp": {"type": "object", "required": ["op"], "properties": {
+            "op": {"type": "string", "enum": ["write", "delete", "rename"]},
+            "path": {"type": "string", "description": "write, delete: a file or folder"},
+            "content": {"type": "string", "description": "write: the file's text"},
+            "base64": {"type": "string", "description": "write: the file's bytes"},
+            "from": {"type": "string"}, "to": {"type": "string"}}},
+        "Comparison": {"type": "object", "properties": {
+            "from": {"type": "object"}, "to": {"type": "object"},
+            "files": {"type": "array", "items": {"type": "object", "properties": {
+                "path": {"type": "string"},
+                "status": {"type": "string", "enum": ["added", "removed", "changed"]}}}},
+            "counts": {"type": "object"},
+            "diff": {"type": "string", "description": "unified diff of the text files"},
+            "truncated": {"type": "boolean"}}},
     }
 
 
@@ -128,6 +142,37 @@ def paths():
             "Delete a version that is not current and no pending or running task uses",
             {"200": _json({"type": "object"})}, params=[NAME, VERSION], tag=TAG, write=True,
             errors=(404, 409))},
+        "/projects/{name}/versions/{version}/save": {"post": _op(
+            "Save an edited copy of a version as a new, current version (like a commit): "
+            "its operations applied in order; unchanged: true when nothing changed",
+            {"201": _json(_ref("Deployed"), "A new version, with parent, message and diff"),
+             "200": _json(_ref("Deployed"), "Same content as a known version")},
+            params=[NAME, VERSION], tag=TAG, write=True, errors=(400, 404, 409),
+            body={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False, "properties": {
+                    "ops": {"type": "array", "items": _ref("EditOp")},
+                    "label": {"type": "string"}, "message": {"type": "string"}}}}}})},
+        "/projects/{name}/compare": {"get": _op(
+            "Compare two versions: files added, removed, changed, and a unified diff",
+            {"200": _json(_ref("Comparison"))},
+            params=[NAME, _param("from", "query", {"type": "string"}, "Version id or label",
+                                 required=True),
+                    _param("to", "query", {"type": "string"}, "Version id or label",
+                           required=True)], tag=TAG, errors=(400, 404))},
+        "/project-templates": {"get": _op(
+            "Templates of the new-project wizard",
+            {"200": _json({"type": "object"})}, tag=TAG)},
+        "/project-templates/{template}": {"post": _op(
+            "Create and deploy a new project from a template (scrapy or script)",
+            {"201": _json(_ref("Deployed"))},
+            params=[_param("template", "path", {"type": "string"}, "scrapy or script")],
+            tag=TAG, write=True, errors=(400, 409),
+            body={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["project"], "additionalProperties": False,
+                "properties": {"project": {"type": "string"},
+                               "spider": {"type": "string",
+                                          "description": "Default: the project name"},
+                               "label": {"type": "string"}}}}}})},
         "/projects/{name}/versions/{version}/files": {"get": _op(
             "A version's files: path and size of each",
             {"200": _json({"type": "object", "properties": {
