@@ -7,7 +7,10 @@ versions/<version>/save``). The operations are those of `master.versions`,
 `master.browse`, `master.gitimport`, `master.wizard` and
 `master.versiondiff`, which the projects API also serves."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import secrets
+
+from flask import (Blueprint, abort, flash, make_response, redirect, render_template, request,
+                   url_for)
 
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
 from master import browse, gitimport, inspections, versiondiff, versions, wizard
@@ -145,8 +148,13 @@ def edit(name, version):
         doc = versions.find_version(store, name, version)
     except (BadRequest, NotFound) as exc:
         abort(404, str(exc))
-    return render_template("editor.html", project=name,
-                           version=versions.public_version(doc))
+    # CodeMirror adds one <style> element: this page's policy allows it by a nonce
+    nonce = secrets.token_urlsafe(18)
+    response = make_response(render_template("editor.html", project=name, style_nonce=nonce,
+                                              version=versions.public_version(doc)))
+    response.headers["Content-Security-Policy"] = auth.CSP.replace(
+        "style-src 'self'", f"style-src 'self' 'nonce-{nonce}'")
+    return response
 
 
 @bp.post("/<name>/versions/<version>/activate")

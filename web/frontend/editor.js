@@ -20,7 +20,8 @@ export function languageFor(path) {
 }
 
 // A CodeMirror view in `parent`; onChange(text) after every edit.
-export function create(parent, { text, path, readOnly, onChange }) {
+// `nonce`: the page's CSP style nonce, for the <style> CodeMirror adds.
+export function create(parent, { text, path, readOnly, onChange, nonce }) {
   const language = new Compartment();
   const editable = new Compartment();
   const view = new EditorView({
@@ -29,6 +30,7 @@ export function create(parent, { text, path, readOnly, onChange }) {
       doc: text || "",
       extensions: [
         basicSetup,
+        nonce ? EditorView.cspNonce.of(nonce) : [],
         keymap.of([indentWithTab]),
         language.of(languageFor(path || "")),
         editable.of(EditorState.readOnly.of(!!readOnly)),

@@ -4,8 +4,9 @@
    path to {origin: path in the base version or null, text, base64, dirty};
    `ops` records the renames and deletions of files the base version holds,
    in order. Save sends those ops, then one write per changed file, to the
-   API (master/editing.py), which makes a new version from them. */
-(function () {
+   API (master/editing.py), which makes a new version from them.
+   It starts at DOMContentLoaded: app.js (window.crawlfleet) loads after it. */
+document.addEventListener("DOMContentLoaded", function () {
   "use strict";
   var root = document.getElementById("editor");
   if (!root || !window.CrawlfleetEditor) return;
@@ -333,7 +334,8 @@
       if (first) openFile(first);
     }).catch(function (err) { showError(err.message); });
   }
-  view = window.CrawlfleetEditor.create($("editor-host"), { text: "", path: "", onChange: onEdit });
+  view = window.CrawlfleetEditor.create($("editor-host"), { text: "", path: "", onChange: onEdit,
+                                                    nonce: root.dataset.styleNonce });
   root.dataset.ready = "1";
   load();
-})();
+});
