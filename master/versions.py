@@ -86,6 +86,7 @@ def public_project(store: Store, doc: Doc, *, with_versions: bool = False) -> Do
         from master.gitimport import redact
 
         git["url"] = redact(git.get("url", ""))
+        git["credentials"] = bool(git.get("credentials"))  # sealed; never shown
         out["git"] = git
     versions = versions_of(store, doc["_id"])
     out["version_count"] = len(versions)

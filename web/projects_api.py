@@ -23,7 +23,7 @@ from web.multipart import read_multipart
 bp = Blueprint("projects", __name__)
 
 UPLOAD_FIELDS = ("project", "label")
-GIT_FIELDS = ("git", "ref", "project", "label")
+GIT_FIELDS = ("git", "ref", "project", "label", "credentials")
 SAVE_FIELDS = ("ops", "label", "message")
 WIZARD_FIELDS = ("project", "spider", "label")
 
@@ -51,7 +51,8 @@ def deploy():
                              "or a zip as multipart/form-data in the field `file`")
         return deployed(gitimport.import_git(svc.store, svc.config, body["git"],
                                              ref=body.get("ref"), project=body.get("project"),
-                                             label=body.get("label")))
+                                             label=body.get("label"),
+                                             credentials=body.get("credentials")))
     with uploads.scratch(svc.config, "body-") as tmp:
         form, files = read_multipart(tmp, svc.config.max_upload_bytes)
         unknown = sorted(set(form) - set(UPLOAD_FIELDS)) + sorted(set(files) - {"file"})

@@ -51,7 +51,9 @@ def schemas():
             "version_count": {"type": "integer"},
             "git": {"type": "object", "properties": {
                 "url": {"type": "string"}, "ref": {"type": ["string", "null"]},
-                "commit": {"type": "string"}, "pulled_at": {"type": "number"}}},
+                "commit": {"type": "string"}, "pulled_at": {"type": "number"},
+                "credentials": {"type": "boolean",
+                                "description": "sealed credentials are kept (never shown)"}}},
             "versions": {"type": "array", "items": _ref("Version")},
             "inspections": {"type": "array", "items": _ref("Inspection"),
                             "description": "deploys being inspected, and those that failed "
@@ -67,7 +69,11 @@ def schemas():
                           "ref": {"type": "string", "description": "Branch or tag"},
                           "project": {"type": "string",
                                       "description": "Default: the repository's name"},
-                          "label": {"type": "string"}}},
+                          "label": {"type": "string"},
+                          "credentials": {"type": "string", "writeOnly": True,
+                                          "description": "https only: a token, or "
+                                          "user:token; kept sealed, used again by pull, "
+                                          "never shown"}}},
         "EditOp": {"type": "object", "required": ["op"], "properties": {
             "op": {"type": "string", "enum": ["write", "delete", "rename"]},
             "path": {"type": "string", "description": "write, delete: a file or folder"},

@@ -40,7 +40,8 @@ def deploy_git():
     svc = services()
     try:
         result = gitimport.import_git(svc.store, svc.config, _form("git"), ref=_form("ref"),
-                                      project=_form("project"), label=_form("label"))
+                                      project=_form("project"), label=_form("label"),
+                                      credentials=_form("credentials"))
     except CrawlfleetError as exc:
         flash(errors.hide_paths(str(exc)), "error")
         return redirect(url_for("projects_ui.index"))
