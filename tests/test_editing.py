@@ -3,6 +3,7 @@ save an edited version as a new one with its diff, compare two versions,
 and make a project from a wizard template."""
 
 import base64
+import re
 
 import pytest
 
@@ -138,3 +139,24 @@ def test_wizard_makes_a_project_from_a_template(client, auth, template, kind, fi
 def test_wizard_refusals(client, auth, template, body, words):
     res = client.post(f"/api/v1/project-templates/{template}", headers=auth.operator, json=body)
     assert res.status_code == 400 and words in res.get_json()["error"]
+
+
+def test_viewers_read_only_operators_edit(app, store, client, auth, shop):
+    """The editor page and the project actions are for operators; a viewer
+    sees the versions, the file viewer and the comparison, nothing to change."""
+    from test_ui import Browser
+
+    viewer, operator = Browser(app, store, "viewer"), Browser(app, store, "operator")
+    page = viewer.get("/projects/shop").get_data(as_text=True)
+    assert "Edit files" not in page and "delete-project-dialog" not in page
+    assert viewer.get(f"/projects/shop/versions/{shop}/edit").status_code == 403
+    assert viewer.post("/projects/shop/delete").status_code == 403
+    assert viewer.post("/projects/new", {"project": "x", "template": "script"}).status_code == 403
+    assert viewer.get("/projects/shop/compare").status_code == 200
+    page = operator.get("/projects/shop").get_data(as_text=True)
+    assert "Edit files" in page and "delete-project-dialog" in page
+    editor = operator.get(f"/projects/shop/versions/{shop}/edit")
+    assert editor.status_code == 200
+    nonce = re.search(r'data-style-nonce="([^"]+)"', editor.get_data(as_text=True)).group(1)
+    assert f"style-src 'self' 'nonce-{nonce}'" in editor.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in editor.headers["Content-Security-Policy"]
