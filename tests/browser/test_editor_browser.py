@@ -86,6 +86,16 @@ def test_wizard_edit_save_compare_git_and_delete(platform, page, repo):  # noqa:
     page.wait_for_selector("#editor-tree a[data-path='notes/readme.txt']")
     page.click("#editor-host .cm-content")
     page.keyboard.type("What this project is for.")
+    # rename the new folder, then upload a binary file into it
+    page.click("#editor-tree a[data-path='notes']")
+    page.click("#editor-rename")
+    page.fill("#editor-prompt-input", "docs")
+    page.click("#editor-prompt-ok")
+    page.wait_for_selector("#editor-tree a[data-path='docs/readme.txt']")
+    page.set_input_files("#editor-upload", files=[{
+        "name": "logo.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n\x00\x01"}])
+    page.wait_for_selector("#editor-tree a[data-path='docs/logo.png']")
+    assert "binary file" in page.inner_text("#editor-note")
     shot(page, "editor-02-editing")
 
     # the in-page guard: a link away asks first, and Stay keeps the edits
@@ -102,7 +112,7 @@ def test_wizard_edit_save_compare_git_and_delete(platform, page, repo):  # noqa:
     page.wait_for_selector("#save-result:not([hidden])")
     files = page.inner_text("#save-result-files")
     assert "main.py" in files and "changed" in files
-    assert "notes/readme.txt" in files and "added" in files
+    assert "docs/readme.txt" in files and "docs/logo.png" in files and "added" in files
     assert "+# edited in the browser" in page.inner_text("#save-result-diff").replace("    ", "")
     assert "wizard_books" in page.inner_text("#save-result-summary")
     assert page.locator("#editor-dirty").is_hidden()
@@ -125,8 +135,8 @@ def test_wizard_edit_save_compare_git_and_delete(platform, page, repo):  # noqa:
     assert "v2-browser" in table and "a note and a comment" in table
     page.click("#compare-versions")
     page.wait_for_selector("#compare-files")
-    assert "notes/readme.txt" in page.inner_text("#compare-files")
-    assert "1 added · 0 removed · 1 changed" in page.inner_text("#compare-counts")
+    assert "docs/readme.txt" in page.inner_text("#compare-files")
+    assert "2 added · 0 removed · 1 changed" in page.inner_text("#compare-counts")
     assert "# edited in the browser" in page.inner_text("#compare-diff")
     shot(page, "editor-05-compare")
 
