@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawlfleet.errors import BadRequest, NotFound
 from crawlfleet.models import Doc
-from master import uploads, versiondiff
+from master import inspections, uploads, versiondiff
 from master.browse import check_path
 from master.versions import find_version, get_project
 
@@ -117,12 +118,15 @@ def apply(root: Path, ops: list[Doc]) -> None:
 
 
 def save(store: Store, config: Config, project: str, base_ref: Any, ops: Any, *,
-         label: Any = None, message: Any = None) -> Doc:
+         label: Any = None, message: Any = None, wait: float | None = None) -> Doc:
     """A new version of `project` made of version `base_ref` with `ops` applied.
 
     It becomes the current version (as an upload does). Returns the deploy's
     answer plus ``parent``, ``message``, ``unchanged`` and ``diff``
-    (`master.versiondiff.compare` against the parent).
+    (`master.versiondiff.compare` against the parent). With `wait`, as for
+    an upload (`master.uploads.deploy_zip`): past that many seconds the
+    answer is the inspection still running (``status`` ``inspecting``), and
+    the thread finishes the version, its parent and message.
     """
     get_project(store, project)
     base = find_version(store, project, base_ref)
@@ -132,7 +136,8 @@ def save(store: Store, config: Config, project: str, base_ref: Any, ops: Any, *,
     total = sum(len(op.get("content") or op.get("base64") or "") for op in ops)
     if total > config.max_project_bytes:
         raise BadRequest(f"the edit holds more than {config.max_project_bytes} bytes")
-    with uploads.scratch(config, "edit-") as tmp:
+    with contextlib.ExitStack() as owned:
+        tmp = owned.enter_context(uploads.scratch(config, "edit-"))
         root = tmp / "files"
         root.mkdir()
         stream = store.files.open_download_stream(base["file_id"])
@@ -141,12 +146,31 @@ def save(store: Store, config: Config, project: str, base_ref: Any, ops: Any, *,
         finally:
             stream.close()
         apply(root, ops)
-        result = uploads.deploy_folder(store, config, root, project, label=label,
-                                       source="editor")
-    unchanged = result["version"] == base["_id"]
+        if wait is None:
+            return _register(store, config, root, project, base, label, message)
+        inspection_id = inspections.begin(store, config, project, label=label, source="editor")
+        cleanup = owned.pop_all()  # the thread removes the folder now
+
+    def work() -> Doc:
+        with cleanup:
+            return _register(store, config, root, project, base, label, message, inspection_id)
+
+    result = inspections.Background(work).start().wait(wait)
+    if result is not None:
+        return result
+    return {"project": project, "label": label, "status": inspections.INSPECTING,
+            "inspection": inspection_id, "new": None, "spiders": None,
+            "parent": base["_id"], "message": message}
+
+
+def _register(store: Store, config: Config, root: Path, project: str, base: Doc,
+              label: str | None, message: str | None, inspection_id: str | None = None) -> Doc:
+    result = uploads.deploy_folder(store, config, root, project, label=label, source="editor",
+                                   inspection_id=inspection_id)
     if result.get("new"):
         store.versions.update_one({"_id": result["version"]},
                                   {"$set": {"parent": base["_id"], "message": message}})
-    result.update(parent=base["_id"], message=message, unchanged=unchanged,
+    result.update(parent=base["_id"], message=message,
+                  unchanged=result["version"] == base["_id"],
                   diff=versiondiff.compare(store, project, base["_id"], result["version"]))
     return result

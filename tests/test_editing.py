@@ -160,3 +160,29 @@ def test_viewers_read_only_operators_edit(app, store, client, auth, shop):
     nonce = re.search(r'data-style-nonce="([^"]+)"', editor.get_data(as_text=True)).group(1)
     assert f"style-src 'self' 'nonce-{nonce}'" in editor.headers["Content-Security-Policy"]
     assert "script-src 'self';" in editor.headers["Content-Security-Policy"]
+
+
+def test_a_save_that_outlasts_deploy_wait_is_followed_by_its_inspection(app, config, client,
+                                                                        auth, store, shop):
+    """deploy_wait 0: 202 with the inspection to follow; the version it
+    makes still records its parent and message."""
+    from helpers import wait_for
+
+    app.extensions["crawlfleet"].config = config.replace(deploy_wait=0.0)
+    res = save(client, auth.operator, shop, [
+        {"op": "write", "path": "later.txt", "content": "x\n"}], message="slow one")
+    body = res.get_json()
+    assert res.status_code == 202, body
+    assert body["status"] == "inspecting" and body["parent"] == shop
+    location = res.headers["Location"]
+
+    def done():
+        rec = client.get(location, headers=auth.viewer).get_json()
+        return rec if rec["status"] != "inspecting" else None
+
+    rec = wait_for(done, timeout=60, what="the inspection to end")
+    assert rec["status"] == "done", rec
+    wait_for(lambda: (store.versions.find_one({"_id": rec["version"]}) or {}).get("parent"),
+             timeout=30, what="the parent recorded")
+    version = store.versions.find_one({"_id": rec["version"]})
+    assert version["parent"] == shop and version["message"] == "slow one"

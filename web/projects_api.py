@@ -140,12 +140,13 @@ def file(name, version, path):
 @bp.post("/projects/<name>/versions/<version>/save")
 def save_edit(name, version):
     """{"ops": [...], "label", "message"}: a new version made of `version`
-    with the operations applied (master/editing.py), and its diff."""
+    with the operations applied (master/editing.py), and its diff; 202 and
+    the inspection to follow when listing its spiders outlasts deploy_wait."""
     svc = services()
     body = api.json_body(SAVE_FIELDS)
-    result = editing.save(svc.store, svc.config, name, version, body.get("ops", []),
-                          label=body.get("label"), message=body.get("message"))
-    return jsonify(result), 201 if result.get("new") else 200
+    return deployed(editing.save(svc.store, svc.config, name, version, body.get("ops", []),
+                                 label=body.get("label"), message=body.get("message"),
+                                 wait=svc.config.deploy_wait))
 
 
 @bp.get("/projects/<name>/compare")

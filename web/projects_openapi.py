@@ -152,7 +152,7 @@ def paths():
             "Save an edited copy of a version as a new, current version (like a commit): "
             "its operations applied in order; unchanged: true when nothing changed",
             {"201": _json(_ref("Deployed"), "A new version, with parent, message and diff"),
-             "200": _json(_ref("Deployed"), "Same content as a known version")},
+             "200": _json(_ref("Deployed"), "Same content as a known version")} | inspecting,
             params=[NAME, VERSION], tag=TAG, write=True, errors=(400, 404, 409),
             body={"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "additionalProperties": False, "properties": {

@@ -31,7 +31,9 @@ def repo(tmp_path):
 
 @pytest.fixture
 def platform(tmp_path, repo):
-    with running_platform(tmp_path, git_local_roots=str(repo.parent)) as running:
+    # deploy_wait 0: a save answers 202 at once, so the page follows the
+    # inspection (the answer in one go is covered by tests/test_editing.py)
+    with running_platform(tmp_path, git_local_roots=str(repo.parent), deploy_wait=0) as running:
         yield running
 
 

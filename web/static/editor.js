@@ -274,9 +274,35 @@ document.addEventListener("DOMContentLoaded", function () {
     api(url(root.dataset.saveUrl, state.base), { method: "POST", json: {
       ops: changes(), label: $("editor-label").value.trim() || null,
       message: $("editor-message").value.trim() || null } })
+      .then(function (result) { return result.status === "inspecting" ? follow(result) : result; })
       .then(saved).catch(function (err) { showError("Not saved: " + err.message); })
       .then(function () { state.saving = false; refreshDirty(); });
   });
+
+  /* Listing the spiders outlasted the server's wait: follow the inspection,
+     then read the diff against the parent. */
+  function follow(pending) {
+    var box = $("editor-saving");
+    box.hidden = false;
+    var inspectionUrl = "/api/v1/projects/" + encodeURIComponent(root.dataset.project) +
+      "/inspections/" + encodeURIComponent(pending.inspection);
+    return new Promise(function (resolve, reject) {
+      (function poll() {
+        api(inspectionUrl).then(function (rec) {
+          if (rec.status === "inspecting") return setTimeout(poll, 1000);
+          if (rec.status === "failed") return reject(new Error(rec.error || "the inspection failed"));
+          resolve(rec);
+        }).catch(reject);
+      })();
+    }).then(function (rec) {
+      return api(root.dataset.compareApiUrl + "?from=" + encodeURIComponent(pending.parent) +
+                 "&to=" + encodeURIComponent(rec.version)).then(function (diff) {
+        return { version: rec.version, label: rec.label || rec.version.slice(0, 12),
+                 spiders: rec.spiders, parent: pending.parent, message: pending.message,
+                 unchanged: rec.version === pending.parent, diff: diff };
+      });
+    }).finally(function () { box.hidden = true; });
+  }
 
   function saved(result) {
     var box = $("save-result");
