@@ -69,6 +69,11 @@ def test_wizard_edit_save_compare_git_and_delete(platform, page, repo):  # noqa:
 
     # -- the editor: change a file, add one, save as a new version -----------------------------
     page.goto(url + "/projects/wizard_shop")
+    page.click("text=Browse files")
+    page.click("#file-tree >> text=main.py")
+    page.click("#edit-version")  # the viewer's way into the editor, on the same file
+    page.wait_for_selector("#editor[data-ready='1'] #editor-tree a[data-path='main.py'].active")
+    page.goto(url + "/projects/wizard_shop")
     page.click("#edit-current")
     page.wait_for_selector("#editor[data-ready='1'] #editor-tree a[data-path='main.py']")
     page.click("#editor-tree a[data-path='main.py']")
@@ -107,7 +112,8 @@ def test_wizard_edit_save_compare_git_and_delete(platform, page, repo):  # noqa:
     page.click("#editor-stay")
     assert page.url.endswith("/edit") and page.locator("#editor-dirty").is_visible()
 
-    page.click("#editor-save-open")
+    page.keyboard.press("Control+s")  # opens the save dialog
+    page.wait_for_selector("#editor-save-dialog[open]")
     page.fill("#editor-label", "v2-browser")
     page.fill("#editor-message", "a note and a comment")
     page.click("#editor-save")

@@ -260,6 +260,13 @@ document.addEventListener("DOMContentLoaded", function () {
     });
     return state.ops.concat(writes);
   }
+  // Ctrl+S / Cmd+S: the save dialog, not the browser's "save page"
+  document.addEventListener("keydown", function (e) {
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") {
+      e.preventDefault();
+      if (!$("editor-save-open").disabled && !$("editor-save-dialog").open) $("editor-save-open").click();
+    }
+  });
   $("editor-save-open").addEventListener("click", function () {
     var ops = changes();
     $("editor-save-summary").textContent = ops.length + " change(s): " +
@@ -354,7 +361,8 @@ document.addEventListener("DOMContentLoaded", function () {
     return api(url(root.dataset.filesUrl, state.base)).then(function (data) {
       state.files = {};
       data.files.forEach(function (f) { state.files[f.path] = { origin: f.path, text: null, base64: null, dirty: false }; });
-      var first = reopen && state.files[reopen] ? reopen :
+      var wanted = reopen || decodeURIComponent(location.hash.slice(1));
+      var first = wanted && state.files[wanted] ? wanted :
         ["scrapy.cfg", "crawlfleet.json"].filter(function (p) { return state.files[p]; })[0];
       renderTree();
       if (first) openFile(first);
