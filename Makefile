@@ -11,7 +11,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: up test test-fast typecheck install install-test services browser clean
+.PHONY: up test test-fast typecheck install install-test services browser frontend clean
+
+# The browser editor's CodeMirror 6 bundle: npm packages pinned by
+# web/frontend/package-lock.json, bundled once by esbuild into static/vendor.
+# The bundle is committed (the build is deterministic), so this rebuilds it
+# only when it is missing or its sources are newer, and only where npm exists.
+FRONTEND      := web/frontend
+EDITOR_BUNDLE := web/static/vendor/codemirror/editor.js
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +32,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed frontend
 
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test frontend
+
+frontend:
+	@if [ -f $(FRONTEND)/package-lock.json ] && command -v npm >/dev/null 2>&1 && \
+	   { [ ! -f $(EDITOR_BUNDLE) ] || [ -n "$$(find $(FRONTEND)/package-lock.json $(FRONTEND)/editor.js -newer $(EDITOR_BUNDLE))" ]; }; then \
+	  cd $(FRONTEND) && npm ci --no-audit --no-fund && npm run build; fi
 
 up: install
 	$(BIN)/crawlfleet up $(ARGS)
@@ -48,4 +60,4 @@ test-fast: install-test services typecheck
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .crawlfleet build *.egg-info
+	rm -rf $(VENV) .crawlfleet build *.egg-info $(FRONTEND)/node_modules

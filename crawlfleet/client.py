@@ -242,10 +242,18 @@ class ApiClient:
                                   "`crawlfleet projects` or the projects page later")
             time.sleep(FOLLOW_INTERVAL * 3)
 
-    def deploy_git(self, url, *, ref=None, project=None, label=None):
+    def deploy_git(self, url, *, ref=None, project=None, label=None, credentials=None):
         body = {k: v for k, v in (("git", url), ("ref", ref), ("project", project),
-                                  ("label", label)) if v}
+                                  ("label", label), ("credentials", credentials)) if v}
         return self.request("POST", "/projects", json=body, timeout=DEPLOY_TIMEOUT).json()
+
+    def create_project(self, template, project, *, spider=None):
+        body = {k: v for k, v in (("project", project), ("spider", spider)) if v}
+        return self.request("POST", f"/project-templates/{_segment(template)}", json=body,
+                            timeout=DEPLOY_TIMEOUT).json()
+
+    def compare(self, project, base, other):
+        return self.get(f"/projects/{_segment(project)}/compare", **{"from": base, "to": other})
 
     def pull(self, project):
         return self.request("POST", f"/projects/{_segment(project)}/pull",

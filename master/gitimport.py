@@ -7,8 +7,15 @@ accepted, plus local repositories inside the folders named by the
 ``git_local_roots`` setting (off by default: a local path reads the disk of
 the machine serving the API). URLs and refs that could be taken for options
 or that hold shell metacharacters are refused before git ever runs.
+
+Credentials for a private https repository (a token, or ``user:token``)
+are kept sealed in the project's record (`crawlfleet.secretbox`, the key
+that seals spider secrets), never shown back, and handed to git as an
+``Authorization`` header through ``GIT_CONFIG_*`` environment variables:
+not in the URL, the command line or git's error output.
 """
 
+import base64
 import os
 import re
 import shutil
@@ -18,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from crawlfleet.errors import BadRequest, Conflict, ProjectError
+from crawlfleet.secretbox import SecretBox
 from crawlfleet.models import now
 from master import uploads
 from master.versions import get_project
@@ -97,8 +105,34 @@ def check_ref(ref):
     return ref
 
 
-def _git_env(protocol):
+CREDENTIALS_RE = re.compile(r"^[\x21-\x7e]{1,500}$")  # printable, no spaces
+
+
+def check_credentials(credentials, url):
+    """None, or the credentials for an https `url` (BadRequest otherwise)."""
+    if credentials in (None, ""):
+        return None
+    if not isinstance(credentials, str) or not CREDENTIALS_RE.match(credentials):
+        raise BadRequest("credentials are a token or user:token (printable, no spaces)")
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise BadRequest("credentials go with an https:// URL; over ssh the machine's own "
+                         "keys are used")
+    return credentials
+
+
+def auth_header(credentials):
+    """The HTTP Basic header for a token ("x-access-token" as its user) or user:token."""
+    user, _, token = credentials.partition(":") if ":" in credentials else (
+        "x-access-token", ":", credentials)
+    return "Authorization: Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
+
+
+def _git_env(protocol, credentials=None):
     env = dict(os.environ)
+    if credentials:
+        # git >= 2.31 reads config from the environment: no file, no argv
+        env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+                    "GIT_CONFIG_VALUE_0": auth_header(credentials)})
     env.update({
         "GIT_TERMINAL_PROMPT": "0",          # never ask for a user name or password
         "GIT_ASKPASS": "/bin/false",
@@ -146,11 +180,11 @@ def subcommand(argv):
     return "(no command)"
 
 
-def clone(config, url, ref, dest):
+def clone(config, url, ref, dest, credentials=None):
     """Shallow-clone `url` at `ref` into `dest`; returns the commit id."""
     git_url, protocol = check_url(url, config)
     ref = check_ref(ref)
-    env = _git_env(protocol)
+    env = _git_env(protocol, credentials)
     argv = ["-c", "advice.detachedHead=false", "-c", "core.hooksPath=/dev/null",
             "clone", "--depth", "1", "--single-branch", "--no-tags", "--quiet"]
     if ref:
@@ -159,7 +193,10 @@ def clone(config, url, ref, dest):
     try:
         run_git(argv, cwd=dest.parent, env=env, timeout=config.git_timeout)
     except ProjectError as exc:
-        raise ProjectError(str(exc).replace(git_url, redact(url))) from None
+        message = str(exc).replace(git_url, redact(url))
+        if credentials:
+            message = message.replace(credentials, "***")
+        raise ProjectError(message) from None
     commit = run_git(["rev-parse", "HEAD"], cwd=dest, env=env, timeout=30).strip()
     return commit
 
@@ -186,15 +223,23 @@ def name_from_url(url):
     return tail[:-4] if tail.endswith(".git") else tail
 
 
-def import_git(store, config, url, *, ref=None, project=None, label=None):
-    """Clone and deploy a project; its URL and ref are kept for `pull`."""
+def import_git(store, config, url, *, ref=None, project=None, label=None, credentials=None,
+               sealed=None):
+    """Clone and deploy a project; its URL, ref and credentials (sealed) are
+    kept for `pull`. `sealed`: credentials already sealed (a pull's)."""
     check_url(url, config)
     ref = check_ref(ref)
+    credentials = check_credentials(credentials, url)
+    box = SecretBox.for_config(config) if credentials or sealed else None
+    if sealed and not credentials:
+        credentials = box.open(sealed)
+    elif credentials:
+        sealed = box.seal(credentials)
     project = uploads.check_name(project or name_from_url(url))
     uploads.check_label(label)
     with uploads.scratch(config, "git-") as tmp:
         checkout = tmp / "checkout"
-        commit = clone(config, url, ref, checkout)
+        commit = clone(config, url, ref, checkout, credentials)
         shutil.rmtree(checkout / ".git")
         check_size(config, checkout)
         root, _ = uploads.find_root(checkout)
@@ -202,7 +247,8 @@ def import_git(store, config, url, *, ref=None, project=None, label=None):
                                        label=label or f"{ref or 'HEAD'}@{commit[:10]}")
     store.projects.update_one(
         {"_id": project},
-        {"$set": {"git": {"url": url, "ref": ref, "commit": commit, "pulled_at": now()}}})
+        {"$set": {"git": {"url": url, "ref": ref, "commit": commit, "pulled_at": now(),
+                          "credentials": sealed}}})
     result["commit"] = commit
     return result
 
@@ -214,7 +260,8 @@ def pull(store, config, project):
     if not git:
         raise Conflict(f"project {project!r} was not imported from git; deploy it again instead")
     before = doc.get("current_version")
-    result = import_git(store, config, git["url"], ref=git.get("ref"), project=project)
+    result = import_git(store, config, git["url"], ref=git.get("ref"), project=project,
+                        sealed=git.get("credentials"))
     result["changed"] = result["version"] != before
     result["previous_version"] = before
     return result

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VERSION_FIELDS = {"_id": 1, "project": 1, "label": 1, "labels": 1, "kind": 1, "source": 1,
+                  "parent": 1, "message": 1,
                   "size": 1, "files": 1, "sha256": 1, "spiders": 1, "created_at": 1}
 
 
@@ -85,6 +86,7 @@ def public_project(store: Store, doc: Doc, *, with_versions: bool = False) -> Do
         from master.gitimport import redact
 
         git["url"] = redact(git.get("url", ""))
+        git["credentials"] = bool(git.get("credentials"))  # sealed; never shown
         out["git"] = git
     versions = versions_of(store, doc["_id"])
     out["version_count"] = len(versions)

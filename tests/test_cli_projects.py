@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from crawlfleet.cli import main
-from deploy_helpers import (BUNDLED, PROJECTS, app, auth, copy_project, live,  # noqa: F401
+from deploy_helpers import (BUNDLED, PROJECTS, app, auth, client, copy_project, live,  # noqa: F401
                             sandbox_tmp, zip_folder)
 from test_gitimport import Repo
 
@@ -144,3 +144,26 @@ def test_zip_project_uses_the_packaging_rules(shop, tmp_path):
     path = zip_project(shop, tmp_path / "out.zip")
     with zipfile.ZipFile(path) as zf:
         assert sorted(zf.namelist()) == ["shop/crawlfleet.json", "shop/main.py"]
+
+
+def test_new_from_a_template_then_compare_two_versions(cli_env, store, client, auth):
+    made = cli("new", "tpl_shop", "--template", "script", "--spider", "tpl_books")
+    assert made.exit_code == 0, made.output
+    assert "tpl_books" in made.output
+    first = store.projects.find_one({"_id": "tpl_shop"})["current_version"]
+    saved = client.post(f"/api/v1/projects/tpl_shop/versions/{first}/save",
+                        headers=auth.operator,
+                        json={"ops": [{"op": "write", "path": "notes.txt", "content": "hi\n"}],
+                              "label": "v2"}).get_json()
+    result = cli("compare", "tpl_shop", first, "v2")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("A notes.txt\n") and "+hi" in result.output
+    assert saved["version"] != first
+    assert cli("compare", "tpl_shop", first, "v2", "--files").output == "A notes.txt\n"
+
+
+def test_credentials_come_from_an_environment_variable(cli_env, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_TOKEN", raising=False)
+    result = cli("deploy", "--git", "https://example.org/r.git", "--credentials-env",
+                 "NO_SUCH_TOKEN")
+    assert result.exit_code == 2 and "NO_SUCH_TOKEN is empty or unset" in result.output

@@ -15,7 +15,7 @@ its Content-Length says so, else as soon as the count passes the limit.
 from flask import Blueprint, jsonify, request, url_for
 
 from crawlfleet.errors import BadRequest
-from master import browse, gitimport, inspections, uploads, versions
+from master import browse, editing, gitimport, inspections, uploads, versiondiff, versions, wizard
 from web import api, services
 from web.multipart import read_multipart
 
@@ -23,7 +23,9 @@ from web.multipart import read_multipart
 bp = Blueprint("projects", __name__)
 
 UPLOAD_FIELDS = ("project", "label")
-GIT_FIELDS = ("git", "ref", "project", "label")
+GIT_FIELDS = ("git", "ref", "project", "label", "credentials")
+SAVE_FIELDS = ("ops", "label", "message")
+WIZARD_FIELDS = ("project", "spider", "label")
 
 
 def deployed(result):
@@ -49,7 +51,8 @@ def deploy():
                              "or a zip as multipart/form-data in the field `file`")
         return deployed(gitimport.import_git(svc.store, svc.config, body["git"],
                                              ref=body.get("ref"), project=body.get("project"),
-                                             label=body.get("label")))
+                                             label=body.get("label"),
+                                             credentials=body.get("credentials")))
     with uploads.scratch(svc.config, "body-") as tmp:
         form, files = read_multipart(tmp, svc.config.max_upload_bytes)
         unknown = sorted(set(form) - set(UPLOAD_FIELDS)) + sorted(set(files) - {"file"})
@@ -130,3 +133,44 @@ def files(name, version):
 @bp.get("/projects/<name>/versions/<version>/files/<path:path>")
 def file(name, version, path):
     return jsonify(browse.read(services().store, name, version, path))
+
+
+# -- the editor: save an edited version, compare two versions ----------------------
+
+@bp.post("/projects/<name>/versions/<version>/save")
+def save_edit(name, version):
+    """{"ops": [...], "label", "message"}: a new version made of `version`
+    with the operations applied (master/editing.py), and its diff; 202 and
+    the inspection to follow when listing its spiders outlasts deploy_wait."""
+    svc = services()
+    body = api.json_body(SAVE_FIELDS)
+    return deployed(editing.save(svc.store, svc.config, name, version, body.get("ops", []),
+                                 label=body.get("label"), message=body.get("message"),
+                                 wait=svc.config.deploy_wait))
+
+
+@bp.get("/projects/<name>/compare")
+def compare(name):
+    """?from=VERSION&to=VERSION: files added, removed, changed and a unified diff."""
+    base, other = request.args.get("from"), request.args.get("to")
+    if not base or not other:
+        raise BadRequest("name both versions: ?from=VERSION&to=VERSION (ids or labels)")
+    return jsonify(versiondiff.compare(services().store, name, base, other))
+
+
+# -- the new-project wizard ------------------------------------------------------
+
+@bp.get("/project-templates")
+def project_templates():
+    return jsonify({"templates": [{"name": k, "description": v}
+                                  for k, v in wizard.TEMPLATES.items()]})
+
+
+@bp.post("/project-templates/<template>")
+def create_from_template(template):
+    """{"project", "spider", "label"}: a new project from the template."""
+    svc = services()
+    body = api.json_body(WIZARD_FIELDS)
+    result = wizard.create(svc.store, svc.config, body.get("project"), template,
+                           body.get("spider"), label=body.get("label"))
+    return jsonify(result), 201

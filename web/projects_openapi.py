@@ -51,7 +51,9 @@ def schemas():
             "version_count": {"type": "integer"},
             "git": {"type": "object", "properties": {
                 "url": {"type": "string"}, "ref": {"type": ["string", "null"]},
-                "commit": {"type": "string"}, "pulled_at": {"type": "number"}}},
+                "commit": {"type": "string"}, "pulled_at": {"type": "number"},
+                "credentials": {"type": "boolean",
+                                "description": "sealed credentials are kept (never shown)"}}},
             "versions": {"type": "array", "items": _ref("Version")},
             "inspections": {"type": "array", "items": _ref("Inspection"),
                             "description": "deploys being inspected, and those that failed "
@@ -67,7 +69,25 @@ def schemas():
                           "ref": {"type": "string", "description": "Branch or tag"},
                           "project": {"type": "string",
                                       "description": "Default: the repository's name"},
-                          "label": {"type": "string"}}},
+                          "label": {"type": "string"},
+                          "credentials": {"type": "string", "writeOnly": True,
+                                          "description": "https only: a token, or "
+                                          "user:token; kept sealed, used again by pull, "
+                                          "never shown"}}},
+        "EditOp": {"type": "object", "required": ["op"], "properties": {
+            "op": {"type": "string", "enum": ["write", "delete", "rename"]},
+            "path": {"type": "string", "description": "write, delete: a file or folder"},
+            "content": {"type": "string", "description": "write: the file's text"},
+            "base64": {"type": "string", "description": "write: the file's bytes"},
+            "from": {"type": "string"}, "to": {"type": "string"}}},
+        "Comparison": {"type": "object", "properties": {
+            "from": {"type": "object"}, "to": {"type": "object"},
+            "files": {"type": "array", "items": {"type": "object", "properties": {
+                "path": {"type": "string"},
+                "status": {"type": "string", "enum": ["added", "removed", "changed"]}}}},
+            "counts": {"type": "object"},
+            "diff": {"type": "string", "description": "unified diff of the text files"},
+            "truncated": {"type": "boolean"}}},
     }
 
 
@@ -128,6 +148,37 @@ def paths():
             "Delete a version that is not current and no pending or running task uses",
             {"200": _json({"type": "object"})}, params=[NAME, VERSION], tag=TAG, write=True,
             errors=(404, 409))},
+        "/projects/{name}/versions/{version}/save": {"post": _op(
+            "Save an edited copy of a version as a new, current version (like a commit): "
+            "its operations applied in order; unchanged: true when nothing changed",
+            {"201": _json(_ref("Deployed"), "A new version, with parent, message and diff"),
+             "200": _json(_ref("Deployed"), "Same content as a known version")} | inspecting,
+            params=[NAME, VERSION], tag=TAG, write=True, errors=(400, 404, 409),
+            body={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False, "properties": {
+                    "ops": {"type": "array", "items": _ref("EditOp")},
+                    "label": {"type": "string"}, "message": {"type": "string"}}}}}})},
+        "/projects/{name}/compare": {"get": _op(
+            "Compare two versions: files added, removed, changed, and a unified diff",
+            {"200": _json(_ref("Comparison"))},
+            params=[NAME, _param("from", "query", {"type": "string"}, "Version id or label",
+                                 required=True),
+                    _param("to", "query", {"type": "string"}, "Version id or label",
+                           required=True)], tag=TAG, errors=(400, 404))},
+        "/project-templates": {"get": _op(
+            "Templates of the new-project wizard",
+            {"200": _json({"type": "object"})}, tag=TAG)},
+        "/project-templates/{template}": {"post": _op(
+            "Create and deploy a new project from a template (scrapy or script)",
+            {"201": _json(_ref("Deployed"))},
+            params=[_param("template", "path", {"type": "string"}, "scrapy or script")],
+            tag=TAG, write=True, errors=(400, 409),
+            body={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["project"], "additionalProperties": False,
+                "properties": {"project": {"type": "string"},
+                               "spider": {"type": "string",
+                                          "description": "Default: the project name"},
+                               "label": {"type": "string"}}}}}})},
         "/projects/{name}/versions/{version}/files": {"get": _op(
             "A version's files: path and size of each",
             {"200": _json({"type": "object", "properties": {

@@ -1,12 +1,19 @@
 """Project pages of the web UI: list and upload (drag and drop, posted by
-static/app.js to ``POST /api/v1/projects``), versions with rollback and
-deletion, and the read-only file viewer. The operations are those of
-`master.versions` and `master.browse`, which the projects API also serves."""
+static/app.js to ``POST /api/v1/projects``), deploy from git and pull, the
+new-project wizard, versions with rollback and deletion, deleting a
+project, comparing two versions, the read-only file viewer and the editor
+(static/editor.js, which saves through ``POST /api/v1/projects/<name>/
+versions/<version>/save``). The operations are those of `master.versions`,
+`master.browse`, `master.gitimport`, `master.wizard` and
+`master.versiondiff`, which the projects API also serves."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import secrets
+
+from flask import (Blueprint, abort, flash, make_response, redirect, render_template, request,
+                   url_for)
 
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
-from master import browse, inspections, versions
+from master import browse, gitimport, inspections, versiondiff, versions, wizard
 from web import auth, errors, services
 
 bp = Blueprint("projects_ui", __name__, url_prefix="/projects")
@@ -18,7 +25,45 @@ def index():
     store = services().store
     return render_template("projects.html", projects=versions.list_projects(store),
                            inspections=_readable(inspections.shown(store)),
-                           upload_url=url_for("api.projects.deploy"))
+                           upload_url=url_for("api.projects.deploy"),
+                           templates=wizard.TEMPLATES)
+
+
+def _form(name):
+    return (request.form.get(name) or "").strip() or None
+
+
+@bp.post("/git")
+@auth.require("operator")
+def deploy_git():
+    """Deploy from a git URL and ref (the form's twin of the API's JSON deploy)."""
+    svc = services()
+    try:
+        result = gitimport.import_git(svc.store, svc.config, _form("git"), ref=_form("ref"),
+                                      project=_form("project"), label=_form("label"),
+                                      credentials=_form("credentials"))
+    except CrawlfleetError as exc:
+        flash(errors.hide_paths(str(exc)), "error")
+        return redirect(url_for("projects_ui.index"))
+    flash(f"{result['project']}: commit {result['commit'][:10]} deployed as "
+          f"{result['label']}; spiders: {', '.join(result['spiders']) or 'none'}.", "ok")
+    return redirect(url_for("projects_ui.project", name=result["project"]))
+
+
+@bp.post("/new")
+@auth.require("operator")
+def create():
+    """The new-project wizard: a project from a template, deployed at once."""
+    svc = services()
+    try:
+        result = wizard.create(svc.store, svc.config, _form("project"), _form("template"),
+                               _form("spider"))
+    except CrawlfleetError as exc:
+        flash(errors.hide_paths(str(exc)), "error")
+        return redirect(url_for("projects_ui.index") + "#wizard")
+    flash(f"{result['project']}: made from the {result['template']} template; "
+          f"spider {', '.join(result['spiders'])} is ready to run.", "ok")
+    return redirect(url_for("projects_ui.project", name=result["project"]))
 
 
 def _readable(items):
@@ -37,7 +82,80 @@ def project(name):
     except NotFound as exc:
         abort(404, str(exc))
     doc["inspections"] = _readable(inspections.shown(store, name))
+    spiders = doc["spiders"]
+    doc["schedule_count"] = store.schedules.count_documents({"spider": {"$in": spiders}}) \
+        if spiders else 0
     return render_template("project.html", project=doc)
+
+
+@bp.post("/<name>/pull")
+@auth.require("operator")
+def pull(name):
+    svc = services()
+    try:
+        result = gitimport.pull(svc.store, svc.config, name)
+    except CrawlfleetError as exc:
+        flash(errors.hide_paths(str(exc)), "error")
+    else:
+        if result["changed"]:
+            flash(f"{name}: pulled commit {result['commit'][:10]}, now version "
+                  f"{result['label']}.", "ok")
+        else:
+            flash(f"{name}: unchanged — commit {result['commit'][:10]} holds the same files "
+                  "as the current version.", "ok")
+    return redirect(url_for("projects_ui.project", name=name))
+
+
+@bp.post("/<name>/delete")
+@auth.require("operator")
+def delete_project(name):
+    try:
+        result = versions.delete_project(services().store, name)
+    except CrawlfleetError as exc:
+        flash(errors.hide_paths(str(exc)), "error")
+        return redirect(url_for("projects_ui.project", name=name))
+    flash(f"Project {name} deleted: {len(result['versions'])} version(s), spiders "
+          f"{', '.join(result['spiders']) or 'none'}.", "ok")
+    return redirect(url_for("projects_ui.index"))
+
+
+@bp.get("/<name>/compare")
+def compare(name):
+    """Two versions side by side: ?from= and ?to= (default: the previous and the current)."""
+    store = services().store
+    try:
+        listed = versions.list_versions(store, name)
+    except NotFound as exc:
+        abort(404, str(exc))
+    ids = [v["id"] for v in listed["versions"]]
+    base = request.args.get("from") or (ids[1] if len(ids) > 1 else (ids or [None])[0])
+    other = request.args.get("to") or listed["current_version"]
+    result, error = None, None
+    if base and other:
+        try:
+            result = versiondiff.compare(store, name, base, other)
+        except (BadRequest, NotFound) as exc:
+            error = str(exc)
+    return render_template("compare.html", project=name, versions=listed["versions"],
+                           base=base, other=other, result=result, error=error)
+
+
+@bp.get("/<name>/versions/<version>/edit")
+@auth.require("operator")
+def edit(name, version):
+    """The editor: the page is a frame; static/editor.js reads and saves through the API."""
+    store = services().store
+    try:
+        doc = versions.find_version(store, name, version)
+    except (BadRequest, NotFound) as exc:
+        abort(404, str(exc))
+    # CodeMirror adds one <style> element: this page's policy allows it by a nonce
+    nonce = secrets.token_urlsafe(18)
+    response = make_response(render_template("editor.html", project=name, style_nonce=nonce,
+                                              version=versions.public_version(doc)))
+    response.headers["Content-Security-Policy"] = auth.CSP.replace(
+        "style-src 'self'", f"style-src 'self' 'nonce-{nonce}'")
+    return response
 
 
 @bp.post("/<name>/versions/<version>/activate")

@@ -58,16 +58,25 @@ def register(main):
     @click.option("--git", "git_url", metavar="URL",
                   help="Import from a git repository instead (https://, ssh://, git@host:path).")
     @click.option("--ref", help="With --git: the branch or tag (default: the remote's HEAD).")
+    @click.option("--credentials-env", metavar="VAR",
+                  help="With an https --git URL: the environment variable holding a token "
+                       "(or user:token) for a private repository; kept sealed for pull.")
     @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON answer.")
     @api_command
-    def deploy(path, project, label, git_url, ref, as_json):
+    def deploy(path, project, label, git_url, ref, credentials_env, as_json):
         """Deploy a spider project: PATH is a project folder (zipped here, without
         .git, caches or virtualenvs) or a zip; or --git URL."""
         client = api_client()
         if git_url:
             if path:
                 raise click.UsageError("give either PATH or --git, not both")
-            result = client.deploy_git(git_url, ref=ref, project=project, label=label)
+            credentials = None
+            if credentials_env:
+                credentials = os.environ.get(credentials_env)
+                if not credentials:
+                    raise click.UsageError(f"the variable {credentials_env} is empty or unset")
+            result = client.deploy_git(git_url, ref=ref, project=project, label=label,
+                                       credentials=credentials)
         elif ref:
             raise click.UsageError("--ref goes with --git")
         elif path is None:
@@ -136,6 +145,32 @@ def register(main):
                        f"commit {result['commit'][:12]})")
         else:
             click.echo(deployed_line(result))
+
+    @main.command("new")
+    @click.argument("project")
+    @click.option("--template", type=click.Choice(["scrapy", "script"]), default="scrapy",
+                  show_default=True, help="A Scrapy project, or a plain Python script.")
+    @click.option("--spider", help="Its spider's name (default: from the project name).")
+    @api_command
+    def new_project(project, template, spider):
+        """Create PROJECT from a template, ready to run against the demo site."""
+        click.echo(deployed_line(api_client().create_project(template, project, spider=spider)))
+
+    @main.command()
+    @click.argument("project")
+    @click.argument("base")
+    @click.argument("other")
+    @click.option("--files", "files_only", is_flag=True, help="Only the list of files.")
+    @api_command
+    def compare(project, base, other, files_only):
+        """What changed from version BASE to version OTHER (ids or labels): files, then a diff."""
+        body = api_client().compare(project, base, other)
+        for f in body["files"]:
+            click.echo(f"{f['status'][0].upper()} {f['path']}")
+        if not body["files"]:
+            click.echo("(the same files)")
+        if not files_only and body["diff"]:
+            click.echo(body["diff"], nl=False)
 
     @main.command()
     @click.argument("project")
