@@ -37,6 +37,7 @@ services:
 
 browser:
 	bash scripts/chromium.sh
+	bash scripts/axe.sh
 
 typecheck: install-test
 	$(BIN)/mypy
