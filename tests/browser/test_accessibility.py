@@ -11,13 +11,15 @@ package-lock.json); it is injected from disk, never fetched while the test runs.
 """
 
 import re
+import uuid
 from pathlib import Path
 
 import pytest
+import redis
 
 from helpers import ROOT
 from test_ui_browser import (CHROMIUM, CHROMIUM_ARGS, PASSWORD, SHOTS, playwright_api,
-                             platform)  # noqa: F401  (the platform fixture)
+                             running_platform)
 
 AXE = ROOT / "tests" / "browser" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 WIDTHS = (1280, 420)
@@ -38,6 +40,23 @@ PENDING: dict[str, dict[str, str]] = {
         "select-name": "web/templates/_run_dialog.html: <select name=target> (Run on) has no "
                        "accessible name, its <label> has no for= (same pending fix)"},
 }
+
+
+FRONTIER_URL = "redis://127.0.0.1:6379/6"
+
+
+@pytest.fixture
+def platform(tmp_path):
+    """`crawlfleet up` with a Redis frontier, so that a crawl (workers) has a page too."""
+    prefix = "cfa" + uuid.uuid4().hex[:8]
+    try:
+        with running_platform(tmp_path, frontier_url=FRONTIER_URL, queue_prefix=prefix) as up:
+            yield up
+    finally:
+        client = redis.Redis.from_url(FRONTIER_URL)
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+        client.close()
 
 
 @pytest.fixture
@@ -154,6 +173,8 @@ def test_every_page_passes_axe_core_at_both_widths(platform, page):  # noqa: F81
     [task_id] = api(page, "/spiders/plain_catalogue/run", {"args": {"max_pages": 1}})["task_ids"]
     schedule = api(page, "/schedules", {"spider": "plain_catalogue", "cron": "0 3 * * *"})
     project = api(page, "/projects", method="GET")["projects"][0]
+    crawl_id = api(page, "/spiders/books/run", {"workers": 1, "persist": True, "settings": {
+        "CLOSESPIDER_PAGECOUNT": 3}})["crawl_id"]
     page.goto(f"{url}/tasks/{task_id}")
     page.wait_for_selector("#task-status .badge.finished", timeout=120_000)
 
@@ -173,6 +194,8 @@ def test_every_page_passes_axe_core_at_both_widths(platform, page):  # noqa: F81
         ("/results/", "results-index", None),
         ("/results/results_plain_catalogue", "results", "#results-table"),
         ("/crawls/", "crawls", None),
+        (f"/crawls/{crawl_id}", "crawl", "#crawl-status"),
+        ("/tasks/no-such-task", "error-404", None),
         ("/alerts/", "alerts", None),
         ("/admin/users", "users", None),
         ("/admin/tokens", "tokens", None),
