@@ -50,7 +50,8 @@ def platform(tmp_path):
     """`crawlfleet up` with a Redis frontier, so that a crawl (workers) has a page too."""
     prefix = "cfa" + uuid.uuid4().hex[:8]
     try:
-        with running_platform(tmp_path, frontier_url=FRONTIER_URL, queue_prefix=prefix) as up:
+        with running_platform(tmp_path, frontier_url=FRONTIER_URL, queue_prefix=prefix,
+                              alert_allow_private="true") as up:  # a loopback channel
             yield up
     finally:
         client = redis.Redis.from_url(FRONTIER_URL)
@@ -175,6 +176,10 @@ def test_every_page_passes_axe_core_at_both_widths(platform, page):
     project = api(page, "/projects", method="GET")["projects"][0]
     crawl_id = api(page, "/spiders/books/run", {"workers": 1, "persist": True, "settings": {
         "CLOSESPIDER_PAGECOUNT": 3}})["crawl_id"]
+    channel = api(page, "/alerts/channels", {"name": "ops", "url": "json://127.0.0.1:9/hook"})
+    api(page, "/alerts/rules", {"on": ["error"], "channels": [channel["id"]]})
+    api(page, "/alerts/rules", {"kind": "node", "metric": "cpu", "above": 90, "minutes": 5,
+                                "channels": [channel["id"]]})
     page.goto(f"{url}/tasks/{task_id}")
     page.wait_for_selector("#task-status .badge.finished", timeout=120_000)
 
@@ -196,7 +201,7 @@ def test_every_page_passes_axe_core_at_both_widths(platform, page):
         ("/crawls/", "crawls", None),
         (f"/crawls/{crawl_id}", "crawl", "#crawl-status"),
         ("/tasks/no-such-task", "error-404", None),
-        ("/alerts/", "alerts", None),
+        ("/alerts/", "alerts", "#rules-table"),
         ("/admin/users", "users", None),
         ("/admin/tokens", "tokens", None),
         ("/datasources", "datasources", None),
