@@ -220,6 +220,15 @@ def test_every_page_passes_axe_core_at_both_widths(platform, page):
         problems += [f"{line} (at {width} px)" for line in violations(
             page, "/spiders/plain_catalogue#run-dialog")]
 
+    # the results browser's column chooser, open
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+    page.goto(url + "/results/results_plain_catalogue")
+    page.click("#columns-button")
+    page.wait_for_selector("#column-chooser li")
+    page.screenshot(path=str(SHOTS / "a11y-results-columns-1280.png"))
+    problems += [f"{line} (column chooser open)" for line in violations(
+        page, "/results/results_plain_catalogue")]
+
     # the phone width's menu, open
     page.set_viewport_size({"width": 420, "height": 900})
     page.goto(url + "/")
