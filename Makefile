@@ -49,6 +49,7 @@ services:
 
 browser:
 	bash scripts/chromium.sh
+	bash scripts/axe.sh
 
 typecheck: install-test
 	$(BIN)/mypy

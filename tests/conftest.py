@@ -27,6 +27,7 @@ from helpers import (BIN, Processes, Tokens, free_port, make_config, stop_group,
 MODULE_MARKS = {
     "faults/test_faults.py": ("faults", "slow"),
     "browser/test_ui_browser.py": ("browser", "slow"),
+    "browser/test_accessibility.py": ("browser", "slow"),
     "test_multihost.py": ("multihost", "slow"),
     "test_compose.py": ("multihost", "slow"),
     "test_readme_e2e.py": ("slow",),

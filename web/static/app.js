@@ -64,6 +64,32 @@
     this.setAttribute("aria-expanded", open ? "true" : "false");
   });
 
+  /* a table wider than its box scrolls sideways: the box then takes the
+     keyboard focus (arrow keys scroll it) and is named after its table */
+  function scrollableTables() {
+    document.querySelectorAll(".table-wrap").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth + 1) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        if (!box.hasAttribute("aria-label")) {
+          var panel = box.closest(".panel");
+          var heading = panel && panel.querySelector("h2");
+          box.setAttribute("aria-label", heading ? heading.textContent.trim() : "Table");
+        }
+      } else if (box.getAttribute("tabindex") === "0") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+      }
+    });
+  }
+  scrollableTables();
+  if (window.ResizeObserver) {  // also when a table's columns change (results.js)
+    var resized = new ResizeObserver(scrollableTables);
+    document.querySelectorAll(".table-wrap, .table-wrap > table").forEach(function (el) {
+      resized.observe(el);
+    });
+  }
+
   /* a page that refreshes itself (nodes) */
   var refresh = document.getElementById("auto-refresh");
   if (refresh) {
