@@ -31,10 +31,6 @@ BLOCKING = ("serious", "critical")
 # the exact elements (axe's selectors). Any other element breaking the same
 # rule on the same page still fails.
 PENDING: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
-    r"/schedules/(new|[0-9a-f]+)": {
-        "label": ("web/templates/schedule.html: the Arguments and Settings <label>s have no "
-                  "for= and the textareas no id (pending: the schedules templates' session)",
-                  ('textarea[name="args"]', 'textarea[name="settings"]'))},
     r"/spiders/[^/]+#run-dialog": {
         "label": ("web/templates/_run_dialog.html: the Timeout and Workers <label>s have no "
                   "for= (pending: the spiders templates' session ties them)",
