@@ -33,6 +33,14 @@ def number(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
+def lone(point: str) -> str:
+    """A sample with no neighbour: a short level stroke (a circle would be stretched
+    into an ellipse by the chart's free aspect ratio)."""
+    x, y = (float(v) for v in point.split(","))
+    return (f'<polyline class="node-line node-dot" points="{max(0.0, x - 2):.1f},{y:.1f} '
+            f'{min(float(WIDTH), x + 2):.1f},{y:.1f}"/>')
+
+
 def columns(samples: list[Doc], key: str, since: float, until: float) -> list[tuple[int, float]]:
     """(column, mean value) for each column of the window holding a sample with a value."""
     span = max(until - since, 1.0)
@@ -61,7 +69,8 @@ def line_chart(history: Doc, key: str, title: str, unit: str, top: float | None)
     previous = None
     for column, value in points:
         x = (column + 0.5) * step
-        y = HEIGHT - (HEIGHT - TOP) * min(value, scale) / scale
+        # kept off the very bottom so a zero stays visible above the axis line
+        y = min(HEIGHT - 1.5, HEIGHT - (HEIGHT - TOP) * min(value, scale) / scale)
         if previous is None or column - previous > span_columns:
             runs.append([])
         runs[-1].append(f"{x:.1f},{y:.1f}")
@@ -71,8 +80,7 @@ def line_chart(history: Doc, key: str, title: str, unit: str, top: float | None)
                      f'height="{HEIGHT}"><title>{clock(at)}: {number(value)} {escape(unit)}'
                      f'</title></rect>')
     lines = "".join(
-        f'<polyline class="node-line" points="{" ".join(r)}"/>' if len(r) > 1 else
-        f'<circle class="node-dot" cx="{r[0].split(",")[0]}" cy="{r[0].split(",")[1]}" r="1.5"/>'
+        f'<polyline class="node-line" points="{" ".join(r)}"/>' if len(r) > 1 else lone(r[0])
         for r in runs)
     latest = number(points[-1][1]) if points else "–"
     summary = f"now {latest}, max {number(largest)}" if points else "no sample"
