@@ -60,6 +60,15 @@ def test_a_sample_at_most_once_a_minute(store):
     assert store.db.node_samples.count_documents({"node_id": "n3"}) == 0
 
 
+def test_node_history_days_may_not_be_negative(tmp_path):
+    """A negative retention stops the process with one line naming the setting."""
+    from crawlfleet.config import Config
+    from crawlfleet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="node_history_days must be 0"):
+        Config.from_dict({"home": str(tmp_path), "node_history_days": -1})
+
+
 def test_history_window_counts_tasks_per_hour(store):
     """Samples and tasks inside the window only; tasks per hour, newest task first."""
     until = 2_000_000.0
@@ -89,6 +98,7 @@ def test_history_window_counts_tasks_per_hour(store):
 
 @pytest.mark.parametrize("raw", ["0", "169", "-1", "1.5", "day", "１"])
 def test_bad_hours_are_refused(raw):
+    """A window is a whole number of hours from 1 to 168, in ASCII digits."""
     with pytest.raises(BadRequest, match="hours must be a whole number from 1 to 168"):
         nodehistory.parse_hours(raw)
 
@@ -151,3 +161,23 @@ def test_a_real_node_records_samples_and_its_tasks_show(api, browser, client, au
     assert cli("node", "history", "hist-node", "--hours", "0").exit_code == 2
     result = cli("node", "history", "ghost")
     assert result.exit_code == 1 and "unknown node 'ghost'" in result.output
+
+
+def test_a_week_of_samples_is_a_bounded_chart_broken_where_the_node_was_down():
+    """10,080 samples draw at most one point per column, and a silence of hours
+    splits the line in two instead of drawing across it."""
+    from web import nodecharts
+
+    until = 3_000_000.0
+    since = until - 168 * 3600
+    samples = [{"at": since + i * 60, "load": (i % 7) / 2, "memory_percent": 50.0,
+                "busy": 1, "slots": 2}
+               for i in range(168 * 60) if not 3000 <= i < 4000]  # ~17 h down
+    history = {"since": since, "until": until, "hours": 168, "sample_every": 60.0,
+               "samples": samples,
+               "tasks": {"started": 0, "per_hour": nodehistory.per_hour([], since, 168)}}
+    charts = [str(c) for c in nodecharts.charts(history)]
+    load = charts[0]
+    assert load.count("<title>") <= nodecharts.COLUMNS
+    assert load.count("<polyline") == 2
+    assert 'data-metric="tasks"' in charts[3] and charts[3].count("<rect") == 168
