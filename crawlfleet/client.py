@@ -132,6 +132,9 @@ class ApiClient:
     def node(self, node_id):
         return self.get(f"/nodes/{_segment(node_id)}")
 
+    def node_history(self, node_id, hours=None):
+        return self.get(f"/nodes/{_segment(node_id)}/history", hours=hours)
+
     def label_node(self, node_id, set_=None, remove=None):
         body = {k: v for k, v in (("set", set_), ("remove", remove)) if v}
         return self.post(f"/nodes/{_segment(node_id)}/labels", body)

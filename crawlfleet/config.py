@@ -164,6 +164,8 @@ class Config:
         if v["schedule_catchup"] < v["schedule_lease_ttl"]:
             # a failover must fit in the catch-up window, or a tick would be missed
             raise ConfigError("schedule_catchup must be at least schedule_lease_ttl")
+        if v["node_history_days"] < 0:
+            raise ConfigError("node_history_days must be 0 (record none) or more")
         for name in ("max_upload_bytes", "max_project_files", "max_project_bytes",
                      "max_zip_ratio", "git_timeout"):
             if v[name] <= 0:

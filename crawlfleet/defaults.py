@@ -215,6 +215,9 @@ SETTINGS = [
     Setting("cache_retention_days", 14.0, float,
             "A node deletes project versions and dependency environments it has not "
             "used for this long; 0 keeps them."),
+    Setting("node_history_days", 7.0, float,
+            "Days a node's samples (load, memory, busy runners: one a minute) are kept "
+            "for its history (the node page, `crawlfleet node history`); 0 records none."),
     Setting("housekeeping_interval", 600.0, float,
             "Seconds between retention passes of masters and nodes."),
     # -- misc ---------------------------------------------------------------

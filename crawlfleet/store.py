@@ -12,6 +12,8 @@ Collections:
 - ``tasks``         the ledger: one document per task attempt
 - ``task_logs``     a task's output, in batches of lines
 - ``nodes``         registered nodes and their heartbeats
+- ``node_samples``  a node's load, memory and busy runners once a minute
+                    (crawlfleet/nodehistory.py), dropped after node_history_days
 - ``masters``       running masters, their heartbeats and last discovery
 - ``tokens``        API tokens (only their SHA-256 is kept)
 - ``users``         web UI users (``_id`` = name), roles and password hashes
@@ -77,6 +79,8 @@ INDEXES = {
         IndexModel([("crawl_id", ASCENDING)], sparse=True),
         # the task list filtered by what asked for the task
         IndexModel([("trigger", ASCENDING), ("created_at", DESCENDING)]),
+        # a node's recent tasks (crawlfleet/nodehistory.py)
+        IndexModel([("node_id", ASCENDING), ("started_at", DESCENDING)]),
     ],
     # distributed and resumable crawls (master/crawls.py): the active ones are supervised
     "crawls": [IndexModel([("status", ASCENDING)]), IndexModel([("created_at", DESCENDING)])],
@@ -84,6 +88,9 @@ INDEXES = {
         IndexModel([("task_id", ASCENDING), ("seq", ASCENDING)], unique=True),
     ],
     "nodes": [IndexModel([("heartbeat_at", DESCENDING)])],
+    # a node's history over a window; each sample dropped at its drop_after
+    "node_samples": [IndexModel([("node_id", ASCENDING), ("at", ASCENDING)]),
+                     IndexModel([("drop_after", ASCENDING)], expireAfterSeconds=0)],
     "scrapyd_jobs": [IndexModel([("task", ASCENDING)])],
     "tokens": [IndexModel([("name", ASCENDING)])],
     # web UI sessions (crawlfleet/users.py): ended by user, dropped once expired

@@ -23,7 +23,7 @@ import uuid
 import pymongo.errors
 from kombu.mixins import ConsumerMixin
 
-from crawlfleet import __version__, counters, ledger
+from crawlfleet import __version__, counters, ledger, nodehistory
 from crawlfleet import labels as labelling
 from crawlfleet.broker import Topology, connect
 from crawlfleet.errors import ConfigError
@@ -60,6 +60,8 @@ class NodeAgent(ConsumerMixin):
         self.session = uuid.uuid4().hex
         self.topology = Topology(config.queue_prefix)
         self.control = NodeControl(store, self.node_id, config.max_runners, self.topology)
+        # one sample a minute of what the heartbeat reports, for the node page's charts
+        self.sampler = nodehistory.Sampler(store, self.node_id, config.node_history_days)
         self.task_consumer = None
         self.connection = connect(config)
         self.cache = FileCache(store, config.home_path / "cache")
@@ -318,12 +320,14 @@ class NodeAgent(ConsumerMixin):
         with self.runs_lock:
             running = list(self.runs)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        memory = memory_percent()
         self.store.nodes.update_one({"_id": self.node_id, "session": self.session}, {"$set": {
             "heartbeat_at": now(), "status": NodeStatus.ONLINE.value, "running": running,
             "busy": len(running), "free": max(0, self.slots - len(running)),
             "max_runners": self.slots,
-            "load": load, "memory_percent": memory_percent(),
+            "load": load, "memory_percent": memory,
         }})
+        self.sampler.offer(load, memory, len(running), self.slots)
 
     def _watch_running(self):
         """Stop runs the ledger says to stop: cancel asked, or the claim was lost."""

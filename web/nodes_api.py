@@ -1,13 +1,15 @@
 """The JSON API of node control, under /api/v1/nodes/<id>: one node, its labels,
-its mode (enable, drain, disable) and its run slots. The list itself is
+its mode (enable, drain, disable), its run slots, and its history (samples of
+load, memory and busy runners, and the tasks it started: `crawlfleet.nodehistory`). The list itself is
 ``GET /api/v1/nodes`` in `web.api`.
 
 Same conventions as `web.api`: write routes for ``operator`` and ``admin``;
 what is valid is decided by `master.nodes`.
 """
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
+from crawlfleet import nodehistory
 from crawlfleet.errors import BadRequest
 from crawlfleet.models import NodeMode
 from master import nodes as node_control
@@ -24,6 +26,15 @@ def node_out(doc):
 @bp.get("/<node_id>")
 def node(node_id):
     return jsonify(node_out(node_control.get_node(services().store, node_id)))
+
+
+@bp.get("/<node_id>/history")
+def history(node_id):
+    """``?hours=N`` (1 to 168, default 24): samples oldest first, and the tasks started."""
+    store = services().store
+    node_control.get_node(store, node_id)  # 404 for an unknown node, not an empty history
+    hours = nodehistory.parse_hours(request.args.get("hours"))
+    return jsonify(nodehistory.node_history(store, node_id, hours))
 
 
 @bp.post("/<node_id>/labels")

@@ -2,13 +2,14 @@
 operators, its labels, its mode (enable, drain, disable) and its run slots,
 set through `master.nodes` like the API's node routes."""
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from crawlfleet import labels as labelling
-from crawlfleet.errors import BadRequest, CrawlfleetError
+from crawlfleet import nodehistory
+from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
 from master import nodes as node_control
 from master.nodes import list_nodes
-from web import auth, services
+from web import auth, nodecharts, services
 from web.ui import bp
 
 
@@ -21,6 +22,24 @@ def nodes():
                                                         {"spider": 1, "started_at": 1})}
     return render_template("nodes.html", nodes=nodes, tasks=tasks,
                            config_timeout=svc.config.node_timeout,
+                           describe_labels=labelling.describe)
+
+
+@bp.get("/nodes/<node_id>")
+def node(node_id):
+    """One node: its load, memory and busy runners over a window, and its recent tasks."""
+    svc = services()
+    try:
+        doc = node_control.describe_node(node_control.get_node(svc.store, node_id), svc.config)
+    except NotFound as exc:
+        abort(404, str(exc))
+    try:
+        hours = nodehistory.parse_hours(request.args.get("hours"))
+    except BadRequest as exc:
+        abort(400, str(exc))
+    history = nodehistory.node_history(svc.store, node_id, hours)
+    return render_template("node.html", node=doc, history=history,
+                           charts=nodecharts.charts(history), windows=(1, 6, 24, 72, 168),
                            describe_labels=labelling.describe)
 
 

@@ -276,7 +276,7 @@ def document():
             "schemas": (_schemas() | projects_openapi.schemas() | schedules_openapi.schemas()
                         | results_openapi.schemas() | crawls_openapi.schemas() | security_openapi.schemas()
                         | alerts_openapi.schemas() | tasks_openapi.schemas()
-                        | spiders_openapi.schemas()),
+                        | spiders_openapi.schemas() | nodes_openapi.schemas()),
             "responses": _responses() | projects_openapi.responses(),
         },
     }

@@ -1,11 +1,11 @@
-"""`crawlfleet node label|unlabel|enable|drain|disable|slots|show NODE`: control a
-running node through the API. Bare `crawlfleet node` still starts a node
+"""`crawlfleet node label|unlabel|enable|drain|disable|slots|show|history NODE`:
+control a running node, or read its history, through the API. Bare `crawlfleet node` still starts a node
 (crawlfleet/cli/server.py owns that group)."""
 
 import click
 
 from crawlfleet.cli.client import (api_client, api_command, describe_labels, node_mode,
-                                   parse_labels, print_json, when)
+                                   parse_labels, print_json, print_table, seconds, when)
 
 
 def summary(node):
@@ -16,6 +16,15 @@ def summary(node):
     return (f"{node['id']}: {'online' if node.get('online') else 'offline'}, "
             f"{node_mode(node)}, {len(node.get('running') or [])}/{slots} running, "
             f"labels {describe_labels(node.get('labels')) or 'none'}")
+
+
+def figures(samples, key):
+    """`now 0.4, mean 0.31, max 1.2` of one sampled figure, or `-`."""
+    values = [s[key] for s in samples if isinstance(s.get(key), (int, float))]
+    if not values:
+        return "-"
+    return (f"now {values[-1]:g}, mean {round(sum(values) / len(values), 2):g}, "
+            f"max {max(values):g}")
 
 
 def answer(node, as_json):
@@ -90,3 +99,32 @@ def register(main):
                 raise click.BadParameter(f"expected a number or 'default', got {slots!r}",
                                          param_hint="N") from None
         answer(api_client().set_node_slots(node_id, value), as_json)
+
+    @group.command("history")
+    @click.argument("node_id", metavar="NODE")
+    @click.option("--hours", type=click.IntRange(1, 168), default=24, show_default=True,
+                  help="The window: the last N hours.")
+    @as_json_option
+    @api_command
+    def history(node_id, hours, as_json):
+        """NODE's load, memory and busy runners (sampled once a minute) and its tasks."""
+        doc = api_client().node_history(node_id, hours=hours)
+        if as_json:
+            return print_json(doc)
+        samples, tasks = doc["samples"], doc["tasks"]
+        click.echo(f"{doc['node']}, last {doc['hours']} h: {len(samples)} sample(s)"
+                   + (f" from {when(samples[0]['at'])} to {when(samples[-1]['at'])}"
+                      if samples else ""))
+        click.echo(f"  CPU load      {figures(samples, 'load')}")
+        click.echo(f"  memory %      {figures(samples, 'memory_percent')}")
+        click.echo(f"  busy runners  {figures(samples, 'busy')}")
+        busiest = max(tasks["per_hour"], key=lambda h: h["tasks"], default=None)
+        click.echo(f"{tasks['started']} task(s) started"
+                   + (", " + ", ".join(f"{n} {s}" for s, n in sorted(tasks["by_status"].items()))
+                      if tasks["by_status"] else "")
+                   + (f"; busiest hour {when(busiest['hour'])} with {busiest['tasks']}"
+                      if busiest and busiest["tasks"] else ""))
+        if tasks["recent"]:
+            print_table(["TASK", "SPIDER", "STATUS", "STARTED", "DURATION"],
+                        [[t["task_id"], t["spider"], t["status"], when(t.get("started_at")),
+                          seconds(t.get("duration"))] for t in tasks["recent"]])

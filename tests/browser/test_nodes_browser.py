@@ -1,5 +1,6 @@
 """The Nodes page's controls in real headless Chromium against a real `crawlfleet up`:
-label a node, run by label, drain it and enable it again, set its run slots."""
+label a node, run by label, drain it and enable it again, set its run slots; then its
+history page: the charts of its samples and the task it ran."""
 
 import time
 
@@ -60,4 +61,29 @@ def test_nodes_page_labels_drains_and_sets_slots(platform, page):  # noqa: F811
         assert time.monotonic() < deadline, "the node did not take its 3 run slots"
         page.goto(url + "/nodes")
     shot(page, "nodes-controls")
+
+    # a run lands on the only node; its page charts the node's samples and lists the task
+    page.goto(url + "/spiders/plain_catalogue")
+    page.click("#run-button")
+    page.click("#run-dialog-plain_catalogue button[type=submit]")
+    page.wait_for_url("**/tasks/**")
+    task_id = page.url.rstrip("/").split("/")[-1]
+    page.goto(url + "/nodes")
+    page.click(f"#node-{node_id} a.node-link")
+    page.wait_for_url(f"{url}/nodes/{node_id}")
+    assert page.inner_text("h1") == node_id
+    for metric in ("load", "memory_percent", "busy", "tasks"):
+        assert page.locator(f"#node-history figure[data-metric={metric}] svg").count() == 1
+    # one sample at least, from the node's first heartbeat: a point on the memory chart
+    assert page.locator("figure[data-metric=memory_percent] .hit").count() >= 1
+    deadline = time.monotonic() + 60
+    while page.locator(f"#node-tasks-table tr[data-task='{task_id}']").count() == 0:
+        assert time.monotonic() < deadline, "the task did not show on its node's page"
+        page.reload()
+    row = page.locator(f"#node-tasks-table tr[data-task='{task_id}']")
+    assert "plain_catalogue" in row.inner_text()
+    page.click("#history-window a:has-text('6 h')")
+    page.wait_for_url(f"{url}/nodes/{node_id}?hours=6")
+    assert "Last 6 h" in page.inner_text("#node-history h2")
+    shot(page, "node-history")
     assert not page.problems, page.problems
