@@ -2,9 +2,9 @@
 (crawlfleet/alerting/rules.py) for the rule's minutes.
 
 The figures are the node heartbeat's (node/agent.py): ``memory_percent``
-(from /proc/meminfo) and, for CPU, the one-minute load average per CPU as a
-percentage (``load`` / ``cpus``). The heartbeat carries no disk figure, so
-there is no disk rule. A node is watched while it is online; one alert is
+(from /proc/meminfo), ``disk_percent`` (how full the file system of the
+node's home is) and, for CPU, the one-minute load average per CPU as a
+percentage (``load`` / ``cpus``). A node is watched while it is online; one alert is
 sent when it has been above the threshold for ``minutes`` on every pass,
 and the next only after it has gone below once. The watch lives in the
 scheduler leader's memory: a new leader starts watching afresh.
@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 def metric_value(node: Doc, metric: str) -> float | None:
     """The node's `metric` in percent, or None when its heartbeat lacks it."""
-    if metric == "memory":
-        value = node.get("memory_percent")
+    if metric in ("memory", "disk"):
+        value = node.get(f"{metric}_percent")
         return float(value) if isinstance(value, (int, float)) else None
     if metric == "cpu":
         load, cpus = node.get("load"), node.get("cpus")

@@ -15,6 +15,7 @@ import os
 import platform
 import queue
 import re
+import shutil
 import socket
 import threading
 import time
@@ -49,6 +50,16 @@ def memory_percent():
         avail = int(info["MemAvailable"].split()[0])
         return round(100.0 * (total - avail) / total, 1)
     except (OSError, KeyError, ValueError):
+        return None
+
+
+def disk_percent(path):
+    """How full the file system holding `path` (the node's home: versions,
+    environments, task folders, feeds) is, in percent."""
+    try:
+        usage = shutil.disk_usage(path)
+        return round(100.0 * usage.used / usage.total, 1) if usage.total else None
+    except OSError:
         return None
 
 
@@ -326,6 +337,7 @@ class NodeAgent(ConsumerMixin):
             "busy": len(running), "free": max(0, self.slots - len(running)),
             "max_runners": self.slots,
             "load": load, "memory_percent": memory,
+            "disk_percent": disk_percent(self.config.home_path),
         }})
         self.sampler.offer(load, memory, len(running), self.slots)
 

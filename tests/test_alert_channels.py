@@ -92,8 +92,8 @@ def test_bad_channels_and_rules_are_4xx_with_one_line(client, auth, receiver):
             ({"on": ["error"], "items_below": -1, "channels": [channel["id"]]}, "items_below"),
             ({"on": ["error"], "spider": "a", "schedule_id": "b", "channels": [channel["id"]]},
              "not both"),
-            ({"kind": "node", "metric": "disk", "above": 90, "channels": [channel["id"]]},
-             "disk"),
+            ({"kind": "node", "metric": "swap", "above": 90, "channels": [channel["id"]]},
+             "metric must be one of cpu, memory, disk"),
             ({"kind": "node", "metric": "cpu", "above": 190, "channels": [channel["id"]]},
              "above"),
             ({"kind": "node", "metric": "cpu", "above": 90, "on": ["error"],
@@ -291,3 +291,21 @@ def test_patching_channels_and_rules(config, client, auth, store, receiver):
         assert bad.status_code == 400 and "items_below" in bad.get_json()["error"]
     finally:
         other.close()
+
+
+def test_disk_rules_read_the_heartbeats_disk_figure(config, client, auth, store, receiver, tmp_path):
+    """A node's heartbeat says how full its home's file system is; a disk rule
+    alerts on it like on memory."""
+    from node.agent import disk_percent
+
+    measured = disk_percent(tmp_path)
+    assert measured is not None and 0.0 <= measured <= 100.0
+    assert disk_percent(tmp_path / "missing") is None
+    ops = make_channel(client, auth, json_url(receiver))
+    rule(client, auth, kind="node", metric="disk", above=90, minutes=0, channels=[ops["id"]])
+    t0 = now()
+    store.nodes.insert_many([
+        {"_id": "full", "heartbeat_at": t0, "status": "online", "disk_percent": 97.2},
+        {"_id": "roomy", "heartbeat_at": t0, "status": "online", "disk_percent": 40.0}])
+    [sent] = alerter(config, store).check_nodes(at=t0)
+    assert sent["subject"] == "full" and "disk at 97.2%" in sent["text"] and sent["ok"]

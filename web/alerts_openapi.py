@@ -45,7 +45,7 @@ def schemas():
                 "on": {"type": "array", "items": {"type": "string", "enum": EVENTS}},
                 "items_below": {"type": ["integer", "null"], "minimum": 1},
                 "duration_above": {"type": ["number", "null"], "minimum": 0},
-                "metric": {"type": "string", "enum": ["cpu", "memory"]},
+                "metric": {"type": "string", "enum": ["cpu", "memory", "disk"]},
                 "above": {"type": "number", "minimum": 0, "maximum": 100},
                 "minutes": {"type": "number", "minimum": 0}, "node": nullable_text}},
         "SentAlert": {"type": "object", "properties": {

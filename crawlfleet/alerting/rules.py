@@ -9,9 +9,9 @@ one schedule's, and fires on any of its conditions:
 - ``items_below``: finished with fewer items than that;
 - ``duration_above``: ran (finished or failed) longer than that many seconds.
 
-A node rule (``kind: "node"``) fires when a node's ``cpu`` or ``memory`` use,
-as its heartbeat reports it, stays above ``above`` percent for ``minutes``
-(master/node_alerts.py). Disk use is not in the heartbeat, so not offered.
+A node rule (``kind: "node"``) fires when a node's ``cpu``, ``memory`` or
+``disk`` use, as its heartbeat reports it, stays above ``above`` percent for
+``minutes`` (master/node_alerts.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from crawlfleet.models import Doc, now
 from crawlfleet.schedules import ALERT_EVENTS
 
 KINDS = ("task", "node")
-METRICS = ("cpu", "memory")
+METRICS = ("cpu", "memory", "disk")
 TASK_FIELDS = ("kind", "spider", "schedule_id", "on", "items_below", "duration_above",
                "channels", "enabled")
 NODE_FIELDS = ("kind", "metric", "above", "minutes", "node", "channels", "enabled")
@@ -82,8 +82,7 @@ def validate(store: Any, body: Doc) -> Doc:
                  "enabled": enabled}
     if kind == "node":
         if body.get("metric") not in METRICS:
-            raise BadRequest(f"metric must be one of {', '.join(METRICS)} (disk use is not "
-                             "in a node's heartbeat)")
+            raise BadRequest(f"metric must be one of {', '.join(METRICS)}")
         rule.update(metric=body["metric"], above=_number(body, "above", low=0, high=100),
                     minutes=_number(body, "minutes", low=0, high=7 * 24 * 60) or 0,
                     node=_optional_name(body, "node"))

@@ -9,7 +9,7 @@
     crawlfleet alerts rules
     crawlfleet alerts add-rule --channel ID [--spider S | --schedule ID] [--on error,timeout]
                                [--items-below N] [--duration-above SECONDS]
-    crawlfleet alerts add-node-rule --channel ID --metric cpu|memory --above PCT [--minutes N]
+    crawlfleet alerts add-node-rule --channel ID --metric cpu|memory|disk --above PCT [--minutes N]
     crawlfleet alerts rm-rule RULE
     crawlfleet alerts history [--limit N]
 """
@@ -124,7 +124,7 @@ def register(main):
     @alerts.command("add-node-rule")
     @click.option("--channel", "channels_", multiple=True, required=True,
                   help="Channel id to send to (repeat for more).")
-    @click.option("--metric", type=click.Choice(["cpu", "memory"]), required=True)
+    @click.option("--metric", type=click.Choice(["cpu", "memory", "disk"]), required=True)
     @click.option("--above", type=float, required=True, help="Percent.")
     @click.option("--minutes", type=float, default=5.0, show_default=True,
                   help="How long it must stay above.")
