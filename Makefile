@@ -11,7 +11,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: up test test-fast typecheck install install-test services browser clean
+.PHONY: up test test-fast typecheck install install-test services browser clean translations translations-compile
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,18 @@ test: install-test services browser typecheck
 
 test-fast: install-test services typecheck
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The UI's translations (README "Languages"): `make translations` extracts the
+# marked strings of web/ into the catalog template and merges them into every
+# web/translations/<locale>/LC_MESSAGES/messages.po; after translating, compile
+# the .mo files (committed, so `pip install` and the image need no Babel step).
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o web/translations/messages.pot --sort-by-file \
+		--project crawlfleet --no-wrap .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-wrap
+
+translations-compile: install
+	$(BIN)/pybabel compile -d web/translations --statistics
 
 clean:
 	rm -rf $(VENV) .crawlfleet build *.egg-info
