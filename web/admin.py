@@ -53,7 +53,8 @@ def set_role(name):
     except CrawlfleetError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.users_page"))
-    return done(_("%(name)s is now %(role)s.", name=name, role=_(request.form.get("role", ""))), "admin.users_page")
+    role = _(request.form.get("role", ""))  # a valid role, as set_role checked
+    return done(_("%(name)s is now %(role)s.", name=name, role=role), "admin.users_page")
 
 
 @bp.post("/users/<name>/password")
@@ -97,7 +98,8 @@ def create_token():
     except ValueError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.tokens_page"))
-    return tokens_page(secret=(_("Token %(name)s: copy it now, it is not shown again", name=name), token))
+    shown = _("Token %(name)s: copy it now, it is not shown again", name=name)
+    return tokens_page(secret=(shown, token))
 
 
 @bp.post("/tokens/<token_id>/revoke")

@@ -3,10 +3,13 @@
 The locale of a request is the signed-in user's stored choice (``locale`` on
 the user document, set from the account page or the switch in the page
 header), else the best match of the browser's Accept-Language, else English.
-Catalogs live in web/translations/<locale>/LC_MESSAGES/messages.po; the
-compiled .mo files are committed next to them (README "Languages").
+Catalogs live in web/translations/<locale>/LC_MESSAGES/messages.po, the folder
+named as Babel names the locale (zh_CN is zh_Hans_CN: Flask-Babel looks the
+catalog up under that name); the compiled .mo files are committed next to
+them (README "Languages").
 """
 
+from babel import Locale
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_babel import Babel, get_locale, refresh
 from flask_babel import gettext as _
@@ -46,14 +49,15 @@ def browser_locale() -> str:
 def select_locale() -> str:
     user = g.get("user")
     chosen = user.get("locale") if user else None
-    if chosen in LANGUAGES:
-        return chosen
-    return browser_locale()
+    return chosen if chosen in LANGUAGES else browser_locale()
 
 
 def page_locale() -> dict:
     """For every template: the request's locale and the offered languages."""
-    locale = str(get_locale() or DEFAULT_LOCALE)
+    # Babel's name of zh_CN is zh_Hans_CN (its catalog's folder): give the page
+    # the code the switch offers
+    chosen = get_locale()
+    locale = next((code for code in LANGUAGES if Locale.parse(code) == chosen), DEFAULT_LOCALE)
     return {"current_locale": locale, "html_lang": locale.replace("_", "-"),
             "languages": LANGUAGES}
 
