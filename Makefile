@@ -52,9 +52,10 @@ test-fast: install-test services typecheck
 # web/translations/<locale>/LC_MESSAGES/messages.po; after translating, compile
 # the .mo files (committed, so `pip install` and the image need no Babel step).
 translations: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o web/translations/messages.pot --sort-by-file \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ -o web/translations/messages.pot --sort-by-file \
 		--project crawlfleet --no-wrap .
-	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-wrap
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-wrap \
+		--no-fuzzy-matching
 
 translations-compile: install
 	$(BIN)/pybabel compile -d web/translations --statistics

@@ -70,7 +70,7 @@ def test_catalog_holds_every_marked_string():
     extracted = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
             str(ROOT), method_map, options_map,
-            keywords={"_": None, "gettext": None, "ngettext": (1, 2), "_l": None,
+            keywords={"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "N_": None,
                       "lazy_gettext": None}):
         extracted.add(message if isinstance(message, str) else tuple(message))
     held = {keyed(m) for m in catalog() if m.id}

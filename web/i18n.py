@@ -35,6 +35,27 @@ DATA_WORDS = (
 )
 
 
+
+def N_(text: str) -> str:
+    """Marks a string for extraction (pybabel -k N_) without translating it here."""
+    return text
+
+
+# What static/*.js writes into pages: base.html hands their translations to
+# the scripts (body's data-i18n), which fall back to the English text.
+JS_TEXTS = (
+    N_("Sure?"), N_("%(num)s selected"), N_("Select tasks to act on several at once."),
+    N_("%(shown)s of %(total)s lines"), N_("%(total)s lines"), N_("live"), N_("complete"),
+    N_("reconnecting…"), N_("Cancelling…"), N_("waiting"),
+    N_("%(s)s s"), N_("%(m)s min %(s)s s"), N_("%(h)s h %(m)s min"),
+    N_("Tick the columns to show; ‹ › move a column. Kept in this browser for this collection."),
+    N_("Reset"), N_("Columns"), N_("Move %(col)s left"), N_("Move %(col)s right"),
+    N_("tasks"), N_("failed"), N_("items"),
+    N_("pending"), N_("running"), N_("finished"), N_("error"), N_("cancelled"),
+    N_("timeout"), N_("abnormal"), N_("cancelling"),
+)
+
+
 def browser_locale() -> str:
     """The best of LANGUAGES for the request's Accept-Language (any zh-* is zh_CN)."""
     for tag, _quality in request.accept_languages:
@@ -58,8 +79,9 @@ def page_locale() -> dict:
     # the code the switch offers
     chosen = get_locale()
     locale = next((code for code in LANGUAGES if Locale.parse(code) == chosen), DEFAULT_LOCALE)
+    js_texts = {} if locale == DEFAULT_LOCALE else {text: _(text) for text in JS_TEXTS}
     return {"current_locale": locale, "html_lang": locale.replace("_", "-"),
-            "languages": LANGUAGES}
+            "languages": LANGUAGES, "js_texts": js_texts}
 
 
 @bp.post("/account/language")
