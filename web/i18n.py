@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from crawlfleet import users
 from web import services
+from web.auth import safe_next
 
 bp = Blueprint("i18n", __name__)
 
@@ -31,9 +32,8 @@ DATA_WORDS = (
     _l("admin"), _l("operator"), _l("viewer"),
     _l("ui"), _l("api"), _l("schedule"), _l("scrapyd"), _l("retry"), _l("scale"), _l("resume"),
     # alert events and node figures (alerts.html), subjects of sent alerts
-    _l("zero items"), _l("cpu"), _l("memory"), _l("task"), _l("node"),
+    _l("zero items"), _l("cpu"), _l("memory"), _l("task"), _l("node"), _l("spider"),
 )
-
 
 
 def N_(text: str) -> str:
@@ -87,8 +87,6 @@ def page_locale() -> dict:
 @bp.post("/account/language")
 def set_language():
     """Store the signed-in user's language and go back to the page they were on."""
-    from web.auth import safe_next
-
     if g.get("user") is None:
         return redirect(url_for("auth.login"))
     locale = request.form.get("locale", "")
