@@ -11,7 +11,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: up test test-fast typecheck install install-test services browser frontend clean
+.PHONY: up test test-fast typecheck install install-test services browser frontend clean translations translations-compile
 
 # The browser editor's CodeMirror 6 bundle: npm packages pinned by
 # web/frontend/package-lock.json, bundled once by esbuild into static/vendor.
@@ -59,6 +59,19 @@ test: install-test services browser typecheck
 
 test-fast: install-test services typecheck
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The UI's translations (README "Languages"): `make translations` extracts the
+# marked strings of web/ into the catalog template and merges them into every
+# web/translations/<locale>/LC_MESSAGES/messages.po; after translating, compile
+# the .mo files (committed, so `pip install` and the image need no Babel step).
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ -o web/translations/messages.pot --sort-by-file \
+		--project crawlfleet --no-wrap .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-wrap \
+		--no-fuzzy-matching
+
+translations-compile: install
+	$(BIN)/pybabel compile -d web/translations --statistics
 
 clean:
 	rm -rf $(VENV) .crawlfleet build *.egg-info $(FRONTEND)/node_modules

@@ -96,6 +96,18 @@ def set_password(store, name, password, keep_session=None):
     end_sessions(store, name, keep=keep_session)
 
 
+LOCALES = ("en", "zh_CN")
+
+
+def set_locale(store, name, locale):
+    """The user's UI language (web/i18n.py), kept on the user document."""
+    if locale not in LOCALES:
+        raise BadRequest(f"unknown language {locale!r}; one of {', '.join(LOCALES)}")
+    result = store.users.update_one({"_id": name}, {"$set": {"locale": locale}})
+    if result.matched_count == 0:
+        raise NotFound(f"unknown user {name!r}")
+
+
 def _admins(store):
     return [u["_id"] for u in store.users.find({"role": "admin"}, {"_id": 1})]
 

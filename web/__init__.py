@@ -91,12 +91,13 @@ def create_app(config=None):
     store.ensure_indexes()
     app.extensions["crawlfleet"] = Services(config, store, Broker(config))
 
-    from web import (admin, alerts_ui, api, auth, crawls_ui, errors, guard, projects_ui, results,
-                     results_ui, schedules_ui, scrapyd, spiderenv_ui, store_access, templating,
-                     ui)
+    from web import (admin, alerts_ui, api, auth, crawls_ui, errors, guard, i18n, projects_ui,
+                     results, results_ui, schedules_ui, scrapyd, spiderenv_ui, store_access,
+                     templating, ui)
 
     guard.init_app(app, config)
     auth.init_app(app)
+    i18n.init_app(app)  # after auth: the locale is the signed-in user's choice
     app.register_blueprint(api.bp)  # with /projects and /schedules nested in it
     scrapyd.register(app)  # under /scrapyd/; the root listener is web.scrapyd.root
     for blueprint in (ui.bp, results.bp, admin.bp, projects_ui.bp, schedules_ui.bp,

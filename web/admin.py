@@ -2,6 +2,7 @@
 tokens (create — shown once — and revoke). Admin role only."""
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from crawlfleet import tokens, users
 from crawlfleet.errors import CrawlfleetError
@@ -14,7 +15,7 @@ bp.before_request(auth.login_required_for_blueprint)
 @bp.before_request
 def admins_only():
     if g.get("user") is not None and not auth.can("admin"):
-        abort(403, "only admins manage users and tokens")
+        abort(403, _("only admins manage users and tokens"))
 
 
 def done(message, endpoint):
@@ -41,8 +42,8 @@ def create_user():
         flash(str(exc), "error")
         return redirect(url_for("admin.users_page"))
     if not form.get("password"):
-        return users_page(secret=(f"Password of {name}, shown only now", password))
-    return done(f"User {name} created.", "admin.users_page")
+        return users_page(secret=(_("Password of %(name)s, shown only now", name=name), password))
+    return done(_("User %(name)s created.", name=name), "admin.users_page")
 
 
 @bp.post("/users/<name>/role")
@@ -52,7 +53,8 @@ def set_role(name):
     except CrawlfleetError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.users_page"))
-    return done(f"{name} is now {request.form.get('role')}.", "admin.users_page")
+    role = _(request.form.get("role", ""))  # a valid role, as set_role checked
+    return done(_("%(name)s is now %(role)s.", name=name, role=role), "admin.users_page")
 
 
 @bp.post("/users/<name>/password")
@@ -63,20 +65,20 @@ def reset_password(name):
     except CrawlfleetError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.users_page"))
-    return users_page(secret=(f"New password of {name}, shown only now", password))
+    return users_page(secret=(_("New password of %(name)s, shown only now", name=name), password))
 
 
 @bp.post("/users/<name>/delete")
 def delete_user(name):
     if name == g.user["_id"]:
-        flash("You cannot delete yourself.", "error")
+        flash(_("You cannot delete yourself."), "error")
         return redirect(url_for("admin.users_page"))
     try:
         users.delete_user(services().store, name)
     except CrawlfleetError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.users_page"))
-    return done(f"User {name} deleted.", "admin.users_page")
+    return done(_("User %(name)s deleted.", name=name), "admin.users_page")
 
 
 @bp.get("/tokens")
@@ -89,19 +91,20 @@ def tokens_page(secret=None):
 def create_token():
     name = request.form.get("name", "").strip()[:100]
     if not name:
-        flash("Give the token a name, e.g. the program that will use it.", "error")
+        flash(_("Give the token a name, e.g. the program that will use it."), "error")
         return redirect(url_for("admin.tokens_page"))
     try:
         token = tokens.create_token(services().store, name, request.form.get("role", "viewer"))
     except ValueError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.tokens_page"))
-    return tokens_page(secret=(f"Token {name}: copy it now, it is not shown again", token))
+    shown = _("Token %(name)s: copy it now, it is not shown again", name=name)
+    return tokens_page(secret=(shown, token))
 
 
 @bp.post("/tokens/<token_id>/revoke")
 def revoke_token(token_id):
     if tokens.revoke_token(services().store, token_id):
-        return done("Token revoked.", "admin.tokens_page")
-    flash("No such token.", "error")
+        return done(_("Token revoked."), "admin.tokens_page")
+    flash(_("No such token."), "error")
     return redirect(url_for("admin.tokens_page"))

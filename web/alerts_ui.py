@@ -4,6 +4,7 @@ and for node resources, and the history of sent alerts. Same rules as the
 API (web/alerts_api.py): crawlfleet/alerting/."""
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from crawlfleet.alerting import channels, history, rules
 from crawlfleet.errors import BadRequest, CrawlfleetError
@@ -20,7 +21,7 @@ HISTORY = 50
 @bp.before_request
 def admins_only():
     if g.get("user") is not None and not auth.can("admin"):
-        abort(403, "only admins configure alerts")
+        abort(403, _("only admins configure alerts"))
 
 
 def back():
@@ -48,7 +49,8 @@ def create_channel():
         made = channels.create(svc.store, svc.config, {"name": form.get("name", ""),
                                                        "url": form.get("url", "")},
                                by=g.user["_id"])
-        flash(f"Channel {made['name']} added ({made['service']}).", "ok")
+        flash(_("Channel %(name)s added (%(service)s).", name=made["name"],
+                service=made["service"]), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return back()
@@ -71,7 +73,8 @@ def switch_channel(channel_id):
     try:
         done = channels.update(svc.store, svc.config, channel_id,
                                {"enabled": request.form.get("enabled") == "1"})
-        flash(f"Channel {done['name']} {'enabled' if done['enabled'] else 'disabled'}.", "ok")
+        flash((_("Channel %(name)s enabled.") if done["enabled"]
+               else _("Channel %(name)s disabled.")) % {"name": done["name"]}, "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return back()
@@ -81,7 +84,7 @@ def switch_channel(channel_id):
 def delete_channel(channel_id):
     try:
         channels.delete(services().store, channel_id)
-        flash("Channel deleted.", "ok")
+        flash(_("Channel deleted."), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return back()
@@ -94,7 +97,7 @@ def number(form, name, kind=float):
     try:
         return kind(raw)
     except ValueError:
-        raise BadRequest(f"{name.replace('_', ' ')} must be a number") from None
+        raise BadRequest(_("%(field)s must be a number", field=name.replace("_", " "))) from None
 
 
 def rule_body(form):
@@ -105,7 +108,7 @@ def rule_body(form):
                     minutes=number(form, "minutes") or 0, node=form.get("node") or None)
         return body
     scope = form.get("scope", "")
-    kind, _, name = scope.partition(":")
+    kind, _sep, name = scope.partition(":")
     body.update(on=form.getlist("on"), items_below=number(form, "items_below", int),
                 duration_above=number(form, "duration_above"),
                 spider=name if kind == "spider" else None,
@@ -117,7 +120,7 @@ def rule_body(form):
 def create_rule():
     try:
         made = rules.create(services().store, rule_body(request.form), by=g.user["_id"])
-        flash(f"Rule added: {made['summary']}.", "ok")
+        flash(_("Rule added: %(summary)s.", summary=made["summary"]), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return back()
@@ -128,7 +131,8 @@ def switch_rule(rule_id):
     try:
         done = rules.update(services().store, rule_id,
                             {"enabled": request.form.get("enabled") == "1"})
-        flash(f"Rule {'enabled' if done['enabled'] else 'disabled'}: {done['summary']}.", "ok")
+        flash((_("Rule enabled: %(summary)s.") if done["enabled"]
+               else _("Rule disabled: %(summary)s.")) % {"summary": done["summary"]}, "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return back()
@@ -138,7 +142,7 @@ def switch_rule(rule_id):
 def delete_rule(rule_id):
     try:
         rules.delete(services().store, rule_id)
-        flash("Rule deleted.", "ok")
+        flash(_("Rule deleted."), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return back()

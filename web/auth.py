@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from flask import (Blueprint, abort, flash, g, redirect, render_template, request, session,
                    url_for)
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
 
 from crawlfleet import users
 from crawlfleet.errors import CrawlfleetError
@@ -107,7 +108,8 @@ def require(role):
             if g.get("user") is None:
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
             if not can(role):
-                abort(403, f"this needs the {role} role; you are {g.user['role']}")
+                abort(403, _("this needs the %(role)s role; you are %(yours)s", role=_(role),
+                           yours=_(g.user["role"])))
             return view(*args, **kwargs)
 
         return wrapped
@@ -134,7 +136,7 @@ def check_csrf():
     expected = session.get("csrf")
     given = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
     if not expected or not hmac.compare_digest(str(given).encode(), expected.encode()):
-        abort(403, "missing or wrong CSRF token; reload the page and try again")
+        abort(403, _("missing or wrong CSRF token; reload the page and try again"))
 
 
 def security_headers(response):
@@ -178,7 +180,7 @@ def login():
         page = render_template("login.html", next=request.form.get("next", ""), username=name)
         return page, 429, {"Retry-After": str(exc.retry_after)}
     if user is None:
-        flash("Wrong user name or password.", "error")
+        flash(_("Wrong user name or password."), "error")
         return render_template("login.html", next=request.form.get("next", ""),
                                username=name), 401
     end_current_session()
@@ -191,7 +193,7 @@ def login():
 @bp.post("/logout")
 def logout():
     end_current_session()
-    flash("Signed out.", "info")
+    flash(_("Signed out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -205,13 +207,13 @@ def account():
         new, again = request.form.get("password", ""), request.form.get("again", "")
         try:
             if guard.check_password(g.user["_id"], current) is None:
-                raise CrawlfleetError("the current password is wrong")
+                raise CrawlfleetError(_("the current password is wrong"))
             if new != again:
-                raise CrawlfleetError("the two new passwords differ")
+                raise CrawlfleetError(_("the two new passwords differ"))
             users.set_password(store, g.user["_id"], new, keep_session=session.get("sid"))
         except CrawlfleetError as exc:
             flash(str(exc), "error")
             return render_template("account.html"), 400
-        flash("Password changed.", "ok")
+        flash(_("Password changed."), "ok")
         return redirect(url_for("auth.account"))
     return render_template("account.html")

@@ -5,6 +5,8 @@ dialog starts a crawl through `run_from_form` when it is given workers or
 "persistent"."""
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
 from crawlfleet.models import TaskStatus, results_collection_for
@@ -30,7 +32,7 @@ def run_from_form(name, form):
         workers = int(form["workers"]) if form.get("workers", "").strip() else 1
         timeout = float(form["timeout"]) if form.get("timeout", "").strip() else None
         target = form.get("target", "any")
-        crawl, _ = crawls.start_crawl(
+        crawl, _tasks = crawls.start_crawl(
             svc.store, svc.broker, svc.config, name, workers=workers,
             persist=bool(form.get("persist")), args=parse_pairs(form.get("args"), "arguments"),
             settings=parse_pairs(form.get("settings"), "settings"),
@@ -38,8 +40,8 @@ def run_from_form(name, form):
             trigger="ui", extra={"user": g.user["_id"]},
             labels=form.get("labels", "").strip() or None)
     except ValueError:
-        raise BadRequest("Workers must be a whole number and the timeout a number of "
-                         "seconds.") from None
+        raise BadRequest(_("Workers must be a whole number and the timeout a number of "
+                           "seconds.")) from None
     return redirect(url_for("crawls_ui.crawl", crawl_id=crawl["_id"]))
 
 
@@ -83,7 +85,7 @@ def _act(crawl_id, action, done):
 def cancel(crawl_id):
     svc = services()
     return _act(crawl_id, lambda: crawls.cancel_crawl(svc.store, svc.broker, crawl_id),
-                "Cancel requested: every worker stops.")
+                _("Cancel requested: every worker stops."))
 
 
 @bp.post("/<crawl_id>/resume")
@@ -92,7 +94,7 @@ def resume(crawl_id):
     svc = services()
     return _act(crawl_id, lambda: crawls.resume_crawl(svc.store, svc.broker, svc.config,
                                                       crawl_id),
-                "Resumed from its frontier.")
+                _("Resumed from its frontier."))
 
 
 @bp.post("/<crawl_id>/scale")
@@ -102,8 +104,8 @@ def scale(crawl_id):
     try:
         workers = int(request.form.get("workers", ""))
     except ValueError:
-        flash("Workers must be a whole number.", "error")
+        flash(_("Workers must be a whole number."), "error")
         return redirect(url_for("crawls_ui.crawl", crawl_id=crawl_id))
     return _act(crawl_id, lambda: crawls.scale_crawl(svc.store, svc.broker, svc.config,
                                                      crawl_id, workers),
-                f"Now {workers} worker(s).")
+                ngettext("Now %(num)d worker.", "Now %(num)d workers.", workers))

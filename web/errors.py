@@ -9,7 +9,27 @@ import sys
 import tempfile
 
 from flask import render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
+
+
+# Werkzeug's names and default descriptions, so that the error page of the UI
+# reads in the user's language; an `abort` with its own message keeps it.
+ERROR_NAMES = {400: _l("Bad Request"), 401: _l("Unauthorized"), 403: _l("Forbidden"),
+               404: _l("Not Found"), 405: _l("Method Not Allowed"), 409: _l("Conflict"),
+               413: _l("Request Entity Too Large"), 429: _l("Too Many Requests"),
+               500: _l("Internal Server Error"), 503: _l("Service Unavailable")}
+
+
+def described(exc: HTTPException) -> str:
+    """The error's description, translated when it is Werkzeug's default one."""
+    default = type(exc).description
+    if exc.description == default and exc.code == 404:
+        return _("The requested URL was not found on the server.")
+    if exc.description == default and exc.code == 405:
+        return _("The method is not allowed for the requested URL.")
+    return exc.description or ""
 
 
 def under(prefix: str) -> bool:
@@ -25,7 +45,9 @@ def http_error(exc: HTTPException):
         return scrapyd.protocol.handle_error(exc)
     if exc.code is None or exc.code < 400:
         return exc
-    return render_template("error.html", error=exc), exc.code
+    name = ERROR_NAMES.get(exc.code, exc.name)
+    return render_template("error.html", error=exc, error_name=name,
+                           error_description=described(exc)), exc.code
 
 
 def init_app(app) -> None:

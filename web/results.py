@@ -27,6 +27,7 @@ import time
 from bson import ObjectId, json_util
 from bson.errors import BSONError
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
+from flask_babel import gettext
 
 from crawlfleet.errors import BadRequest
 from crawlfleet.models import is_results_collection
@@ -67,7 +68,7 @@ def results_collections(store):
 def get_collection(name):
     store = services().store
     if name not in results_collections(store):
-        abort(404, f"no results collection named {name!r}")
+        abort(404, gettext("no results collection named %(name)r", name=name))
     return store.db[name]
 
 
@@ -274,7 +275,7 @@ def export_view(name):
     collection = get_collection(name)
     fmt = request.args.get("format", "csv")
     if fmt not in ("csv", "json", "jsonl", "xlsx"):
-        abort(400, "format must be csv, json, jsonl or xlsx")
+        abort(400, gettext("format must be csv, json, jsonl or xlsx"))
     try:
         _, query, _, _, sort, *_ = read_view(collection)
         raw = export.raw_formulas_asked(request.args)

@@ -7,6 +7,7 @@ which the JSON API also serves."""
 import json
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from crawlfleet import datasources
 from crawlfleet.errors import Conflict, CrawlfleetError, NotFound
@@ -41,7 +42,7 @@ def save_spider_settings(name):
     try:
         body["feeds"] = json.loads(feeds) if feeds else None
     except ValueError as exc:
-        flash(f"feeds is not valid JSON: {exc}", "error")
+        flash(_("feeds is not valid JSON: %(error)s", error=exc), "error")
         return redirect(url_for("results_ui.spider_settings", name=name))
     try:
         report = manage.update_spider(services().store, name, body)
@@ -55,8 +56,9 @@ def save_spider_settings(name):
         flash(str(exc), "error")
         return redirect(url_for("results_ui.spider_settings", name=name))
     removed = report.get("duplicates_removed")
-    flash(f"{name}: results settings saved"
-          + (f"; {removed} older duplicates removed" if removed else "") + ".", "ok")
+    flash(_("%(name)s: results settings saved; %(num)d older duplicates removed.", name=name,
+            num=removed) if removed else _("%(name)s: results settings saved.", name=name),
+          "ok")
     return redirect(url_for("results_ui.spider_settings", name=name))
 
 
@@ -80,7 +82,8 @@ def save_datasource():
     try:
         datasources.save(store, SecretBox.for_config(services().config), name, body,
                          create=not exists)
-        flash(f"data source {name} {'updated' if exists else 'added'}.", "ok")
+        flash(_("data source %(name)s updated.", name=name) if exists
+              else _("data source %(name)s added.", name=name), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return redirect(url_for("results_ui.datasources_page"))
@@ -92,7 +95,7 @@ def test_datasource(name):
     try:
         datasources.ping(datasources.get(services().store, name),
                          SecretBox.for_config(services().config))
-        flash(f"data source {name}: connected.", "ok")
+        flash(_("data source %(name)s: connected.", name=name), "ok")
     except Exception as exc:  # the driver's error, shortened: the source is down
         from crawlfleet.results.delivery import short
 
@@ -105,9 +108,9 @@ def test_datasource(name):
 def delete_datasource(name):
     try:
         out = datasources.delete(services().store, name)
-        flash(f"data source {name} deleted"
-              + (f" (no longer used by {', '.join(out['detached_from'])})"
-                 if out["detached_from"] else "") + ".", "ok")
+        flash(_("data source %(name)s deleted (no longer used by %(spiders)s).", name=name,
+                spiders=", ".join(out["detached_from"])) if out["detached_from"]
+              else _("data source %(name)s deleted.", name=name), "ok")
     except NotFound as exc:
         flash(str(exc), "error")
     return redirect(url_for("results_ui.datasources_page"))
@@ -123,7 +126,8 @@ def delete_task_results(task_id):
     except CrawlfleetError as exc:  # a data source that cannot be reached: nothing removed
         flash(str(exc), "error")
         return redirect(url_for("ui.task", task_id=task_id))
-    flash(f"{out['removed']} items of task {task_id} deleted{in_sources(out)}.", "ok")
+    flash(_("%(num)d items of task %(id)s deleted", num=out["removed"], id=task_id)
+          + in_sources(out) + ".", "ok")
     return redirect(url_for("ui.task", task_id=task_id))
 
 
@@ -131,7 +135,7 @@ def in_sources(out) -> str:
     """What a removal did in the SQL data sources, for a flash message."""
     if not out["data_sources"]:
         return ""
-    return " (data sources: " + sqlremove.describe(out["data_sources"]) + ")"
+    return " (" + _("data sources: %(what)s", what=sqlremove.describe(out["data_sources"])) + ")"
 
 
 @bp.post("/results/<name>/drop")
@@ -143,5 +147,6 @@ def drop_results(name):
     except CrawlfleetError as exc:
         flash(str(exc), "error")
         return redirect(url_for("results.browse", name=name))
-    flash(f"results collection {name} dropped ({out['rows']} rows){in_sources(out)}.", "ok")
+    flash(_("results collection %(name)s dropped (%(num)d rows)", name=name, num=out["rows"])
+          + in_sources(out) + ".", "ok")
     return redirect(url_for("results.index"))

@@ -5,6 +5,7 @@ template global this module registers, so they need no change to the views
 that render them."""
 
 from flask import Blueprint, flash, g, redirect, request, url_for
+from flask_babel import gettext as _
 
 from crawlfleet import spiderenv
 from crawlfleet.errors import CrawlfleetError
@@ -44,7 +45,7 @@ def set_variable(name):
         spiderenv.set_variable(svc.store, svc.config, name, form.get("name", "").strip(),
                                form.get("value", ""), spider=form.get("spider") or None,
                                secret=form.get("secret") == "1", by=g.user["_id"])
-        flash(f"{name}: {form.get('name')} set.", "ok")
+        flash(_("%(project)s: %(var)s set.", project=name, var=form.get("name")), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return _back(name)
@@ -56,7 +57,7 @@ def remove_variable(name, var):
     try:
         spiderenv.remove_variable(services().store, name, var,
                                   spider=request.form.get("spider") or None)
-        flash(f"{name}: {var} removed.", "ok")
+        flash(_("%(project)s: %(var)s removed.", project=name, var=var), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return _back(name)

@@ -3,6 +3,7 @@ written for Crawlab's SDK: read by anyone who may see the project, switched
 only by an admin, in the API and on the project page."""
 
 from flask import Blueprint, flash, g, jsonify, redirect, request, url_for
+from flask_babel import gettext as _
 from werkzeug.exceptions import Forbidden
 
 from crawlfleet.errors import BadRequest, CrawlfleetError
@@ -37,7 +38,8 @@ def switch(name):
     enabled = request.form.get("enabled") == "1"
     try:
         set_store_access(services().store, name, enabled, g.user["_id"])
-        flash(f"{name}: direct store access {'on' if enabled else 'off'}.", "ok")
+        flash(_("%(project)s: direct store access on.", project=name) if enabled
+              else _("%(project)s: direct store access off.", project=name), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return redirect(url_for("projects_ui.project", name=name))

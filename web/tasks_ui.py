@@ -9,6 +9,8 @@ import calendar
 import time
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from crawlfleet.errors import CrawlfleetError
 from crawlfleet.models import (FINAL_VALUES, TRIGGERS, TaskStatus, is_results_collection,
@@ -81,7 +83,7 @@ def tasks():
 def get_task(task_id):
     task = services().store.tasks.find_one({"_id": task_id})
     if task is None:
-        abort(404, f"unknown task {task_id!r}")
+        abort(404, _("unknown task %(id)r", id=task_id))
     return task
 
 
@@ -111,8 +113,8 @@ def cancel(task_id):
     svc = services()
     try:
         doc = dispatch.request_cancel(svc.store, svc.broker, task_id) or {}
-        flash("Task cancelled." if doc.get("status") == TaskStatus.CANCELLED.value
-              else "Cancel requested: the node is stopping the task.", "ok")
+        flash(_("Task cancelled.") if doc.get("status") == TaskStatus.CANCELLED.value
+              else _("Cancel requested: the node is stopping the task."), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return redirect(url_for("ui.task", task_id=task_id))
@@ -128,7 +130,7 @@ def retry(task_id):
         new = taskactions.retry(svc.store, svc.broker, svc.config, task_id, trigger="ui",
                                 extra={"user": g.user["_id"]})
     except CrawlfleetError as exc:
-        flash(f"Could not retry: {exc}", "error")
+        flash(_("Could not retry: %(error)s", error=exc), "error")
         return redirect(url_for("ui.task", task_id=task_id))
     return redirect(url_for("ui.task", task_id=new["_id"]))
 
@@ -139,9 +141,9 @@ def delete_task(task_id):
     try:
         taskactions.delete(services().store, task_id)
     except CrawlfleetError as exc:
-        flash(f"Could not delete: {exc}", "error")
+        flash(_("Could not delete: %(error)s", error=exc), "error")
         return redirect(url_for("ui.task", task_id=task_id))
-    flash(f"Task {task_id} deleted (its items stay in the results).", "ok")
+    flash(_("Task %(id)s deleted (its items stay in the results).", id=task_id), "ok")
     return redirect(url_for("ui.tasks"))
 
 
@@ -155,10 +157,10 @@ def bulk():
     back = request.form.get("back") or ""
     back = back if back.startswith("/") and not back.startswith("//") else url_for("ui.tasks")
     if not ids:
-        flash("Select tasks first.", "error")
+        flash(_("Select tasks first."), "error")
         return redirect(back)
     if action == "delete" and not auth.can("admin"):
-        abort(403, "deleting tasks needs the admin role")
+        abort(403, _("deleting tasks needs the admin role"))
     svc = services()
     try:
         results = taskactions.bulk(svc.store, svc.broker, svc.config, action, ids,
@@ -167,13 +169,15 @@ def bulk():
         flash(str(exc), "error")
         return redirect(back)
     done = [r for r in results if r["ok"]]
-    verb = {"cancel": "Cancel requested for", "retry": "Retried",
-            "delete": "Deleted"}[action]
     if done:
-        flash(f"{verb} {len(done)} task{'s' if len(done) != 1 else ''}.", "ok")
+        flash({"cancel": ngettext("Cancel requested for %(num)d task.",
+                                  "Cancel requested for %(num)d tasks.", len(done)),
+               "retry": ngettext("Retried %(num)d task.", "Retried %(num)d tasks.", len(done)),
+               "delete": ngettext("Deleted %(num)d task.", "Deleted %(num)d tasks.", len(done)),
+               }[action], "ok")
     refused = [r["error"] for r in results if not r["ok"]]
     for error in refused[:BULK_ERRORS_SHOWN]:
         flash(error, "error")
     if len(refused) > BULK_ERRORS_SHOWN:
-        flash(f"... and {len(refused) - BULK_ERRORS_SHOWN} more refused.", "error")
+        flash(_("... and %(num)d more refused.", num=len(refused) - BULK_ERRORS_SHOWN), "error")
     return redirect(back)

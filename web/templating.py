@@ -4,12 +4,15 @@ filters that format times, durations and result cells."""
 import time
 
 from flask import current_app, request
+from flask_babel import gettext as _
 
 from crawlfleet.models import now
 from web import export
 
 DAY = 86400
 
+# Which navigation entry a page belongs to. The labels are keys, compared with
+# the English label of base.html's entries; the page shows their translation.
 NAV = {"ui.dashboard": "Dashboard", "ui.nodes": "Nodes", "ui.spider": "Spiders",
        "crawls_ui.": "Crawls",
        "ui.task": "Tasks", "ui.log": "Tasks", "results.": "Results", "schedules_ui.": "Schedules",
@@ -39,12 +42,15 @@ def when(stamp):
 
 def ago(stamp):
     if not stamp:
-        return "never"
+        return _("never")
     delta = now() - stamp
-    for size, unit in ((DAY, "d"), (3600, "h"), (60, "min")):
-        if delta >= size:
-            return f"{int(delta // size)} {unit} ago"
-    return f"{max(0, int(delta))} s ago"
+    if delta >= DAY:
+        return _("%(num)d d ago", num=int(delta // DAY))
+    if delta >= 3600:
+        return _("%(num)d h ago", num=int(delta // 3600))
+    if delta >= 60:
+        return _("%(num)d min ago", num=int(delta // 60))
+    return _("%(num)d s ago", num=max(0, int(delta)))
 
 
 def duration(seconds):
@@ -52,10 +58,12 @@ def duration(seconds):
         return "–"
     seconds = float(seconds)
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return _("%(num).1f s", num=seconds)
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+    if hours:
+        return _("%(hours)d h %(minutes)02d min", hours=hours, minutes=minutes)
+    return _("%(minutes)d min %(seconds)02d s", minutes=minutes, seconds=secs)
 
 
 def cell(value):

@@ -10,6 +10,7 @@ collection.
 """
 
 from flask import Blueprint, abort
+from flask_babel import gettext as _
 
 from web import auth
 
@@ -37,7 +38,7 @@ def one_or_404(collection, _id, what):
     """The document `_id` of a store collection, or the page's 404 naming it."""
     doc = collection.find_one({"_id": _id})
     if doc is None:
-        abort(404, f"unknown {what} {_id!r}")
+        abort(404, _("unknown %(what)s %(id)r", what=_(what), id=_id))
     return doc
 
 

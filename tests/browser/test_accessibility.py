@@ -31,12 +31,6 @@ BLOCKING = ("serious", "critical")
 # the exact elements (axe's selectors). Any other element breaking the same
 # rule on the same page still fails.
 PENDING: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
-    r"/spiders/[^/]+#run-dialog": {
-        "label": ("web/templates/_run_dialog.html: the Timeout and Workers <label>s have no "
-                  "for= (pending: the spiders templates' session ties them)",
-                  ('input[name="timeout"]', "#run-workers-plain_catalogue")),
-        "select-name": ("web/templates/_run_dialog.html: <select name=target> (Run on) has "
-                        "no name, its <label> has no for= (same pending fix)", ("select",))},
 }
 
 

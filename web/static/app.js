@@ -4,6 +4,13 @@
    always set with textContent, never as HTML. */
 (function () {
   "use strict";
+  /* the page's language: translations of this script's texts from base.html (web/i18n.py) */
+  var TEXTS = JSON.parse(document.body.dataset.i18n || "{}");
+  function t(text, args) {
+    var out = TEXTS[text] || text;
+    Object.keys(args || {}).forEach(function (k) { out = out.split("%(" + k + ")s").join(args[k]); });
+    return out;
+  }
 
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var CSRF = csrfMeta ? csrfMeta.content : "";
@@ -54,7 +61,7 @@
     if (box) box.hidden = this.value !== "nodes";
   });
   on(".confirm", "click", function (e) {
-    if (!window.confirm(this.dataset.confirm || "Sure?")) e.preventDefault();
+    if (!window.confirm(this.dataset.confirm || t("Sure?"))) e.preventDefault();
   });
   on(".auto-submit", "change", function () { this.form.submit(); });
 
@@ -220,9 +227,9 @@
       data: {
         labels: series.labels,
         datasets: [
-          { type: "bar", label: "tasks", data: series.tasks, backgroundColor: "#9dbcf0", yAxisID: "y", order: 2 },
-          { type: "bar", label: "failed", data: series.failures, backgroundColor: "#e69a90", yAxisID: "y", order: 1 },
-          { type: "line", label: "items", data: series.items, borderColor: "#1d8a4e", backgroundColor: "#1d8a4e",
+          { type: "bar", label: t("tasks"), data: series.tasks, backgroundColor: "#9dbcf0", yAxisID: "y", order: 2 },
+          { type: "bar", label: t("failed"), data: series.failures, backgroundColor: "#e69a90", yAxisID: "y", order: 1 },
+          { type: "line", label: t("items"), data: series.items, borderColor: "#1d8a4e", backgroundColor: "#1d8a4e",
             yAxisID: "items", tension: 0.25, pointRadius: 2, order: 0 }
         ]
       },
@@ -232,9 +239,9 @@
         plugins: { legend: { position: "bottom" } },
         scales: {
           x: { grid: { display: false } },
-          y: { beginAtZero: true, title: { display: true, text: "tasks" }, ticks: { precision: 0 } },
+          y: { beginAtZero: true, title: { display: true, text: t("tasks") }, ticks: { precision: 0 } },
           items: { position: "right", beginAtZero: true, grid: { display: false },
-                   title: { display: true, text: "items" } }
+                   title: { display: true, text: t("items") } }
         }
       }
     });
@@ -261,7 +268,8 @@
     }
     function showCount() {
       var shown = logBox.querySelectorAll("div:not(.hidden)").length;
-      count.textContent = search.value.trim() ? shown + " of " + total + " lines" : total + " lines";
+      count.textContent = search.value.trim() ? t("%(shown)s of %(total)s lines", { shown: shown, total: total })
+                                               : t("%(total)s lines", { total: total });
     }
     function addLines(lines) {
       var fragment = document.createDocumentFragment();
@@ -288,18 +296,18 @@
 
     var source = new EventSource(page.dataset.streamUrl);
     source.onopen = function () {
-      if (!wasFinal) { state.textContent = "live"; live.classList.add("on"); }
+      if (!wasFinal) { state.textContent = t("live"); live.classList.add("on"); }
     };
     source.onmessage = function (e) { addLines(JSON.parse(e.data)); };
     source.addEventListener("end", function () {
       source.close();
       live.classList.remove("on");
-      state.textContent = "complete";
+      state.textContent = t("complete");
       showCount();
       if (!wasFinal) { pollStatus(true); }
     });
     source.onerror = function () {
-      if (source.readyState === EventSource.CONNECTING) state.textContent = "reconnecting…";
+      if (source.readyState === EventSource.CONNECTING) state.textContent = t("reconnecting…");
     };
 
     var stats = {};
@@ -314,10 +322,10 @@
     }
     function fmtDuration(s) {
       if (s === undefined || s === null) return "–";
-      if (s < 60) return s.toFixed(1) + " s";
+      if (s < 60) return t("%(s)s s", { s: s.toFixed(1) });
       var m = Math.floor(s / 60);
-      return m < 60 ? m + " min " + String(Math.floor(s % 60)).padStart(2, "0") + " s"
-                    : Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
+      return m < 60 ? t("%(m)s min %(s)s s", { m: m, s: String(Math.floor(s % 60)).padStart(2, "0") })
+                    : t("%(h)s h %(m)s min", { h: Math.floor(m / 60), m: String(m % 60).padStart(2, "0") });
     }
     var reloaded = false;
     function pollStatus(once) {
@@ -330,12 +338,12 @@
         var badge = document.querySelector("#task-status .badge");
         var shown = task.cancelling ? "cancelling" : task.status;  // asked to stop, not ended yet
         badge.className = "badge " + shown;
-        badge.textContent = shown;
+        badge.textContent = t(shown);
         var cancelButton = document.getElementById("cancel-button");
-        if (cancelButton && task.cancelling) { cancelButton.disabled = true; cancelButton.textContent = "Cancelling…"; }
+        if (cancelButton && task.cancelling) { cancelButton.disabled = true; cancelButton.textContent = t("Cancelling…"); }
         // other page parts (the pace chart in tasks.js) follow the same polls
         document.dispatchEvent(new CustomEvent("crawlfleet:task", { detail: task }));
-        setText("task-node", task.node_id || "waiting");
+        setText("task-node", task.node_id || t("waiting"));
         setText("task-started", fmtTime(task.started_at));
         setText("task-finished", fmtTime(task.finished_at));
         setText("task-duration", fmtDuration(task.duration));

@@ -4,6 +4,13 @@
    appended, columns they lose are forgotten. */
 (function () {
   "use strict";
+  /* the page's language: translations of this script's texts from base.html (web/i18n.py) */
+  var TEXTS = JSON.parse(document.body.dataset.i18n || "{}");
+  function t(text, args) {
+    var out = TEXTS[text] || text;
+    Object.keys(args || {}).forEach(function (k) { out = out.split("%(" + k + ")s").join(args[k]); });
+    return out;
+  }
 
   var table = document.getElementById("results-table");
   if (!table) return;
@@ -45,12 +52,12 @@
   panel.hidden = true;
   var head = document.createElement("div");
   head.className = "muted small";
-  head.textContent = "Tick the columns to show; ‹ › move a column. Kept in this browser for this collection. ";
+  head.textContent = t("Tick the columns to show; ‹ › move a column. Kept in this browser for this collection.") + " ";
   var reset = document.createElement("button");
   reset.type = "button";
   reset.className = "btn small";
   reset.id = "columns-reset";
-  reset.textContent = "Reset";
+  reset.textContent = t("Reset");
   head.appendChild(reset);
   var list = document.createElement("ol");
   list.id = "column-list";
@@ -94,8 +101,8 @@
       label.appendChild(box);
       label.appendChild(document.createTextNode(c));
       li.appendChild(label);
-      var left = button("‹", "Move " + c + " left", function () { move(c, -1); });
-      var right = button("›", "Move " + c + " right", function () { move(c, 1); });
+      var left = button("‹", t("Move %(col)s left", { col: c }), function () { move(c, -1); });
+      var right = button("›", t("Move %(col)s right", { col: c }), function () { move(c, 1); });
       left.className = "col-left";
       right.className = "col-right";
       left.disabled = n === 0;
@@ -117,7 +124,7 @@
   toggle.type = "button";
   toggle.className = "btn";
   toggle.id = "columns-button";
-  toggle.textContent = "Columns";
+  toggle.textContent = t("Columns");
   toggle.setAttribute("aria-expanded", "false");
   toggle.setAttribute("aria-controls", "column-chooser");
   toggle.addEventListener("click", function () {

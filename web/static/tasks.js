@@ -3,6 +3,13 @@
    the stats app.js polls. No library: a few polylines are all it takes. */
 (function () {
   "use strict";
+  /* the page's language: translations of this script's texts from base.html (web/i18n.py) */
+  var TEXTS = JSON.parse(document.body.dataset.i18n || "{}");
+  function t(text, args) {
+    var out = TEXTS[text] || text;
+    Object.keys(args || {}).forEach(function (k) { out = out.split("%(" + k + ")s").join(args[k]); });
+    return out;
+  }
 
   /* the list: checkboxes, a count, and the actions that apply to what is picked */
   var bulkForm = document.getElementById("bulk-form");
@@ -13,7 +20,7 @@
     var update = function () {
       var chosen = picks().filter(function (box) { return box.checked; });
       var statuses = chosen.map(function (box) { return box.closest("tr").dataset.status; });
-      count.textContent = chosen.length ? chosen.length + " selected" : "Select tasks to act on several at once.";
+      count.textContent = chosen.length ? t("%(num)s selected", { num: chosen.length }) : t("Select tasks to act on several at once.");
       // an action is offered when it applies to at least one picked task;
       // the server answers for each task (and says why it refused one)
       bulkForm.querySelectorAll(".bulk-action").forEach(function (button) {
