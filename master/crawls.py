@@ -167,6 +167,8 @@ def without_secret(crawl):
     """A crawl without its workers' sealed Redis password (never shown)."""
     out = dict(crawl)
     out.pop(frontier_acl.SECRET_FIELD, None)
+    if frontier_acl.ISOLATION_FIELD in out:  # (a JSON-backed store may keep true as 1)
+        out[frontier_acl.ISOLATION_FIELD] = bool(out[frontier_acl.ISOLATION_FIELD])
     return out
 
 
