@@ -64,12 +64,13 @@ def require_frontier(config, what: str) -> str:
     return url
 
 
-def frontier_environment(task: dict, config) -> dict:
-    """What a worker task's spider process needs to find its crawl's frontier."""
+def frontier_environment(task: dict, config, url: str | None = None) -> dict:
+    """What a worker task's spider process needs to find its crawl's frontier;
+    `url` is the crawl's own (``crawlfleet.frontier_acl.worker_url``)."""
     if not task.get("crawl_id"):
         return {}
     return {"CRAWLFLEET_CRAWL_ID": task["crawl_id"],
-            "CRAWLFLEET_FRONTIER_URL": frontier_url(config),
+            "CRAWLFLEET_FRONTIER_URL": url or frontier_url(config),
             "CRAWLFLEET_FRONTIER_PREFIX": config.queue_prefix,
             "CRAWLFLEET_FRONTIER_TTL": str(config.frontier_ttl)}
 

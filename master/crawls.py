@@ -22,7 +22,7 @@ done. Every reconciler pass calls `supervise`, which, for each active crawl:
 
 import logging
 
-from crawlfleet import ledger
+from crawlfleet import frontier_acl, ledger
 from crawlfleet.errors import BadRequest, Conflict, NotFound
 from crawlfleet.frontier import Frontier, require_frontier
 from crawlfleet.models import TaskStatus, new_task, new_task_id, now, public_task
@@ -103,12 +103,27 @@ def start_crawl(store, broker, config, name, *, workers=1, persist=False, args=N
         **(extra or {}),
     }
     store.crawls.insert_one(crawl)
-    tasks = add_workers(store, broker, config, crawl, workers, trigger=trigger, extra=extra)
+    # the workers' own Redis user: only this crawl's keys (issue 10). Made once
+    # the crawl exists, so housekeeping never takes it for a user of a crawl gone.
+    try:
+        access = frontier_acl.create(config, crawl["_id"])
+    except Conflict:
+        store.crawls.delete_one({"_id": crawl["_id"]})
+        raise
+    store.crawls.update_one({"_id": crawl["_id"]}, {"$set": access})
+    crawl.update(access)
+    tasks = add_workers(store, broker, config, crawl, workers, trigger=trigger, extra=extra,
+                        granted=True)
     return crawl, tasks
 
 
-def add_workers(store, broker, config, crawl, count, *, trigger, extra=None, slots=None):
+def add_workers(store, broker, config, crawl, count, *, trigger, extra=None, slots=None,
+                granted=False):
     """Create and publish `count` worker tasks of `crawl` (slot numbers `slots`)."""
+    if not granted:
+        # the crawl's Redis user again: a Redis restarted since forgot it (ACL
+        # users live in its configuration, not with the keys it persisted)
+        frontier_acl.grant(config, crawl)
     spider = {"_id": crawl["spider"], "project": crawl["project"], "version": crawl["version"],
               "kind": "scrapy", "results_collection": crawl["results_collection"]}
     if slots is None:
@@ -148,9 +163,18 @@ def workers_of(store, crawl_id):
     return list(store.tasks.find({"crawl_id": crawl_id}).sort([("created_at", 1), ("_id", 1)]))
 
 
+def without_secret(crawl):
+    """A crawl without its workers' sealed Redis password (never shown)."""
+    out = dict(crawl)
+    out.pop(frontier_acl.SECRET_FIELD, None)
+    if frontier_acl.ISOLATION_FIELD in out:  # (a JSON-backed store may keep true as 1)
+        out[frontier_acl.ISOLATION_FIELD] = bool(out[frontier_acl.ISOLATION_FIELD])
+    return out
+
+
 def public_crawl(store, crawl):
     """A crawl as the API shows it: its worker tasks next to it."""
-    out = dict(crawl)
+    out = without_secret(crawl)
     out["id"] = crawl["_id"]
     tasks = workers_of(store, crawl["_id"])
     out["tasks"] = [public_task(t) for t in tasks]
@@ -286,6 +310,7 @@ def supervise_one(store, broker, config, crawl):
         set_crawl_status(store, crawl["_id"], status, error=error, **update)
         if status == TaskStatus.FINISHED.value or not crawl.get("persist"):
             frontier.delete()
+            frontier_acl.revoke(config, crawl["_id"])
         else:
             frontier.expire(config.frontier_ttl)
         log.info("crawl %s %s", crawl["_id"], status)

@@ -1,5 +1,8 @@
 """Retention: delete what an installation that runs for years must not keep.
 
+Redis ACL users of crawls that are gone, or whose frontier is (its keys
+expired), go too (``crawlfleet.frontier_acl``).
+
 Tasks that ended more than ``task_retention_days`` ago go, with their logs;
 logs alone go after ``log_retention_days``. Results are the user's data and
 are never deleted here. Label selectors no run has asked for in
@@ -71,4 +74,36 @@ def prune_label_selectors(store: Store, at: float | None = None) -> list[str]:
         removed.append(selector["_id"])
     if removed:
         log.info("retention: forgot %d unused label selector(s)", len(removed))
+    return removed
+
+
+def prune_crawl_users(store: Store, config: Config) -> list[str]:
+    """Delete the frontier ACL users of crawls gone from the ledger, and of
+    stopped crawls whose frontier has expired; returns their crawl ids."""
+    import redis
+
+    from crawlfleet import frontier_acl
+    from crawlfleet.frontier import Frontier, frontier_url
+
+    if not frontier_url(config):
+        return []
+    removed = []
+    try:
+        for crawl_id in frontier_acl.crawl_users(config).values():
+            crawl = store.crawls.find_one({"_id": crawl_id}, {"status": 1})
+            if crawl is not None and crawl["status"] not in FINAL_VALUES:
+                continue
+            if crawl is not None:
+                frontier = Frontier.open(config, crawl_id)
+                try:
+                    if frontier.exists():
+                        continue  # a stopped persistent crawl, kept for resume
+                finally:
+                    frontier.close()
+            frontier_acl.revoke(config, crawl_id)
+            removed.append(crawl_id)
+    except redis.RedisError as exc:
+        log.warning("retention: frontier users not pruned (%s); next time", exc)
+    if removed:
+        log.info("retention: deleted the frontier users of %d crawl(s) gone", len(removed))
     return removed

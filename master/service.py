@@ -64,6 +64,7 @@ class Master:
                 if now() - last_housekeeping >= self.config.housekeeping_interval:
                     housekeeping.prune_ledger(self.store, self.config)
                     housekeeping.prune_label_selectors(self.store)
+                    housekeeping.prune_crawl_users(self.store, self.config)
                     last_housekeeping = now()
             except Exception:
                 log.exception("reconciler pass failed; next pass in %.1f s",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.uri_parser import parse_uri
 
 from crawlfleet.frontier import frontier_environment
+from crawlfleet.frontier_acl import worker_url
 from crawlfleet.models import Doc
 
 if TYPE_CHECKING:
@@ -67,11 +68,13 @@ def base_environment(home: str | os.PathLike[str],
 
 def task_environment(task: Doc, config: Config, node_id: str, *, home: str | os.PathLike[str],
                      spider_env: Mapping[str, Any] | None = None, store_access: bool = False,
-                     base: Mapping[str, str] | None = None) -> dict[str, str]:
+                     base: Mapping[str, str] | None = None,
+                     crawl: Doc | None = None) -> dict[str, str]:
     """A spider's whole environment, built from an allowlist: the base above,
     the task's facts under crawlfleet's and Crawlab's names, and the spider's
     own variables and secrets (`spider_env`). No platform credential: the
-    store's URI only for a project an admin gave direct store access."""
+    store's URI only for a project an admin gave direct store access; a
+    worker of `crawl` reaches its frontier as the crawl's own Redis user."""
     env = base_environment(home, base)
     env.update({k: str(v) for k, v in (spider_env or {}).items()})
     env.update({
@@ -87,5 +90,6 @@ def task_environment(task: Doc, config: Config, node_id: str, *, home: str | os.
         env["CRAWLFLEET_MONGO_URI"] = config.mongo_uri
     env.update(crawlab_variables(config.mongo_uri if store_access else "", config.mongo_db,
                                  task["results_collection"], task["_id"]))
-    env.update(frontier_environment(task, config))  # a worker of a distributed crawl
+    if task.get("crawl_id"):  # a worker of a distributed crawl
+        env.update(frontier_environment(task, config, worker_url(config, crawl)))
     return env

@@ -173,7 +173,8 @@ class TaskRun:
             env = task_environment(self.task, self.config, self.node_id, home=self.task_dir,
                                    spider_env=self.spider_env(project),
                                    # (a JSON-backed store may keep true as 1)
-                                   store_access=bool(project.get("store_access")))
+                                   store_access=bool(project.get("store_access")),
+                                   crawl=self._crawl())
         except CrawlfleetError as exc:  # e.g. a secret this node's key cannot decrypt
             self.log.say(str(exc))
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
@@ -249,6 +250,13 @@ class TaskRun:
             self.store, self.config, self.task.get("project"), self.task["spider"]))
         self.log.secrets = secret_values
         return env
+
+    def _crawl(self) -> Doc | None:
+        """The crawl a worker task belongs to: its sealed frontier password."""
+        if not self.task.get("crawl_id"):
+            return None
+        return self._with_store_retries(lambda: self.store.crawls.find_one(
+            {"_id": self.task["crawl_id"]}, {"frontier_secret": 1}))
 
     def _project(self):
         """What the task's project says about its spiders' environment: whether

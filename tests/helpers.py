@@ -215,6 +215,11 @@ def purge_broker(config, node_ids=()):
         client = redis.Redis.from_url(config.broker_url)
         for key in client.scan_iter(f"*{config.queue_prefix}*"):
             client.delete(key)
+        # the frontier ACL users of the crawls it ran (crawlfleet/frontier_acl.py)
+        users = [u if isinstance(u, str) else u.decode() for u in client.acl_users()]
+        for user in users:
+            if user.startswith(f"{config.queue_prefix}-crawl-"):
+                client.acl_deluser(user)
         client.close()
     elif config.broker_url.startswith("amqp"):
         with Connection(config.broker_url) as conn:

@@ -54,6 +54,10 @@ def test_run_with_workers_makes_one_crawl_of_worker_tasks(redis_env):
                       headers=bearer(store, "viewer")).json["id"] == crawl_id
     listed = client.get("/api/v1/crawls", headers=bearer(store, "viewer")).json["crawls"]
     assert [c["id"] for c in listed] == [crawl_id]
+    # the workers' sealed Redis password is on the crawl, and never shown
+    assert store.crawls.find_one({"_id": crawl_id}).get("frontier_secret")
+    assert shown["frontier_isolation"] is True and "frontier_secret" not in shown
+    assert "frontier_secret" not in listed[0]
 
 
 def test_scale_cancel_and_resume_rules(redis_env):
@@ -141,6 +145,7 @@ def test_crawl_pages_and_run_dialog(redis_env):
     assert page.status_code == 200
     assert page.data.count(b"/tasks/") >= 2 and b"scale-button" in page.data
     assert b"persistent" in page.data
+    assert b"its own Redis user" in page.data and b"frontier_secret" not in page.data
     assert crawl_id.encode() in admin.get("/crawls/").data
     answer = admin.post(f"/crawls/{crawl_id}/scale", {"workers": "3"})
     assert answer.status_code == 302

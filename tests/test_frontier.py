@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from conftest import task_log, wait_for
+from crawlfleet import frontier_acl
 from crawlfleet.errors import Conflict
 from crawlfleet.frontier import CrawlKeys, Frontier
 from master import crawls
@@ -110,9 +111,11 @@ def test_three_workers_share_one_frontier_and_politeness_holds(fleet, slow_site)
             assert len({t["node_id"] for t in tasks}) == 3  # one worker per node
         assert crawl["stats"]["items"] == 300
         assert site.max_active <= limit, (site.max_active, limit)
-        # a finished crawl's frontier is gone
+        # a finished crawl's frontier is gone, and its workers' Redis user with it
+        assert crawl["frontier_isolation"]  # its workers had a Redis user of their own
         assert not redis.Redis.from_url(config.broker_url).keys(
             CrawlKeys(config.queue_prefix, crawl_id).pattern)
+        assert crawl_id not in frontier_acl.crawl_users(config).values()
     print("site-measured seconds:", timings)
     assert timings[(1, 12)] / timings[(3, 12)] >= 2.2, timings
     # Politeness: the site never saw more than 4 at once (asserted above), so 3

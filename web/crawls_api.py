@@ -54,7 +54,7 @@ def list_crawls():
     limit = api.int_arg("limit", LIST_PAGE[0], LIST_PAGE[1], smallest=1)
     docs = list(services().store.crawls.find(query).sort("_id", -1).limit(limit + 1))
     more = len(docs) > limit
-    docs = docs[:limit]
+    docs = [crawls.without_secret(doc) for doc in docs[:limit]]
     for doc in docs:
         doc["id"] = doc["_id"]
     return jsonify({"crawls": docs, "next": docs[-1]["_id"] if more else None})

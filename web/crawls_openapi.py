@@ -14,6 +14,9 @@ def schemas():
             "status": {"type": "string", "enum": STATUSES},
             "workers": {"type": "integer", "description": "Workers it runs"},
             "persist": {"type": "boolean"}, "resumed": {"type": "integer"},
+            "frontier_isolation": {"type": "boolean", "description":
+                                   "Its workers reach Redis as a user of the crawl's own "
+                                   "(its keys only); false when the Redis refuses ACLs"},
             "tasks": {"type": "array", "items": _ref("Task"),
                       "description": "Its worker tasks (with replacements and resumed ones)"},
             "task_ids": {"type": "array", "items": {"type": "string"}},

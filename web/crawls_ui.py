@@ -51,7 +51,8 @@ def index():
     query = {}
     if request.args.get("spider"):
         query["spider"] = request.args["spider"]
-    docs = list(store.crawls.find(query).sort("_id", -1).limit(LIST_LIMIT))
+    docs = [crawls.without_secret(d)
+            for d in store.crawls.find(query).sort("_id", -1).limit(LIST_LIMIT)]
     return render_template("crawls.html", crawls=docs)
 
 
