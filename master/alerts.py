@@ -37,24 +37,22 @@ tried the same way, generic webhooks (json://, xml://, form://) checked
 like the settings' webhook first.
 """
 
-import json
 import logging
-import smtplib
 import socket
 import time
-from email.message import EmailMessage
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urlparse
 
 import requests
 
 from crawlfleet.alerting import channels as alert_channels
-from crawlfleet.alerting import delivery, history
+from crawlfleet.alerting import history
 from crawlfleet.alerting import rules as alert_rules
 from crawlfleet.errors import ConfigError
 from crawlfleet.models import FAILED_VALUES, FINAL_VALUES, now
-from crawlfleet.retrying import ALERT_DELIVERY
 from crawlfleet.schedules import ALERT_EVENTS, iso_time
-from master import webhook_target
+# the sending half, and names callers and tests know from here
+from master.alert_delivery import (ATTEMPTS, MAX_REDIRECTS, SMTP_TIMEOUT,  # noqa: F401
+                                   WEBHOOK_TIMEOUT, Deliveries, Permanent, Transient, title)
 from master.node_alerts import NodeWatch, send_node_alerts
 
 log = logging.getLogger(__name__)
@@ -64,12 +62,8 @@ NODE_INTERVAL = 5.0   # seconds between looks at the nodes' figures (heartbeats 
 LOOKBACK = 600.0      # a new leader looks this far back for tasks not yet alerted
 OVERLAP = 60.0        # each pass re-reads this much before the last (clocks of nodes differ)
 PAGE = 500
-WEBHOOK_TIMEOUT = 5.0
-MAX_REDIRECTS = 5       # followed only with alert_follow_redirects
-SMTP_TIMEOUT = 10.0
 RETRY_WAIT = 120.0
 FAILURES = tuple(FAILED_VALUES)
-ATTEMPTS = ALERT_DELIVERY.attempts  # tries of one delivery
 SMTP_SECURITY = ("none", "starttls", "ssl")
 
 
@@ -120,7 +114,7 @@ def text_line(task, events):
     return f"{line} ({'; '.join(details)})"
 
 
-class Alerter:
+class Alerter(Deliveries):
     def __init__(self, config, store, lease=None, *, clock=now, master_id="master",
                  session=None, sleep=time.sleep):
         self.config = config
@@ -305,106 +299,7 @@ class Alerter:
             "master": self.master_id, "sent_at": self.clock(),
         }
 
-    # -- delivery ------------------------------------------------------------------
-    def retrying(self, send):
-        """Run `send` under the `ALERT_DELIVERY` policy; it returns None when done,
-        raises `Permanent` to stop at once, anything else to try again."""
-        attempts = 0
-
-        def attempt():
-            nonlocal attempts
-            attempts += 1
-            send()
-
-        try:
-            # Any failure but Permanent (network, SMTP, 5xx) is worth another try.
-            ALERT_DELIVERY.call(attempt, retry_on=(Exception,), give_up_on=(Permanent,),
-                                sleep=self.sleep)
-        except Permanent as exc:
-            return {"ok": False, "attempts": attempts, "error": str(exc)}
-        except Exception as exc:  # the last attempt failed too: recorded, not raised
-            return {"ok": False, "attempts": attempts, "error": f"{type(exc).__name__}: {exc}"}
-        return {"ok": True, "attempts": attempts, "error": None}
-
-    def post(self, url, body):
-        """POST `body`; the target is checked first (master/webhook_target.py), and
-        again on each redirect when the settings follow them. The reply's body
-        is never kept: it would be shown with the task to anyone who may read it."""
-        for hop in range(MAX_REDIRECTS + 1):
-            try:
-                webhook_target.check(url, self.config.alert_allow_private)
-            except webhook_target.TargetRefused as exc:
-                raise Permanent(str(exc)) from None
-            response = self.session.post(url, json=body, timeout=WEBHOOK_TIMEOUT,
-                                         headers={"User-Agent": "crawlfleet-alerts"},
-                                         allow_redirects=False)
-            response.close()
-            if not response.is_redirect:
-                break
-            if not self.config.alert_follow_redirects or hop == MAX_REDIRECTS:
-                raise Permanent(f"HTTP {response.status_code}: a redirect, not followed "
-                                "(CRAWLFLEET_ALERT_FOLLOW_REDIRECTS)")
-            url = urljoin(url, response.headers.get("Location", ""))
-        if response.status_code >= 500 or response.status_code == 429:
-            raise Transient(f"HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise Permanent(f"HTTP {response.status_code}")
-
-    def to_channel(self, channel, subject, text):
-        """Send to a channel (its store document) under the `ALERT_DELIVERY` policy."""
-        try:
-            url = alert_channels.clear_url(self.config, channel)
-        except ConfigError as exc:
-            return {"ok": False, "attempts": 0, "error": str(exc)}
-        return self.retrying(lambda: self.apprise_send(url, subject, text))
-
-    def apprise_send(self, url, subject, text):
-        hook = delivery.webhook_url(url)
-        if hook:
-            try:
-                webhook_target.check(hook, self.config.alert_allow_private)
-            except webhook_target.TargetRefused as exc:
-                raise Permanent(str(exc)) from None
-        try:
-            delivery.send(url, subject, text)
-        except delivery.UnknownService as exc:
-            raise Permanent(str(exc)) from None
-        except delivery.DeliveryFailed as exc:
-            raise Transient(str(exc)) from None
-
     # -- nodes ---------------------------------------------------------------------
     def check_nodes(self, at=None):
         """Send the node resource alerts due now; returns their history records."""
         return send_node_alerts(self, self.clock() if at is None else at)
-
-    def mail(self, to, task, body):
-        message = EmailMessage()
-        info = body["task"]
-        message["Subject"] = (f"[crawlfleet] {info['spider']} {info['status']}"
-                              + (" (no item)" if "zero_items" in body["events"] else "")
-                              + f": task {info['id']}")
-        message["From"] = self.sender
-        message["To"] = ", ".join(to)
-        message.set_content(body["text"] + "\n\n" + json.dumps(body, indent=2, default=str))
-        config = self.config
-        cls = smtplib.SMTP_SSL if config.alert_smtp_security == "ssl" else smtplib.SMTP
-        with cls(config.alert_smtp_host, config.alert_smtp_port, timeout=SMTP_TIMEOUT) as smtp:
-            if config.alert_smtp_security == "starttls":
-                smtp.starttls()
-            if config.alert_smtp_user:
-                smtp.login(config.alert_smtp_user, config.alert_smtp_password)
-            smtp.send_message(message)
-
-
-def title(body):
-    info = body["task"]
-    return (f"[crawlfleet] {info['spider']} {info['status']}: task {info['id']} "
-            f"({', '.join(body['events'])})")
-
-
-class Transient(Exception):
-    """A delivery failed in a way another attempt may fix."""
-
-
-class Permanent(Exception):
-    """A delivery was refused for good (4xx): no other attempt."""
