@@ -7,13 +7,13 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 
 import click
 
-from crawlfleet.embedded import free_port, port_is_free, start_mongo, wait_for_port
+from crawlfleet.cli.children import Child, EmbeddedStore, pid_alive
+from crawlfleet.embedded import free_port, port_is_free, wait_for_port
 
 
 def _config_and_logging(name, **overrides):
@@ -173,77 +173,6 @@ def web(bind, scrapyd_bind):
 
 # -- up ------------------------------------------------------------------------
 
-RESTART_FIRST, RESTART_LONGEST = 1.0, 30.0  # seconds before restarting a crashed role
-STABLE_AFTER = 60.0  # a role up this long has its backoff reset
-
-
-class Child:
-    """A role of `up`, in its own process group, restarted with backoff when it dies."""
-
-    def __init__(self, name, argv, env):
-        self.name, self.argv, self.env = name, argv, env
-        self.restarts = 0
-        self.restart_at = None
-        self.spawn()
-
-    def spawn(self):
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-        self.started = time.monotonic()
-
-    def supervise(self, echo):
-        """Called every half second by `up`: notice a death, restart after a backoff
-        (1, 2, 4 ... 30 s), and say both on the terminal."""
-        now = time.monotonic()
-        if self.restart_at is None and self.proc.poll() is None:
-            if self.restarts and now - self.started > STABLE_AFTER:
-                self.restarts = 0
-            return
-        if self.restart_at is None:
-            self.restarts += 1
-            delay = min(RESTART_LONGEST, RESTART_FIRST * 2 ** (self.restarts - 1))
-            self.restart_at = now + delay
-            self.stop(timeout=5.0)  # whatever it left in its process group
-            echo(f"crawlfleet: {self.name} exited with code {self.proc.returncode}; "
-                 f"restarting it in {delay:.0f} s (restart {self.restarts})")
-        elif now >= self.restart_at:
-            self.restart_at = None
-            try:
-                self.spawn()
-            except (OSError, RuntimeError) as exc:
-                echo(f"crawlfleet: {self.name} could not be restarted: {exc}")
-                self.started = now
-                return
-            echo(f"crawlfleet: {self.name} restarted (pid {self.proc.pid})")
-
-    def stop(self, timeout=20.0):
-        if self.proc.poll() is None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(self.proc.pid, sig)
-                except ProcessLookupError:
-                    return
-                try:
-                    self.proc.wait(timeout)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except (ProcessLookupError, TypeError):
-        return False
-    except PermissionError:
-        return True
-
-
 @click.command()
 @click.option("--port", type=int, default=8080, show_default=True, help="Port of the web server.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the web server.")
@@ -263,7 +192,7 @@ def up(port, host, demo_port, scrapyd_port):
     state_path = Config.from_dict({"home": env_home}).home_path / UP_STATE_FILE
     if state_path.exists():
         old = json.loads(state_path.read_text() or "{}")
-        if _pid_alive(old.get("pid")):
+        if pid_alive(old.get("pid")):
             raise click.ClickException(
                 f"crawlfleet is already running here (pid {old['pid']}, {old.get('api_url')})")
         state_path.unlink()  # left by a run that did not stop cleanly
@@ -283,7 +212,7 @@ def up(port, host, demo_port, scrapyd_port):
         if os.environ.get("CRAWLFLEET_MONGO_URI"):
             mongo_uri = config.mongo_uri
         else:
-            children.append(_EmbeddedStore(home, mongo_log))
+            children.append(EmbeddedStore(home, mongo_log))
             mongo_uri = children[-1].uri
         config = config.replace(mongo_uri=mongo_uri)
         api_url = f"http://{host}:{port}"
@@ -398,20 +327,6 @@ def _wait_for_discovery(store, since, children, timeout=120):
 
 
 STOP_ORDER = {"web": 0, "node": 1, "master": 2, "demo": 3, "mongo": 9}
-
-
-class _EmbeddedStore(Child):
-    """nx-27017, restarted on the same port so that every role's URI holds."""
-
-    def __init__(self, home, log_file):
-        self.name, self.home, self.log_file = "mongo", home, log_file
-        self.restarts, self.restart_at, self.port = 0, None, 0
-        self.spawn()
-
-    def spawn(self):
-        self.proc, self.uri = start_mongo(self.home, self.log_file, self.port)
-        self.port = int(self.uri.rsplit(":", 1)[1])
-        self.started = time.monotonic()
 
 
 def register(main):
