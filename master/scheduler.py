@@ -31,9 +31,9 @@ record in ``schedule_fires``, and none fires twice. Fire times reached
 within the catch-up window — which includes any leader failover — all fire.
 
 A master that dies between its claim and its dispatch leaves a record in
-``dispatching``; the leader finds such records after `STUCK_AFTER` seconds,
-adopts the tasks if they were written, else dispatches them (within the
-grace) or records them skipped.
+``dispatching``; the leader finds such records after `STUCK_AFTER` seconds
+(master/fireupkeep.py), adopts the tasks if they were written, else
+dispatches them (within the grace) or records them skipped.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ from crawlfleet.models import ACTIVE_VALUES, Doc, now
 from crawlfleet.schedules import (DISPATCHING, FAILED, FIRED, QUEUED, SKIPPED, CronSpec,
                                   iso_time)
 from master.dispatch import run_spider
+from master import fireupkeep
+from master.fireupkeep import BATCH, STUCK_AFTER  # noqa: F401  (tests read them here)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,13 +63,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH = 200               # due schedules read at once
 MAX_BATCHES = 50          # per pass, so a pass always ends
 MAX_IDLE = 0.5            # longest sleep between passes (new schedules are seen this fast)
 FOLLOWER_POLL = 0.25      # how often a non-leader looks whether it became leader
 QUEUE_RECHECK = 1.0       # a queued fire looks whether the previous run ended this often
 ERROR_RETRY = 30.0        # a schedule whose processing failed is looked at again after this
-STUCK_AFTER = 30.0        # a fire record still dispatching this long lost its master
 RECOVER_INTERVAL = 10.0
 PRUNE_INTERVAL = 3600.0   # fire records go with the tasks (task_retention_days)
 MISSED_RECORDS = 100      # missed fire times recorded one by one; the rest in one record
@@ -367,52 +367,8 @@ class Scheduler:
 
     def prune_history(self, at: float | None = None) -> int:
         """Delete fire records older than ``task_retention_days`` (0 keeps them)."""
-        at = self.clock() if at is None else at
-        self._pruned_at = at
-        days = self.config.task_retention_days
-        if days <= 0:
-            return 0
-        return self.store.schedule_fires.delete_many(
-            {"fire_time": {"$lt": at - days * 86400},
-             "state": {"$in": [FIRED, SKIPPED, FAILED]}}).deleted_count
+        return fireupkeep.prune_history(self, at)
 
-    # -- a master died while firing -------------------------------------------------
     def recover_stuck(self, at: float | None = None) -> list[Any]:
-        at = self.clock() if at is None else at
-        self._recovered_at = at
-        recovered = []
-        stuck = list(self.store.schedule_fires.find(
-            {"state": DISPATCHING, "claimed_at": {"$lt": at - STUCK_AFTER}}).limit(BATCH))
-        for record in stuck:
-            key = {"schedule_id": record["schedule_id"], "fire_time": record["fire_time"]}
-            claimed = self.store.schedule_fires.update_one(
-                {**key, "state": DISPATCHING, "claimed_at": record["claimed_at"]},
-                {"$set": {"claimed_at": at, "master": self.master_id}})
-            if not claimed.modified_count:
-                continue
-            made = [t["_id"] for t in self.store.tasks.find(key, {"_id": 1})]
-            doc = self.store.schedules.find_one({"_id": record["schedule_id"]})
-            state = {"queued": None, "disable": None, "last": None}
-            stats: dict[str, int] = {}
-            if made:
-                self.finish(doc or {"_id": record["schedule_id"]}, record["fire_time"], FIRED,
-                            state, stats, task_ids=made)
-            elif doc is None or not doc.get("enabled"):
-                self.finish({"_id": record["schedule_id"]}, record["fire_time"], SKIPPED, state,
-                            stats, reason="its master stopped while firing it, and the "
-                                          "schedule is now deleted or disabled")
-            else:
-                grace = doc.get("misfire_grace")
-                grace = self.config.schedule_misfire_grace if grace is None else grace
-                if at - record["fire_time"] <= grace:
-                    self.dispatch(doc, record["fire_time"], state, stats)
-                else:
-                    self.finish(doc, record["fire_time"], SKIPPED, state, stats,
-                                reason="its master stopped while firing it, more than the "
-                                       f"misfire grace ({grace:g} s) ago")
-                if state["disable"]:
-                    self.disable(doc, state["disable"])
-            recovered.append(key)
-        self.flush()
-        return recovered
-
+        """Settle fire records a dead master left ``dispatching`` (master/fireupkeep.py)."""
+        return fireupkeep.recover_stuck(self, at)
