@@ -61,7 +61,7 @@ def test_a_browser_asking_for_chinese_gets_the_login_page_in_chinese(site):
             context = browser.new_context(locale="zh-CN")
             chinese = context.new_page()
             chinese.goto(site + "/login")
-            assert chinese.locator("h2").inner_text() == "登录"
+            assert chinese.locator("h1").inner_text() == "登录"
             assert chinese.locator("html").get_attribute("lang") == "zh-CN"
             shot(chinese, "i18n-login-zh_CN")
         finally:
@@ -70,7 +70,7 @@ def test_a_browser_asking_for_chinese_gets_the_login_page_in_chinese(site):
 
 def test_a_user_switches_language_from_the_header_and_back(site, page, store):  # noqa: F811
     page.goto(site + "/login")
-    assert page.locator("h2").inner_text() == "Sign in"  # Chromium's locale here is en-US
+    assert page.locator("h1").inner_text() == "Sign in"  # Chromium's locale here is en-US
     shot(page, "i18n-login-en")
     sign_in(page, site, "admin")
     assert page.locator("h1").inner_text() == "Dashboard"
@@ -94,7 +94,7 @@ def test_a_user_switches_language_from_the_header_and_back(site, page, store):  
     page.click("#logout")  # signed out, the browser's language (en-US) decides again
     page.wait_for_url(site + "/login")
     assert page.locator(".flash.info").inner_text() == "已退出登录。"  # said while signed in
-    assert page.locator("h2").inner_text() == "Sign in"
+    assert page.locator("h1").inner_text() == "Sign in"
     sign_in(page, site, "admin")  # the choice is the user's, not the session's
     assert page.locator("h1").inner_text() == "仪表盘"
 
