@@ -371,6 +371,11 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   view = window.CrawlfleetEditor.create($("editor-host"), { text: "", path: "", onChange: onEdit,
                                                     nonce: root.dataset.styleNonce });
+  // screen readers name the text area by the open file's path; the scroller,
+  // scrolling on a narrow screen, is reachable from the keyboard
+  view.view.contentDOM.setAttribute("aria-labelledby", "editor-path");
+  view.view.scrollDOM.setAttribute("tabindex", "0");
+  view.view.scrollDOM.setAttribute("aria-labelledby", "editor-path");
   root.dataset.ready = "1";
   load();
 });
