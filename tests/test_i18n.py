@@ -14,7 +14,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from crawlfleet import users
+from crawlfleet import schedules, users
 from crawlfleet.models import new_task, now
 from master.discovery import scan
 from web import create_app
@@ -168,6 +168,12 @@ def fleet(store, config):
     store.tasks.insert_many([done, failed])
     store.results("results_books").insert_many(
         [{"title": f"Book {i}", "_tid": done["_id"]} for i in range(2)])
+    store.nodes.insert_one({"_id": "n1", "hostname": "h1", "heartbeat_at": now(),
+                            "max_runners": 2, "own_slots": 2, "running": [], "busy": 0, "free": 2,
+                            "status": "online", "load": 0.5, "memory_percent": 40.0})
+    schedule = schedules.create(store, {"spider": "books", "cron": "0 3 * * *"})
+    done["schedule_id"] = schedule["_id"]
+    done["project"], done["version"] = spider["project"], spider["version"]
     return done
 
 
@@ -178,7 +184,13 @@ DATA_ON_PAGE = {"/admin/users": {"admin"}}
 def pages(task):
     return ["/", "/tasks", f"/tasks/{task['_id']}", "/results/", "/results/results_books",
             "/crawls/", "/account", "/admin/users", "/admin/tokens", "/datasources",
-            "/alerts/", "/spiders/books/data", "/no-such-page"]
+            "/alerts/", "/spiders/books/data", "/no-such-page",
+            "/nodes", "/nodes/n1", "/spiders", "/spiders/books", "/projects/",
+            f"/projects/{task['project']}",
+            f"/projects/{task['project']}/versions/{task['version']}/files",
+            f"/projects/{task['project']}/versions/{task['version']}/edit",
+            f"/projects/{task['project']}/compare", "/schedules/", "/schedules/new",
+            f"/schedules/{task['schedule_id']}"]
 
 
 def test_pages_of_a_chinese_user_have_no_english_ui_string_left(app, store, fleet):

@@ -33,6 +33,11 @@ DATA_WORDS = (
     _l("ui"), _l("api"), _l("schedule"), _l("scrapyd"), _l("retry"), _l("scale"), _l("resume"),
     # alert events and node figures (alerts.html), subjects of sent alerts
     _l("zero items"), _l("cpu"), _l("memory"), _l("task"), _l("node"), _l("spider"),
+    # node modes, version changes, schedule overlap policies, wizard templates (master/wizard.py)
+    _l("enabled"), _l("draining"), _l("drained"), _l("disabled"),
+    _l("added"), _l("removed"), _l("changed"), _l("skip"), _l("queue"), _l("allow"),
+    _l("Scrapy project: one spider listing the demo bookshop"),
+    _l("Plain Python script (no Scrapy): one spider listing the demo bookshop"),
 )
 
 
@@ -53,6 +58,23 @@ JS_TEXTS = (
     N_("tasks"), N_("failed"), N_("items"),
     N_("pending"), N_("running"), N_("finished"), N_("error"), N_("cancelled"),
     N_("timeout"), N_("abnormal"), N_("cancelling"),
+    # the projects page's upload (app.js)
+    N_("Uploading %(name)s (%(size)s kB)…"),
+    N_("Deployed %(project)s version %(label)s with spiders %(spiders)s."),
+    N_("Already deployed: %(project)s version %(label)s with spiders %(spiders)s."),
+    N_("Upload failed: %(error)s"), N_("traceback"),
+    N_("Inspecting %(project)s… (listing its spiders in its own environment)"),
+    # the project editor (editor.js)
+    N_("Selected: %(path)s"), N_("A binary file: it is kept as it is (rename or delete it from the tree)."),
+    N_("Too large to edit here (over 1 MiB)."), N_("New file"), N_("New folder"),
+    N_("Not a valid path: %(path)s"), N_("%(path)s exists already."),
+    N_("%(path)s exists: replace it with the uploaded file?"), N_("Rename %(path)s"),
+    N_("Delete %(path)s?"), N_("Delete %(path)s/ and the %(num)s file(s) in it?"),
+    N_("Choose a file"), N_("Deleted."), N_("Not saved: %(error)s"), N_("the inspection failed"),
+    N_("Unchanged: these files are exactly those of version %(label)s."),
+    N_("New version, now current."), N_("Spiders: %(spiders)s."), N_("none"),
+    N_("Message: %(message)s"), N_("added"), N_("removed"), N_("changed"),
+    N_("%(num)s change(s):"),
 )
 
 

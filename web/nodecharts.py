@@ -11,6 +11,8 @@ line instead of drawing across it.
 
 import time
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from crawlfleet.models import Doc
@@ -20,8 +22,9 @@ COLUMNS = 160            # points per line at most
 GAP_AFTER = 3.5          # samples missing in a row that break the line
 
 # (key in a sample, title, unit, fixed top of the scale or None: the largest value)
-LINES = (("load", "CPU load", "", None), ("memory_percent", "Memory", "%", 100.0),
-         ("busy", "Busy runners", "runners", None))
+# (titles and units lazily translated: drawn in the viewer's language)
+LINES = (("load", _l("CPU load"), "", None), ("memory_percent", _l("Memory"), "%", 100.0),
+         ("busy", _l("Busy runners"), _l("runners"), None))
 
 
 def clock(stamp: float) -> str:
@@ -53,8 +56,10 @@ def columns(samples: list[Doc], key: str, since: float, until: float) -> list[tu
     return [(c, sum(v) / len(v)) for c, v in sorted(sums.items())]
 
 
-def line_chart(history: Doc, key: str, title: str, unit: str, top: float | None) -> Markup:
+def line_chart(history: Doc, key: str, title: object, unit: object,
+               top: float | None) -> Markup:
     """One figure of the samples as a line over the window, broken where the node was silent."""
+    title, unit = str(title), str(unit)
     since, until = history["since"], history["until"]
     points = columns(history["samples"], key, since, until)
     largest = max((v for _, v in points), default=0.0)
@@ -83,10 +88,12 @@ def line_chart(history: Doc, key: str, title: str, unit: str, top: float | None)
         f'<polyline class="node-line" points="{" ".join(r)}"/>' if len(r) > 1 else lone(r[0])
         for r in runs)
     latest = number(points[-1][1]) if points else "–"
-    summary = f"now {latest}, max {number(largest)}" if points else "no sample"
-    label = (f"{title} over the last {history['hours']} h: "
-             + (f"latest {latest} {unit}, largest {number(largest)} {unit}" if points
-                else "no sample"))
+    summary = (_("now %(latest)s, max %(largest)s", latest=latest, largest=number(largest))
+               if points else _("no sample"))
+    label = _("%(title)s over the last %(h)s h: %(values)s", title=title, h=history["hours"],
+              values=_("latest %(latest)s %(unit)s, largest %(largest)s %(unit)s",
+                       latest=latest, unit=unit, largest=number(largest))
+              if points else _("no sample"))
     return Markup(
         f'<figure class="run-chart node-chart" data-metric="{key}" data-points="{len(points)}">'
         f'<figcaption>{escape(title)} <span class="muted small">{escape(summary)}'
@@ -108,18 +115,22 @@ def tasks_chart(history: Doc) -> Markup:
     largest = max((h["tasks"] for h in hours), default=0)
     step = WIDTH / max(len(hours), 1)
     bars = []
+    started = (lambda num: _("%(num)s task(s) started", num=num))  # noqa: E731
     for i, hour in enumerate(hours):
         height = (HEIGHT - TOP) * hour["tasks"] / (largest or 1)
         bars.append(
             f'<rect class="run-bar ok" data-tasks="{hour["tasks"]}" x="{i * step + GAP / 2:.1f}" '
             f'y="{HEIGHT - height:.1f}" width="{max(step - GAP, 1):.1f}" '
-            f'height="{max(height, 0.5):.1f}"><title>{clock(hour["hour"])}: {hour["tasks"]} '
-            f'task(s) started</title></rect>')
+            f'height="{max(height, 0.5):.1f}"><title>{clock(hour["hour"])}: '
+            f'{escape(started(hour["tasks"]))}</title></rect>')
     total = history["tasks"]["started"]
-    label = f"Tasks started per hour over the last {history['hours']} h: {total} in all"
+    label = _("Tasks started per hour over the last %(h)s h: %(total)s in all",
+              h=history["hours"], total=total)
+    caption = _("Tasks per hour")
+    summary = _("%(total)s started, max %(largest)s an hour", total=total, largest=largest)
     return Markup(
-        f'<figure class="run-chart node-chart" data-metric="tasks"><figcaption>Tasks per hour '
-        f'<span class="muted small">{total} started, max {largest} an hour</span></figcaption>'
+        f'<figure class="run-chart node-chart" data-metric="tasks"><figcaption>'
+        f'{escape(caption)} <span class="muted small">{escape(summary)}</span></figcaption>'
         f'<svg role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'preserveAspectRatio="none" width="100%" height="{HEIGHT}">'
         f'<line class="axis" x1="0" y1="{HEIGHT}" x2="{WIDTH}" y2="{HEIGHT}"/>'

@@ -3,6 +3,7 @@ operators, its labels, its mode (enable, drain, disable) and its run slots,
 set through `master.nodes` like the API's node routes."""
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from crawlfleet import labels as labelling
 from crawlfleet import nodehistory
@@ -58,8 +59,8 @@ def add_labels(node_id):
             raise BadRequest("write a label as KEY=VALUE, e.g. region=eu")
         node_control.update_labels(services().store, node_id,
                                    labelling.parse_pairs(pairs, "labels"))
-        flash(f"Node {node_id}: labelled {labelling.describe(labelling.parse_pairs(pairs))}.",
-              "ok")
+        flash(_("Node %(node)s: labelled %(labels)s.", node=node_id,
+                labels=labelling.describe(labelling.parse_pairs(pairs))), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return back()
@@ -70,7 +71,7 @@ def add_labels(node_id):
 def remove_label(node_id, key):
     try:
         node_control.update_labels(services().store, node_id, remove=[key])
-        flash(f"Node {node_id}: label {key} removed.", "ok")
+        flash(_("Node %(node)s: label %(key)s removed.", node=node_id, key=key), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return back()
@@ -81,9 +82,9 @@ def remove_label(node_id, key):
 def set_mode(node_id):
     try:
         node = node_control.set_mode(services().store, node_id, request.form.get("mode"))
-        flash(f"Node {node_id} is {node['mode']}"
-              + ("" if node["mode"] == "enabled" else ": it takes no new task, running ones "
-                                                      "finish") + ".", "ok")
+        flash(_("Node %(node)s is enabled.", node=node_id) if node["mode"] == "enabled"
+              else _("Node %(node)s is %(mode)s: it takes no new task, running ones finish.",
+                     node=node_id, mode=_(node["mode"])), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return back()
@@ -99,8 +100,8 @@ def set_slots(node_id):
         except ValueError:
             raise BadRequest(f"run slots must be a whole number, got {raw[:20]!r}") from None
         node_control.set_run_slots(services().store, node_id, slots)
-        flash(f"Node {node_id}: " + (f"{slots} run slot(s)." if slots
-                                     else "back to its own run slots."), "ok")
+        flash(_("Node %(node)s: %(num)s run slot(s).", node=node_id, num=slots) if slots
+              else _("Node %(node)s: back to its own run slots.", node=node_id), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return back()

@@ -11,6 +11,7 @@ import secrets
 
 from flask import (Blueprint, abort, flash, make_response, redirect, render_template, request,
                    url_for)
+from flask_babel import gettext as _
 
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
 from master import browse, gitimport, inspections, versiondiff, versions, wizard
@@ -45,8 +46,9 @@ def deploy_git():
     except CrawlfleetError as exc:
         flash(errors.hide_paths(str(exc)), "error")
         return redirect(url_for("projects_ui.index"))
-    flash(f"{result['project']}: commit {result['commit'][:10]} deployed as "
-          f"{result['label']}; spiders: {', '.join(result['spiders']) or 'none'}.", "ok")
+    flash(_("%(project)s: commit %(commit)s deployed as %(label)s; spiders: %(spiders)s.",
+            project=result["project"], commit=result["commit"][:10], label=result["label"],
+            spiders=", ".join(result["spiders"]) or _("none")), "ok")
     return redirect(url_for("projects_ui.project", name=result["project"]))
 
 
@@ -61,8 +63,9 @@ def create():
     except CrawlfleetError as exc:
         flash(errors.hide_paths(str(exc)), "error")
         return redirect(url_for("projects_ui.index") + "#wizard")
-    flash(f"{result['project']}: made from the {result['template']} template; "
-          f"spider {', '.join(result['spiders'])} is ready to run.", "ok")
+    flash(_("%(project)s: made from the %(template)s template; spider %(spiders)s is ready "
+            "to run.", project=result["project"], template=result["template"],
+            spiders=", ".join(result["spiders"])), "ok")
     return redirect(url_for("projects_ui.project", name=result["project"]))
 
 
@@ -98,11 +101,11 @@ def pull(name):
         flash(errors.hide_paths(str(exc)), "error")
     else:
         if result["changed"]:
-            flash(f"{name}: pulled commit {result['commit'][:10]}, now version "
-                  f"{result['label']}.", "ok")
+            flash(_("%(project)s: pulled commit %(commit)s, now version %(label)s.", project=name,
+                    commit=result["commit"][:10], label=result["label"]), "ok")
         else:
-            flash(f"{name}: unchanged — commit {result['commit'][:10]} holds the same files "
-                  "as the current version.", "ok")
+            flash(_("%(project)s: unchanged — commit %(commit)s holds the same files as the "
+                    "current version.", project=name, commit=result["commit"][:10]), "ok")
     return redirect(url_for("projects_ui.project", name=name))
 
 
@@ -114,8 +117,9 @@ def delete_project(name):
     except CrawlfleetError as exc:
         flash(errors.hide_paths(str(exc)), "error")
         return redirect(url_for("projects_ui.project", name=name))
-    flash(f"Project {name} deleted: {len(result['versions'])} version(s), spiders "
-          f"{', '.join(result['spiders']) or 'none'}.", "ok")
+    flash(_("Project %(project)s deleted: %(num)s version(s), spiders %(spiders)s.",
+            project=name, num=len(result["versions"]),
+            spiders=", ".join(result["spiders"]) or _("none")), "ok")
     return redirect(url_for("projects_ui.index"))
 
 
@@ -163,7 +167,8 @@ def edit(name, version):
 def activate(name, version):
     try:
         versions.activate(services().store, name, version)
-        flash(f"{name}: version {version[:12]} is now current.", "ok")
+        flash(_("%(project)s: version %(version)s is now current.", project=name,
+                version=version[:12]), "ok")
     except CrawlfleetError as exc:
         flash(errors.hide_paths(str(exc)), "error")
     return redirect(url_for("projects_ui.project", name=name))
@@ -174,7 +179,8 @@ def activate(name, version):
 def delete_version(name, version):
     try:
         versions.delete_version(services().store, name, version)
-        flash(f"{name}: version {version[:12]} deleted.", "ok")
+        flash(_("%(project)s: version %(version)s deleted.", project=name,
+                version=version[:12]), "ok")
     except CrawlfleetError as exc:
         flash(errors.hide_paths(str(exc)), "error")
     return redirect(url_for("projects_ui.project", name=name))

@@ -6,15 +6,17 @@ browser shows as a tooltip and screen readers read. The data is
 `crawlfleet.runhistory`'s, the same the API gives.
 """
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from crawlfleet.models import Doc
 
 WIDTH, HEIGHT, GAP, TOP = 320, 90, 2, 4
 
-# (key in a run point, title, unit shown in tooltips)
-METRICS = (("items", "Items", "items"), ("pages", "Pages", "pages"),
-           ("errors", "Errors", "errors"), ("duration", "Duration", "s"))
+# (key in a run point, title, unit shown in tooltips), lazily in the viewer's language
+METRICS = (("items", _l("Items"), _l("items")), ("pages", _l("Pages"), _l("pages")),
+           ("errors", _l("Errors"), _l("errors")), ("duration", _l("Duration"), "s"))
 
 
 def bar_class(run: Doc) -> str:
@@ -24,25 +26,29 @@ def bar_class(run: Doc) -> str:
     return "run-bar cancelled" if run["success"] is None else "run-bar bad"
 
 
-def bar_chart(runs: list[Doc], key: str, title: str, unit: str) -> Markup:
+def bar_chart(runs: list[Doc], key: str, title: object, unit: object) -> Markup:
     """One metric across `runs` as an SVG bar chart with its largest value labelled."""
+    title, unit = str(title), str(unit)
     values = [float(r.get(key) or 0) for r in runs]
     largest = max(values, default=0) or 1
     step = WIDTH / max(len(runs), 1)
     bars = []
     for i, (run, value) in enumerate(zip(runs, values)):
         height = (HEIGHT - TOP) * value / largest
-        tip = (f"{run['task_id']}: {value:g} {unit} · {run['status']}"
-               + (f" · {run['trigger']}" if run.get("trigger") else ""))
+        tip = (f"{run['task_id']}: {value:g} {unit} · {_(run['status'])}"
+               + (f" · {_(run['trigger'])}" if run.get("trigger") else ""))
         bars.append(
             f'<rect class="{bar_class(run)}" data-task="{escape(run["task_id"])}" '
             f'data-value="{value:g}" x="{i * step + GAP / 2:.1f}" y="{HEIGHT - height:.1f}" '
             f'width="{max(step - GAP, 1):.1f}" height="{max(height, 0.5):.1f}">'
             f'<title>{escape(tip)}</title></rect>')
-    label = f"{title} per run, last {len(runs)} runs, largest {max(values, default=0):g} {unit}"
+    top = f"{max(values, default=0):g}"
+    label = _("%(title)s per run, last %(num)s runs, largest %(top)s %(unit)s", title=title,
+              num=len(runs), top=top, unit=unit)
+    most = _("max %(top)s %(unit)s", top=top, unit=unit)
     return Markup(
         f'<figure class="run-chart" data-metric="{key}"><figcaption>{escape(title)} '
-        f'<span class="muted small">max {max(values, default=0):g} {escape(unit)}</span>'
+        f'<span class="muted small">{escape(most)}</span>'
         f'</figcaption><svg role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} '
         f'{HEIGHT}" preserveAspectRatio="none" width="100%" height="{HEIGHT}">'
         f'<line class="axis" x1="0" y1="{HEIGHT}" x2="{WIDTH}" y2="{HEIGHT}"/>'
@@ -55,12 +61,15 @@ def success_strip(runs: list[Doc]) -> Markup:
     cells = "".join(
         f'<rect class="{bar_class(r)}" data-task="{escape(r["task_id"])}" x="{i * step + GAP / 2:.1f}" '
         f'y="0" width="{max(step - GAP, 1):.1f}" height="14"><title>{escape(r["task_id"])}: '
-        f'{escape(r["status"])}</title></rect>' for i, r in enumerate(runs))
+        f'{escape(_(r["status"]))}</title></rect>' for i, r in enumerate(runs))
     ok = sum(1 for r in runs if r["success"] is True)
+    finished = _("%(ok)s of %(num)s finished", ok=ok, num=len(runs))
+    caption = _("Success")
+    label = _("Success per run: %(ok)s of %(num)s finished", ok=ok, num=len(runs))
     return Markup(
-        f'<figure class="run-chart" data-metric="success"><figcaption>Success '
-        f'<span class="muted small">{ok} of {len(runs)} finished</span></figcaption>'
-        f'<svg role="img" aria-label="Success per run: {ok} of {len(runs)} finished" '
+        f'<figure class="run-chart" data-metric="success"><figcaption>{escape(caption)} '
+        f'<span class="muted small">{escape(finished)}</span></figcaption>'
+        f'<svg role="img" aria-label="{escape(label)}" '
         f'viewBox="0 0 {WIDTH} 14" preserveAspectRatio="none" width="100%" height="14">'
         + cells + "</svg></figure>")
 

@@ -7,6 +7,7 @@ also use."""
 
 from flask import (Blueprint, abort, flash, g, jsonify, redirect, render_template, request,
                    session, url_for)
+from flask_babel import gettext as _
 
 from crawlfleet import schedules
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
@@ -71,13 +72,13 @@ def new():
         return render_form({**schedules.DEFAULTS, "cron": "0 3 * * *",
                             "spider": request.args.get("spider", "")})
     if not auth.can("operator"):
-        abort(403, "creating a schedule needs the operator role")
+        abort(403, _("creating a schedule needs the operator role"))
     try:
         doc = schedules.create(services().store, form_body(request.form))
     except CrawlfleetError as exc:
         flash(str(exc), "error")
         return render_form({**schedules.DEFAULTS, **request.form.to_dict()}, 400)
-    flash(f"Schedule for {doc['spider']} created.", "ok")
+    flash(_("Schedule for %(spider)s created.", spider=doc["spider"]), "ok")
     return redirect(url_for("schedules_ui.edit", schedule_id=doc["_id"]))
 
 
@@ -90,13 +91,13 @@ def edit(schedule_id):
         abort(404, str(exc))
     if request.method == "POST":
         if not auth.can("operator"):
-            abort(403, "changing a schedule needs the operator role")
+            abort(403, _("changing a schedule needs the operator role"))
         try:
             schedules.update(store, schedule_id, form_body(request.form))
         except CrawlfleetError as exc:
             flash(str(exc), "error")
             return render_form({**current, **request.form.to_dict()}, 400)
-        flash("Schedule saved.", "ok")
+        flash(_("Schedule saved."), "ok")
         return redirect(url_for("schedules_ui.edit", schedule_id=schedule_id))
     return render_form(schedules.public_schedule(current, upcoming=PREVIEW_COUNT),
                        history=schedules.history(store, schedule_id, limit=HISTORY)["fires"])
@@ -108,7 +109,7 @@ def set_enabled(schedule_id):
     enabled = request.form.get("enabled") == "true"
     try:
         schedules.set_enabled(services().store, schedule_id, enabled)
-        flash(f"Schedule {'enabled' if enabled else 'disabled'}.", "ok")
+        flash(_("Schedule enabled.") if enabled else _("Schedule disabled."), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     if request.form.get("back") == "edit":
@@ -121,7 +122,7 @@ def set_enabled(schedule_id):
 def delete(schedule_id):
     try:
         schedules.delete(services().store, schedule_id)
-        flash("Schedule deleted.", "ok")
+        flash(_("Schedule deleted."), "ok")
     except CrawlfleetError as exc:
         flash(str(exc), "error")
     return redirect(url_for("schedules_ui.index"))
@@ -166,7 +167,7 @@ def run_now(schedule_id):
         flash(str(exc), "error")
         return redirect(url_for("schedules_ui.edit", schedule_id=schedule_id))
     if len(tasks) == 1:
-        flash("Started now, outside the schedule's times.", "ok")
+        flash(_("Started now, outside the schedule's times."), "ok")
         return redirect(url_for("ui.task", task_id=tasks[0]["_id"]))
-    flash(f"Started {len(tasks)} tasks now, outside the schedule's times.", "ok")
+    flash(_("Started %(num)s tasks now, outside the schedule's times.", num=len(tasks)), "ok")
     return redirect(url_for("ui.tasks", spider=tasks[0]["spider"]))

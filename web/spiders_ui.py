@@ -3,6 +3,7 @@ run, schedules, data settings, environment, tasks and versions), rescanning
 the spider folders and the run form."""
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from crawlfleet import runhistory, schedules
 from crawlfleet.errors import CrawlfleetError, NotFound
@@ -79,8 +80,8 @@ def rescan():
     report = discovery.scan(svc.store, svc.config)
     errors = report.get("errors") or []
     spiders = sum(len(p.get("spiders") or []) for p in report.get("projects") or [])
-    flash(f"Rescanned the spider folders: {len(report.get('projects') or [])} projects, "
-          f"{spiders} spiders." + "".join(f" {e['path']}: {e['error']}" for e in errors[:3]),
+    flash(_("Rescanned the spider folders: %(projects)s projects, %(spiders)s spiders.",
+            projects=len(report.get("projects") or []), spiders=spiders) + "".join(f" {e['path']}: {e['error']}" for e in errors[:3]),
           "error" if errors else "ok")
     return redirect(url_for("ui.spiders"))
 
@@ -105,12 +106,12 @@ def run(name):
                                     trigger="ui", extra={"user": g.user["_id"]},
                                     labels=form.get("labels", "").strip() or None)
     except ValueError:
-        flash("The timeout must be a number of seconds.", "error")
+        flash(_("The timeout must be a number of seconds."), "error")
         return redirect(url_for("ui.spider", name=name))
     except CrawlfleetError as exc:
         flash(str(exc), "error")
         return redirect(url_for("ui.spider", name=name))
     if len(tasks) == 1:
         return redirect(url_for("ui.task", task_id=tasks[0]["_id"]))
-    flash(f"Started {len(tasks)} tasks, one per node.", "ok")
+    flash(_("Started %(num)s tasks, one per node.", num=len(tasks)), "ok")
     return redirect(url_for("ui.tasks", spider=name))

@@ -1,9 +1,10 @@
 """Accessibility of every page of the web UI in a real headless Chromium
 against a real `crawlfleet up` (issue 13): axe-core finds no violation of
-impact serious or critical on any page, at 1280 px and at 420 px; Tab reaches
-the side navigation's links and the primary buttons of a few pages, with a
-visible focus ring. A screenshot of every page at both widths goes to
-test-artifacts/screenshots/a11y-*.png.
+impact serious or critical on any page, at 1280 px and at 420 px, in English
+and again as a user who chose Simplified Chinese; Tab reaches the side
+navigation's links and the primary buttons of a few pages, with a visible
+focus ring. A screenshot of every page at both widths in both languages goes
+to test-artifacts/screenshots/a11y-<page>-<width>[-zh_CN].png.
 
 axe-core comes from the npm registry at setup time (`make browser` runs
 scripts/axe.sh: `npm ci` in tests/browser/axe/, version pinned by its
@@ -113,9 +114,11 @@ def violations(page, path):
     return lines
 
 
-def check_page(page, url, path, name, ready=None):
-    """Visit `path` at both widths: a screenshot of each, axe-core's findings."""
+def check_page(page, url, path, name, ready=None, locale=""):
+    """Visit `path` at both widths: a screenshot of each (named with `locale`
+    when not English), axe-core's findings."""
     problems = []
+    suffix = f"-{locale}" if locale else ""
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(url + path)
@@ -124,8 +127,11 @@ def check_page(page, url, path, name, ready=None):
         page.wait_for_function("() => window.axe !== undefined")
         if ready:
             page.wait_for_selector(ready)
-        page.screenshot(path=str(SHOTS / f"a11y-{name}-{width}.png"), full_page=True)
-        problems += [f"{line} (at {width} px)" for line in violations(page, path)]
+        if locale:
+            assert page.get_attribute("html", "lang") == locale.replace("_", "-"), path
+        page.screenshot(path=str(SHOTS / f"a11y-{name}-{width}{suffix}.png"), full_page=True)
+        problems += [f"{line} (at {width} px{', ' + locale if locale else ''})"
+                     for line in violations(page, path)]
     return problems
 
 
@@ -184,6 +190,11 @@ def test_every_page_passes_axe_core_at_both_widths(platform, page):
         (f"/tasks/{task_id}", "task", "#results-table"),
         ("/projects/", "projects", None),
         (f"/projects/{project['name']}", "project", None),
+        (f"/projects/{project['name']}/versions/{project['current_version']}/files", "files",
+         None),
+        (f"/projects/{project['name']}/versions/{project['current_version']}/edit", "editor",
+         "#editor-tree [role=treeitem]"),
+        (f"/projects/{project['name']}/compare", "compare", None),
         ("/schedules/", "schedules", None),
         ("/schedules/new", "schedule-new", None),
         (f"/schedules/{schedule['id']}", "schedule", None),
@@ -200,6 +211,23 @@ def test_every_page_passes_axe_core_at_both_widths(platform, page):
     ]
     for path, name, ready in pages:
         problems += check_page(page, url, path, name, ready)
+
+    # every page again as a user whose language is Simplified Chinese (stored
+    # through the account page's form); the login page by the browser's language
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+    page.goto(url + "/account")
+    page.select_option("#locale", "zh_CN")
+    page.click("#save-language")
+    page.wait_for_selector('html[lang="zh-CN"]')
+    for path, name, ready in pages:
+        problems += check_page(page, url, path, name, ready, locale="zh_CN")
+    chinese = page.context.browser.new_context(locale="zh-CN")
+    try:
+        chinese.add_init_script(path=str(AXE))
+        anonymous = chinese.new_page()
+        problems += check_page(anonymous, url, "/login", "login", locale="zh_CN")
+    finally:
+        chinese.close()
 
     # the Run dialog, open
     for width in WIDTHS:

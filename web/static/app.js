@@ -40,7 +40,7 @@
       });
     });
   }
-  window.crawlfleet = { api: api, csrf: CSRF };
+  window.crawlfleet = { api: api, csrf: CSRF, t: t };
 
   function on(selector, event, handler) {
     document.addEventListener(event, function (e) {
@@ -144,26 +144,27 @@
       if (project) form.append("project", project);
       if (label) form.append("label", label);
       statusBox.className = "muted small";
-      statusBox.textContent = "Uploading " + file.name + " (" + Math.ceil(file.size / 1024) + " kB)…";
+      statusBox.textContent = t("Uploading %(name)s (%(size)s kB)…", { name: file.name, size: Math.ceil(file.size / 1024) });
       var projectPage = function (name) {
         return dropzone.dataset.uploadUrl.replace(/^\/api\/v1/, "") + "/" + encodeURIComponent(name);
       };
       var done = function (result) {
         statusBox.className = "muted small";
-        statusBox.textContent = (result.new ? "Deployed " : "Already deployed: ") + result.project +
-          " version " + result.label + " with spiders " + (result.spiders || []).join(", ") + ".";
+        statusBox.textContent = t(result.new ? "Deployed %(project)s version %(label)s with spiders %(spiders)s."
+          : "Already deployed: %(project)s version %(label)s with spiders %(spiders)s.",
+          { project: result.project, label: result.label, spiders: (result.spiders || []).join(", ") });
         window.location.href = projectPage(result.project);
       };
       var failed = function (message) {
         /* the message first, the traceback folded under it */
         var lines = String(message).split("\n");
         statusBox.className = "flash error";
-        statusBox.textContent = "Upload failed: " + lines[0];
+        statusBox.textContent = t("Upload failed: %(error)s", { error: lines[0] });
         if (lines.length > 1) {
           var details = document.createElement("details");
           var summary = document.createElement("summary");
           var pre = document.createElement("pre");
-          summary.textContent = "traceback";
+          summary.textContent = t("traceback");
           pre.textContent = lines.slice(1).join("\n");
           details.appendChild(summary);
           details.appendChild(pre);
@@ -175,7 +176,7 @@
         var url = dropzone.dataset.uploadUrl + "/" + encodeURIComponent(result.project) +
           "/inspections/" + encodeURIComponent(result.inspection);
         statusBox.className = "muted small inspecting";
-        statusBox.textContent = "Inspecting " + result.project + "… (listing its spiders in its own environment)";
+        statusBox.textContent = t("Inspecting %(project)s… (listing its spiders in its own environment)", { project: result.project });
         var poll = function () {
           api(url).then(function (state) {
             if (state.status === "done") done(state);

@@ -12,6 +12,7 @@ document.addEventListener("DOMContentLoaded", function () {
   if (!root || !window.CrawlfleetEditor) return;
   var api = window.crawlfleet.api;
   var $ = function (id) { return document.getElementById(id); };
+  var t = window.crawlfleet.t;  // the page's language (app.js, web/i18n.py JS_TEXTS)
 
   var state = { base: root.dataset.version, files: {}, folders: {}, ops: [],
                 current: null, selected: null, saving: false };
@@ -87,7 +88,7 @@ document.addEventListener("DOMContentLoaded", function () {
       tree.appendChild(item);
     });
     $("editor-rename").disabled = $("editor-delete").disabled = !state.selected;
-    $("editor-selected").textContent = state.selected ? "Selected: " + state.selected : "";
+    $("editor-selected").textContent = state.selected ? t("Selected: %(path)s", { path: state.selected }) : "";
     refreshDirty();
   }
   $("editor-tree").addEventListener("click", function (e) {
@@ -123,10 +124,10 @@ document.addEventListener("DOMContentLoaded", function () {
       state.current = null;
       $("editor-path").textContent = path;
       $("editor-lang").textContent = "";
-      return setNote("A binary file: it is kept as it is (rename or delete it from the tree).");
+      return setNote(t("A binary file: it is kept as it is (rename or delete it from the tree)."));
     }
     api(fileUrl(file.origin)).then(function (data) {
-      if (data.truncated) { file.binary = true; return setNote("Too large to edit here (over 1 MiB)."); }
+      if (data.truncated) { file.binary = true; return setNote(t("Too large to edit here (over 1 MiB).")); }
       file.text = data.content;
       if (state.selected === path) show(path, file.text);
     }).catch(function (err) {
@@ -167,19 +168,19 @@ document.addEventListener("DOMContentLoaded", function () {
   function prefixed(name) { var f = folderOfSelection(); return f ? f + "/" + name : name; }
 
   $("editor-new-file").addEventListener("click", function () {
-    ask("New file", prefixed("")).then(function (path) {
+    ask(t("New file"), prefixed("")).then(function (path) {
       if (path === null) return;
-      if (!validPath(path)) return showError("Not a valid path: " + path);
-      if (exists(path)) return showError(path + " exists already.");
+      if (!validPath(path)) return showError(t("Not a valid path: %(path)s", { path: path }));
+      if (exists(path)) return showError(t("%(path)s exists already.", { path: path }));
       state.files[path] = { origin: null, text: "", base64: null, dirty: true };
       openFile(path);
     });
   });
   $("editor-new-folder").addEventListener("click", function () {
-    ask("New folder", prefixed("")).then(function (path) {
+    ask(t("New folder"), prefixed("")).then(function (path) {
       if (path === null) return;
-      if (!validPath(path)) return showError("Not a valid path: " + path);
-      if (exists(path)) return showError(path + " exists already.");
+      if (!validPath(path)) return showError(t("Not a valid path: %(path)s", { path: path }));
+      if (exists(path)) return showError(t("%(path)s exists already.", { path: path }));
       state.folders[path] = true;  // kept once a file is put in it
       state.selected = path;
       renderTree();
@@ -190,7 +191,7 @@ document.addEventListener("DOMContentLoaded", function () {
     this.value = "";
     if (!chosen) return;
     var path = prefixed(chosen.name);
-    if (state.files[path] && !window.confirm(path + " exists: replace it with the uploaded file?")) return;
+    if (state.files[path] && !window.confirm(t("%(path)s exists: replace it with the uploaded file?", { path: path }))) return;
     var reader = new FileReader();
     reader.onload = function () {
       var bytes = new Uint8Array(reader.result), chunks = [];
@@ -211,10 +212,10 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   $("editor-rename").addEventListener("click", function () {
     var from = state.selected;
-    ask("Rename " + from, from).then(function (to) {
+    ask(t("Rename %(path)s", { path: from }), from).then(function (to) {
       if (to === null || to === from) return;
-      if (!validPath(to)) return showError("Not a valid path: " + to);
-      if (exists(to)) return showError(to + " exists already.");
+      if (!validPath(to)) return showError(t("Not a valid path: %(path)s", { path: to }));
+      if (exists(to)) return showError(t("%(path)s exists already.", { path: to }));
       if (state.files[from]) {
         if (state.files[from].origin !== null) state.ops.push({ op: "rename", from: from, to: to });
         state.files[to] = state.files[from];
@@ -243,11 +244,11 @@ document.addEventListener("DOMContentLoaded", function () {
   $("editor-delete").addEventListener("click", function () {
     var path = state.selected, isFile = !!state.files[path];
     var inside = isFile ? [path] : under(path);
-    if (!window.confirm("Delete " + path + (isFile ? "" : "/ and the " + inside.length + " file(s) in it") + "?")) return;
+    if (!window.confirm(isFile ? t("Delete %(path)s?", { path: path }) : t("Delete %(path)s/ and the %(num)s file(s) in it?", { path: path, num: inside.length }))) return;
     if (inside.some(function (p) { return state.files[p].origin !== null; })) state.ops.push({ op: "delete", path: path });
     inside.forEach(function (p) { delete state.files[p]; });
     Object.keys(state.folders).forEach(function (f) { if (f === path || f.indexOf(path + "/") === 0) delete state.folders[f]; });
-    if (inside.indexOf(state.current) >= 0) { state.current = null; $("editor-path").textContent = "Choose a file"; setNote("Deleted."); }
+    if (inside.indexOf(state.current) >= 0) { state.current = null; $("editor-path").textContent = t("Choose a file"); setNote(t("Deleted.")); }
     state.selected = null;
     renderTree();
   });
@@ -269,7 +270,7 @@ document.addEventListener("DOMContentLoaded", function () {
   });
   $("editor-save-open").addEventListener("click", function () {
     var ops = changes();
-    $("editor-save-summary").textContent = ops.length + " change(s): " +
+    $("editor-save-summary").textContent = t("%(num)s change(s):", { num: ops.length }) + " " +
       ops.map(function (o) { return o.op + " " + (o.path || o.from + " → " + o.to); }).join(", ");
     $("editor-save-dialog").showModal();
     $("editor-label").focus();
@@ -282,7 +283,7 @@ document.addEventListener("DOMContentLoaded", function () {
       ops: changes(), label: $("editor-label").value.trim() || null,
       message: $("editor-message").value.trim() || null } })
       .then(function (result) { return result.status === "inspecting" ? follow(result) : result; })
-      .then(saved).catch(function (err) { showError("Not saved: " + err.message); })
+      .then(saved).catch(function (err) { showError(t("Not saved: %(error)s", { error: err.message })); })
       .then(function () { state.saving = false; refreshDirty(); });
   });
 
@@ -297,7 +298,7 @@ document.addEventListener("DOMContentLoaded", function () {
       (function poll() {
         api(inspectionUrl).then(function (rec) {
           if (rec.status === "inspecting") return setTimeout(poll, 1000);
-          if (rec.status === "failed") return reject(new Error(rec.error || "the inspection failed"));
+          if (rec.status === "failed") return reject(new Error(rec.error || t("the inspection failed")));
           resolve(rec);
         }).catch(reject);
       })();
@@ -316,10 +317,10 @@ document.addEventListener("DOMContentLoaded", function () {
     box.hidden = false;
     $("save-result-label").textContent = result.label + " (" + result.version.slice(0, 12) + ")";
     $("save-result-summary").textContent = (result.unchanged
-      ? "Unchanged: these files are exactly those of version " + result.label + ". "
-      : "New version, now current. ") +
-      "Spiders: " + ((result.spiders || []).join(", ") || "none") + "." +
-      (result.message ? " Message: " + result.message : "");
+      ? t("Unchanged: these files are exactly those of version %(label)s.", { label: result.label }) + " "
+      : t("New version, now current.") + " ") +
+      t("Spiders: %(spiders)s.", { spiders: (result.spiders || []).join(", ") || t("none") }) +
+      (result.message ? " " + t("Message: %(message)s", { message: result.message }) : "");
     $("save-result-compare").href = root.dataset.compareUrl + "?from=" + encodeURIComponent(result.parent) +
       "&to=" + encodeURIComponent(result.version);
     var body = $("save-result-files").querySelector("tbody");
@@ -329,7 +330,7 @@ document.addEventListener("DOMContentLoaded", function () {
       cell.className = "mono small";
       cell.textContent = f.path;
       badge.className = "badge " + ({ added: "ok", removed: "bad", changed: "info" })[f.status];
-      badge.textContent = f.status;
+      badge.textContent = t(f.status);
       row.insertCell().appendChild(badge);
     });
     renderDiff($("save-result-diff"), result.diff.diff);
@@ -370,6 +371,11 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   view = window.CrawlfleetEditor.create($("editor-host"), { text: "", path: "", onChange: onEdit,
                                                     nonce: root.dataset.styleNonce });
+  // screen readers name the text area by the open file's path; the scroller,
+  // scrolling on a narrow screen, is reachable from the keyboard
+  view.view.contentDOM.setAttribute("aria-labelledby", "editor-path");
+  view.view.scrollDOM.setAttribute("tabindex", "0");
+  view.view.scrollDOM.setAttribute("aria-labelledby", "editor-path");
   root.dataset.ready = "1";
   load();
 });
