@@ -243,3 +243,14 @@ def test_flash_messages_are_translated(app, store, fleet):
     assert "没有这个令牌。" in client.get("/admin/tokens").text
     client.post("/tasks/bulk", data={"action": "cancel", "csrf_token": token})
     assert "请先选择任务。" in client.get("/tasks").text
+
+
+def test_a_cron_expression_is_put_in_words_in_the_users_language(app, store):
+    """cron-descriptor carries its own Chinese; the seconds line is ours."""
+    chinese = signed_in(app, store, "cron-zh", locale="zh_CN")
+    out = chinese.get("/schedules/describe?cron=0+3+*+*+*+*/10").get_json()
+    assert "03:00" in out["description"] and re.search(r"[\u4e00-\u9fff]", out["description"])
+    assert out["seconds"].startswith("第六个字段（*/10）表示秒")
+    english = signed_in(app, store, "cron-en", locale="en")
+    out = english.get("/schedules/describe?cron=0+3+*+*+*+*/10").get_json()
+    assert out["description"].startswith("Every 10 seconds") and out["seconds"].startswith("The sixth")

@@ -7,6 +7,7 @@ also use."""
 
 from flask import (Blueprint, abort, flash, g, jsonify, redirect, render_template, request,
                    session, url_for)
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from crawlfleet import schedules
@@ -144,11 +145,18 @@ def preview():
 @bp.get("/describe")
 def describe():
     """A cron expression in words, and its sixth (seconds) field explained (JSON)."""
+    locale = str(get_locale() or "en")
     try:
         out = schedules.describe(request.args.get("cron", ""),
-                                 request.args.get("timezone") or "UTC")
+                                 request.args.get("timezone") or "UTC",
+                                 locale="zh_CN" if locale.startswith("zh") else "en")
     except CrawlfleetError as exc:
         return jsonify({"error": str(exc)}), 400
+    if out["seconds_words"]:
+        field = out["cron"].split(" ")[5]
+        out["seconds"] = _("The sixth field (%(field)s) is seconds: %(words)s, in each minute "
+                           "that matches the first five fields.", field=field,
+                           words=out["seconds_words"])
     session.modified = False
     return jsonify(out)
 
