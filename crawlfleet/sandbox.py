@@ -266,12 +266,14 @@ def _python_paths():
     the crawlfleet package (the SDK), not the checkout around it nor whatever
     else is on the node's `sys.path` (a source checkout may hold a settings
     file with credentials)."""
+    package = os.path.dirname(os.path.abspath(__file__))  # the crawlfleet package
     paths = {sys.prefix, sys.base_prefix, sysconfig.get_path("purelib"), sysconfig.get_path("platlib"),
-             os.path.dirname(os.path.abspath(__file__))}  # the crawlfleet package
+             package}
     paths.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
-    user_site = site.getusersitepackages() if hasattr(site, "getusersitepackages") else ""
-    if user_site in sys.path:
-        paths.add(user_site)
+    # what .pth files and PYTHONPATH added (another environment's site-packages,
+    # say), but not the checkout around the package nor the working folder
+    left_out = {os.path.realpath(os.path.dirname(package)), os.path.realpath(os.getcwd())}
+    paths.update(p for p in sys.path if p and os.path.realpath(p) not in left_out)
     real = {os.path.realpath(p) for p in paths if p and os.path.isdir(p)}
     # a folder that holds another is mounted whole
     return sorted(p for p in real if not any(q != p and _under(p, q) for q in real))
