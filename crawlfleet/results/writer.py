@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 
 import pymongo.errors
 from bson import ObjectId
-from pymongo import UpdateOne
+from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 
 from crawlfleet.errors import CrawlfleetError
@@ -79,8 +79,9 @@ class TaskWriter:
     attempt: int = 1
     policy: dedup.DedupPolicy | None = None
     indexed: set = field(default_factory=set)
-    # True when the server's updates scan the collection (nx-27017 reports no
-    # version): dedup then reads the stored keys and inserts instead of upserting
+    # True when the server's updates filtered on key fields scan the collection
+    # (nx-27017 reports no version): dedup then reads the stored rows by `_id`
+    # and replaces them by `_id` or inserts, instead of upserting on the keys
     slow_updates: bool | None = None
 
     @classmethod
@@ -219,17 +220,38 @@ def key_id(policy: dedup.DedupPolicy, item: Mapping) -> ObjectId:
     return ObjectId(hashlib.sha256(values.encode()).digest()[:12])
 
 
+def _replace(collection, items: list[dict]) -> tuple[set[int], set[int]]:
+    """Replace the stored rows of `items` by `_id` (fast on nx-27017, which finds
+    them through the `_id` column, unlike a filter on the key fields); returns
+    (indexes inserted because their row went between the read and this write,
+    indexes refused by the unique index). Other errors raise."""
+    if not items:
+        return set(), set()
+    # upsert: a row another writer removed meanwhile is written anyway, and
+    # the server says which (a replace that matched nothing would be silent)
+    operations = [ReplaceOne({"_id": item["_id"]}, item, upsert=True) for item in items]
+    try:
+        result = collection.bulk_write(operations, ordered=False)
+    except pymongo.errors.BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return ({u["index"] for u in exc.details.get("upserted", [])},
+                {e["index"] for e in errors})
+    return set(result.upserted_ids), set()
+
+
 def _read_then_insert(collection, policy: dedup.DedupPolicy, items: list[dict]) -> WriteCounts:
-    """Deduplicate without upserts, for servers whose updates scan the whole
-    collection (nx-27017: 65 upserts/s at 3,000 rows). Each row's `_id` is
-    derived from its key (`key_id`): the batch's stored rows are read by `_id`;
-    ``overwrite`` deletes them and inserts the new versions with their
-    first-seen time, ``ignore`` leaves them; new keys are inserted. A key
-    another writer inserts meanwhile, or a row stored before dedup was on
-    (its `_id` is not derived), is refused by the unique index and sorted out
-    by a read through the key fields. Not atomic: between the delete and the
-    insert a reader may miss the rows being replaced (MongoDB takes the upsert
-    path)."""
+    """Deduplicate without upserts on the key fields, for servers whose updates
+    filtered on fields other than `_id` scan the whole collection (nx-27017:
+    65 upserts/s at 3,000 rows). Each row's `_id` is derived from its key (`key_id`): the
+    batch's stored rows are read by `_id`; ``overwrite`` replaces them by
+    `_id` with the new versions, keeping their first-seen time (a replace of
+    one row is atomic: readers see the old version or the new, never
+    neither), ``ignore`` leaves them; new keys are inserted. A key another
+    writer inserts meanwhile, or a row stored before dedup was on (its `_id`
+    is not derived), is refused by the unique index and sorted out by a read
+    through the key fields."""
     pending: dict[ObjectId, dict] = {}
     for item in items:
         item["_id"] = key_id(policy, item)
@@ -245,27 +267,32 @@ def _read_then_insert(collection, policy: dedup.DedupPolicy, items: list[dict]) 
     for _ in range(5):
         stored = {row["_id"]: row for row in collection.find(
             {"_id": {"$in": list(pending)}}, {"_first_at": 1, "_at": 1})}
-        writes = []
+        inserts, replaces = [], []
         for row_id, item in pending.items():
             row = stored.get(row_id)
             if row is None:
                 item.setdefault("_first_at", item["_at"])
-                writes.append(item)
+                inserts.append(item)
             elif policy.mode == "overwrite":
                 item["_first_at"] = row.get("_first_at") or row.get("_at") or item["_at"]
-                writes.append(item)
+                replaces.append(item)
             else:
                 counts.ignored += 1
-        if policy.mode == "overwrite" and stored:
-            collection.delete_many({"_id": {"$in": list(stored)}})
-        refused = _insert_many(collection, writes)
-        for n, item in enumerate(writes):
+        upserted, refused_replaces = _replace(collection, replaces)
+        for n, item in enumerate(replaces):
+            if n in upserted and item["_id"] not in replacing:
+                counts.new += 1  # its row was removed meanwhile: stored anew
+            elif n not in refused_replaces:
+                counts.updated += 1
+        refused = _insert_many(collection, inserts)
+        for n, item in enumerate(inserts):
             if n not in refused:
-                if item["_id"] in stored or item["_id"] in replacing:
+                if item["_id"] in replacing:
                     counts.updated += 1
                 else:
                     counts.new += 1
-        pending = {writes[n]["_id"]: writes[n] for n in refused}
+        pending = ({inserts[n]["_id"]: inserts[n] for n in refused}
+                   | {replaces[n]["_id"]: replaces[n] for n in refused_replaces})
         if not pending:
             return counts
         # refused: another writer's row under this `_id`, or an older row of the key
