@@ -7,6 +7,7 @@ import pytest
 from crawlfleet.errors import BadRequest, Conflict
 from crawlfleet.models import new_task, next_attempt
 from crawlfleet.results import attempts, dedup
+from crawlfleet.results import writer as writer_module
 from crawlfleet.results.writer import Fenced, TaskWriter, write_batch
 from node.itemwriter import ItemWriter, NotOwned
 
@@ -82,6 +83,29 @@ def test_overwrite_keeps_one_row_per_key_and_its_first_seen_time(store, upserts)
     # the unique index holds even against a plain insert
     with pytest.raises(Exception):
         store.db[COLL].insert_one({"sku": 1})
+
+
+def test_a_row_removed_between_the_read_and_the_replace_is_stored_anew(store, monkeypatch):
+    """Without upserts (nx-27017), rows removed by another process after the
+    writer read them (an earlier attempt superseded) are written again and
+    counted new; the row still there is replaced and keeps its first-seen time."""
+    policy = dedup.parse("sku", "overwrite")
+    task = running_task(store)
+    write_batch(store, writer_for(task, policy, False), [{"sku": n, "price": 1} for n in range(3)])
+    first_seen = {r["sku"]: r["_first_at"] for r in rows(store)}
+    replace = writer_module._replace
+
+    def removed_meanwhile(collection, items):
+        collection.delete_many({"sku": {"$in": [0, 1]}})
+        return replace(collection, items)
+
+    monkeypatch.setattr(writer_module, "_replace", removed_meanwhile)
+    counts = write_batch(store, writer_for(task, policy, False),
+                         [{"sku": n, "price": 2} for n in range(3)])
+    assert (counts.new, counts.updated, counts.ignored) == (2, 1, 0)
+    stored = rows(store)
+    assert [(r["sku"], r["price"]) for r in stored] == [(0, 2), (1, 2), (2, 2)]
+    assert stored[2]["_first_at"] == first_seen[2] < stored[2]["_at"]
 
 
 @pytest.mark.parametrize("upserts", [True, False])
