@@ -54,11 +54,20 @@ browser:
 typecheck: install-test
 	$(BIN)/mypy
 
+# Most tests wait on subprocesses (nodes, crawls, Chromium) more than they
+# compute, and each has its own database, broker prefix, ports and folders, so
+# they run TEST_WORKERS at a time (pytest-xdist, a test file per worker). The
+# fault suite restarts the shared Redis and RabbitMQ, and the multihost tests
+# build network namespaces: those run alone afterwards.
+TEST_WORKERS ?= 3
+SERIAL_TIERS = faults or multihost
+
 test: install-test services browser typecheck
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not ($(SERIAL_TIERS))" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "$(SERIAL_TIERS)" $(PYTEST_ARGS)
 
 test-fast: install-test services typecheck
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 # The UI's translations (README "Languages"): `make translations` extracts the
 # marked strings of web/ into the catalog template and merges them into every
