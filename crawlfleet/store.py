@@ -39,13 +39,14 @@ Collections:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import gridfs
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.collection import Collection
 
+from crawlfleet.errors import NotFound
 from crawlfleet.models import Doc
 
 if TYPE_CHECKING:
@@ -223,3 +224,18 @@ class Store:
 
     def close(self) -> None:
         self.client.close()
+
+
+def known_ids(collection: Collection[Doc]) -> str:
+    """Every `_id` of `collection`, sorted and comma-joined ("none" when empty):
+    what an "unknown ..." error lists, so that a typo meets the right spelling."""
+    return ", ".join(sorted(d["_id"] for d in collection.find({}, {"_id": 1}))) or "none"
+
+
+def get_named(collection: Collection[Doc], name: Any, what: str) -> Doc:
+    """The document of `collection` whose `_id` is the string `name` (a spider, a
+    project), or NotFound naming every known one."""
+    doc = collection.find_one({"_id": name}) if isinstance(name, str) else None
+    if doc is None:
+        raise NotFound(f"unknown {what} {name!r}; known {what}s: {known_ids(collection)}")
+    return doc

@@ -20,6 +20,7 @@ from crawlfleet.models import (NODE_ID_RE, Doc, NodeMode, TaskStatus, new_task, 
 # imported here under their old names for callers of `master.dispatch`.
 from crawlfleet.runrequest import (RETRYABLE, default_retry, validate_args,  # noqa: F401
                                    validate_options, validate_retry, validate_settings)
+from crawlfleet.store import get_named
 from master.nodes import mode_of, nodes_with_labels, online_node_ids, record_selector
 
 if TYPE_CHECKING:
@@ -75,11 +76,7 @@ def resolve_targets(store: Store, config: Config, nodes: Any,
 
 
 def get_spider(store: Store, name: Any) -> Doc:
-    spider = store.spiders.find_one({"_id": name}) if isinstance(name, str) else None
-    if spider is None:
-        known = sorted(d["_id"] for d in store.spiders.find({}, {"_id": 1}))
-        raise NotFound(f"unknown spider {name!r}; known spiders: {', '.join(known) or 'none'}")
-    return spider
+    return get_named(store.spiders, name, "spider")
 
 
 def pin_version(store: Store, spider: Doc, version_id: Any) -> Doc:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from crawlfleet import labels as labelling
 from crawlfleet.errors import BadRequest, NotFound
 from crawlfleet.models import Doc, NodeMode, NodeStatus, now
+from crawlfleet.store import known_ids
 
 if TYPE_CHECKING:
     from crawlfleet.config import Config
@@ -110,9 +111,9 @@ def record_selector(store: Store, wanted: Mapping[str, str]) -> None:
 def get_node(store: Store, node_id: Any) -> Doc:
     node = store.nodes.find_one({"_id": node_id}) if isinstance(node_id, str) else None
     if node is None:
-        known = sorted(d["_id"] for d in store.nodes.find({}, {"_id": 1}))
+        # not get_named: a node id may come from a URL, so a long one is cut short
         raise NotFound(f"unknown node {str(node_id)[:70]!r}; known nodes: "
-                       f"{', '.join(known) or 'none'}")
+                       f"{known_ids(store.nodes)}")
     return node
 
 

@@ -17,6 +17,7 @@ import gridfs.errors
 
 from crawlfleet.errors import BadRequest, Conflict, NotFound
 from crawlfleet.models import ACTIVE_VALUES, Doc, now
+from crawlfleet.store import get_named
 from master.spiderrows import sync_spider_rows
 
 if TYPE_CHECKING:
@@ -30,11 +31,7 @@ VERSION_FIELDS = {"_id": 1, "project": 1, "label": 1, "labels": 1, "kind": 1, "s
 
 
 def get_project(store: Store, name: Any) -> Doc:
-    doc = store.projects.find_one({"_id": name}) if isinstance(name, str) else None
-    if doc is None:
-        known = sorted(d["_id"] for d in store.projects.find({}, {"_id": 1}))
-        raise NotFound(f"unknown project {name!r}; known projects: {', '.join(known) or 'none'}")
-    return doc
+    return get_named(store.projects, name, "project")
 
 
 def find_version(store: Store, project: str, ref: Any) -> Doc:

@@ -7,10 +7,10 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 
 from crawlfleet.alerting import channels, history, rules
-from crawlfleet.errors import BadRequest, CrawlfleetError
+from crawlfleet.errors import BadRequest
 from crawlfleet.schedules import ALERT_EVENTS
 from master.alert_probe import send_test
-from web import auth, services
+from web import auth, errors, services
 
 bp = Blueprint("alerts_ui", __name__, url_prefix="/alerts")
 bp.before_request(auth.login_required_for_blueprint)
@@ -45,48 +45,40 @@ def index():
 def create_channel():
     svc = services()
     form = request.form
-    try:
+    with errors.flash_errors():
         made = channels.create(svc.store, svc.config, {"name": form.get("name", ""),
                                                        "url": form.get("url", "")},
                                by=g.user["_id"])
         flash(_("Channel %(name)s added (%(service)s).", name=made["name"],
                 service=made["service"]), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return back()
 
 
 @bp.post("/channels/<channel_id>/test")
 def test_channel(channel_id):
     svc = services()
-    try:
+    with errors.flash_errors():
         result = send_test(svc.config, svc.store, channel_id)
         flash(result["message"] + ".", "ok" if result["ok"] else "error")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return back()
 
 
 @bp.post("/channels/<channel_id>/enabled")
 def switch_channel(channel_id):
     svc = services()
-    try:
+    with errors.flash_errors():
         done = channels.update(svc.store, svc.config, channel_id,
                                {"enabled": request.form.get("enabled") == "1"})
         flash((_("Channel %(name)s enabled.") if done["enabled"]
                else _("Channel %(name)s disabled.")) % {"name": done["name"]}, "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return back()
 
 
 @bp.post("/channels/<channel_id>/delete")
 def delete_channel(channel_id):
-    try:
+    with errors.flash_errors():
         channels.delete(services().store, channel_id)
         flash(_("Channel deleted."), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return back()
 
 
@@ -118,31 +110,25 @@ def rule_body(form):
 
 @bp.post("/rules")
 def create_rule():
-    try:
+    with errors.flash_errors():
         made = rules.create(services().store, rule_body(request.form), by=g.user["_id"])
         flash(_("Rule added: %(summary)s.", summary=made["summary"]), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return back()
 
 
 @bp.post("/rules/<rule_id>/enabled")
 def switch_rule(rule_id):
-    try:
+    with errors.flash_errors():
         done = rules.update(services().store, rule_id,
                             {"enabled": request.form.get("enabled") == "1"})
         flash((_("Rule enabled: %(summary)s.") if done["enabled"]
                else _("Rule disabled: %(summary)s.")) % {"summary": done["summary"]}, "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return back()
 
 
 @bp.post("/rules/<rule_id>/delete")
 def delete_rule(rule_id):
-    try:
+    with errors.flash_errors():
         rules.delete(services().store, rule_id)
         flash(_("Rule deleted."), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return back()

@@ -8,10 +8,10 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
+from crawlfleet.errors import BadRequest, NotFound
 from crawlfleet.models import TaskStatus, results_collection_for
 from master import crawls
-from web import auth, export, services
+from web import auth, errors, export, services
 
 bp = Blueprint("crawls_ui", __name__, url_prefix="/crawls")
 bp.before_request(auth.login_required_for_blueprint)
@@ -73,11 +73,9 @@ def crawl(crawl_id):
 
 
 def _act(crawl_id, action, done):
-    try:
+    with errors.flash_errors():
         action()
         flash(done, "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return redirect(url_for("crawls_ui.crawl", crawl_id=crawl_id))
 
 

@@ -5,13 +5,17 @@ elsewhere. Registered on the app, because an unknown URL or a method a route
 does not take never reaches a blueprint's own handlers.
 """
 
+import contextlib
 import sys
 import tempfile
+from collections.abc import Iterator
 
-from flask import render_template, request
+from flask import abort, flash, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
+
+from crawlfleet.errors import CrawlfleetError, NotFound
 
 
 # Werkzeug's names and default descriptions, so that the error page of the UI
@@ -68,3 +72,27 @@ def hide_paths(message: str) -> str:
         if folder and folder != "/":
             message = message.replace(folder, name)
     return message
+
+
+@contextlib.contextmanager
+def flash_errors(*kinds: type[Exception], hide: bool = False) -> Iterator[None]:
+    """A form's action whose refusal is the page's error message, not a 500.
+
+    An error of `kinds` (default: any CrawlfleetError) raised in the block ends
+    the block and is flashed as an error; the caller then redirects as it does
+    after success. `hide`: the message goes through `hide_paths` (uploads and
+    git, whose errors can name the server's folders)."""
+    try:
+        yield
+    except (kinds or (CrawlfleetError,)) as exc:
+        flash(hide_paths(str(exc)) if hide else str(exc), "error")
+
+
+@contextlib.contextmanager
+def missing_is_404(*kinds: type[Exception]) -> Iterator[None]:
+    """A page of something that does not exist: an error of `kinds` (default:
+    NotFound) raised in the block is the 404 page, with the error's message."""
+    try:
+        yield
+    except (kinds or (NotFound,)) as exc:
+        abort(404, str(exc))

@@ -1,7 +1,7 @@
 """A node's history as small inline SVG charts drawn on the server: load,
 memory and busy runners as lines over the window, tasks started per hour as
 bars. Same look as the spider page's (`web.runcharts`: its sizes, its
-`run-chart` figure), from `crawlfleet.nodehistory`'s data.
+`run-chart` figure, drawn by its `figure`), from `crawlfleet.nodehistory`'s data.
 
 A week of samples is 10,080 points: each line is averaged into at most one
 point per horizontal pixel column, each with a <title> the browser shows as a
@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from crawlfleet.models import Doc
-from web.runcharts import GAP, HEIGHT, TOP, WIDTH
+from web.runcharts import GAP, HEIGHT, TOP, WIDTH, figure
 
 COLUMNS = 160            # points per line at most
 GAP_AFTER = 3.5          # samples missing in a row that break the line
@@ -94,14 +94,9 @@ def line_chart(history: Doc, key: str, title: object, unit: object,
               values=_("latest %(latest)s %(unit)s, largest %(largest)s %(unit)s",
                        latest=latest, unit=unit, largest=number(largest))
               if points else _("no sample"))
-    return Markup(
-        f'<figure class="run-chart node-chart" data-metric="{key}" data-points="{len(points)}">'
-        f'<figcaption>{escape(title)} <span class="muted small">{escape(summary)}'
-        f'{" " + escape(unit) if points and unit else ""}</span></figcaption>'
-        f'<svg role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'preserveAspectRatio="none" width="100%" height="{HEIGHT}">'
-        f'<line class="axis" x1="0" y1="{HEIGHT}" x2="{WIDTH}" y2="{HEIGHT}"/>'
-        + lines + "".join(marks) + "</svg>" + axis_labels(since, until) + "</figure>")
+    note = escape(summary) + (" " + escape(unit) if points and unit else "")
+    return figure(key, title, note, label, lines + "".join(marks), node=True,
+                  points=len(points), below=axis_labels(since, until))
 
 
 def axis_labels(since: float, until: float) -> str:
@@ -128,14 +123,8 @@ def tasks_chart(history: Doc) -> Markup:
               h=history["hours"], total=total)
     caption = _("Tasks per hour")
     summary = _("%(total)s started, max %(largest)s an hour", total=total, largest=largest)
-    return Markup(
-        f'<figure class="run-chart node-chart" data-metric="tasks"><figcaption>'
-        f'{escape(caption)} <span class="muted small">{escape(summary)}</span></figcaption>'
-        f'<svg role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'preserveAspectRatio="none" width="100%" height="{HEIGHT}">'
-        f'<line class="axis" x1="0" y1="{HEIGHT}" x2="{WIDTH}" y2="{HEIGHT}"/>'
-        + "".join(bars) + "</svg>" + axis_labels(history["since"], history["until"])
-        + "</figure>")
+    return figure("tasks", caption, summary, label, "".join(bars), node=True,
+                  below=axis_labels(history["since"], history["until"]))
 
 
 def charts(history: Doc) -> list[Markup]:

@@ -7,10 +7,10 @@ from flask_babel import gettext as _
 
 from crawlfleet import labels as labelling
 from crawlfleet import nodehistory
-from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
+from crawlfleet.errors import BadRequest
 from master import nodes as node_control
 from master.nodes import list_nodes
-from web import auth, nodecharts, services
+from web import auth, errors, nodecharts, services
 from web.ui import bp
 
 
@@ -30,10 +30,8 @@ def nodes():
 def node(node_id):
     """One node: its load, memory and busy runners over a window, and its recent tasks."""
     svc = services()
-    try:
+    with errors.missing_is_404():
         doc = node_control.describe_node(node_control.get_node(svc.store, node_id), svc.config)
-    except NotFound as exc:
-        abort(404, str(exc))
     try:
         hours = nodehistory.parse_hours(request.args.get("hours"))
     except BadRequest as exc:
@@ -53,7 +51,7 @@ def back():
 def add_labels(node_id):
     """The form's text: ``region=eu`` or several, split by commas or spaces."""
     text = request.form.get("labels", "")
-    try:
+    with errors.flash_errors():
         pairs = [p for p in text.replace(",", " ").split() if p]
         if not pairs:
             raise BadRequest("write a label as KEY=VALUE, e.g. region=eu")
@@ -61,32 +59,26 @@ def add_labels(node_id):
                                    labelling.parse_pairs(pairs, "labels"))
         flash(_("Node %(node)s: labelled %(labels)s.", node=node_id,
                 labels=labelling.describe(labelling.parse_pairs(pairs))), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return back()
 
 
 @bp.post("/nodes/<node_id>/labels/<key>/delete")
 @auth.require("operator")
 def remove_label(node_id, key):
-    try:
+    with errors.flash_errors():
         node_control.update_labels(services().store, node_id, remove=[key])
         flash(_("Node %(node)s: label %(key)s removed.", node=node_id, key=key), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return back()
 
 
 @bp.post("/nodes/<node_id>/mode")
 @auth.require("operator")
 def set_mode(node_id):
-    try:
+    with errors.flash_errors():
         node = node_control.set_mode(services().store, node_id, request.form.get("mode"))
         flash(_("Node %(node)s is enabled.", node=node_id) if node["mode"] == "enabled"
               else _("Node %(node)s is %(mode)s: it takes no new task, running ones finish.",
                      node=node_id, mode=_(node["mode"])), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return back()
 
 
@@ -94,7 +86,7 @@ def set_mode(node_id):
 @auth.require("operator")
 def set_slots(node_id):
     raw = (request.form.get("run_slots") or "").strip()
-    try:
+    with errors.flash_errors():
         try:
             slots = int(raw) if raw else None
         except ValueError:
@@ -102,6 +94,4 @@ def set_slots(node_id):
         node_control.set_run_slots(services().store, node_id, slots)
         flash(_("Node %(node)s: %(num)s run slot(s).", node=node_id, num=slots) if slots
               else _("Node %(node)s: back to its own run slots.", node=node_id), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return back()

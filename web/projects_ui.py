@@ -9,8 +9,7 @@ versions/<version>/save``). The operations are those of `master.versions`,
 
 import secrets
 
-from flask import (Blueprint, abort, flash, make_response, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
@@ -79,11 +78,9 @@ def _readable(items):
 @bp.get("/<name>")
 def project(name):
     store = services().store
-    try:
+    with errors.missing_is_404():
         doc = versions.public_project(store, versions.get_project(store, name),
                                       with_versions=True)
-    except NotFound as exc:
-        abort(404, str(exc))
     doc["inspections"] = _readable(inspections.shown(store, name))
     spiders = doc["spiders"]
     doc["schedule_count"] = store.schedules.count_documents({"spider": {"$in": spiders}}) \
@@ -127,10 +124,8 @@ def delete_project(name):
 def compare(name):
     """Two versions side by side: ?from= and ?to= (default: the previous and the current)."""
     store = services().store
-    try:
+    with errors.missing_is_404():
         listed = versions.list_versions(store, name)
-    except NotFound as exc:
-        abort(404, str(exc))
     ids = [v["id"] for v in listed["versions"]]
     base = request.args.get("from") or (ids[1] if len(ids) > 1 else (ids or [None])[0])
     other = request.args.get("to") or listed["current_version"]
@@ -149,10 +144,8 @@ def compare(name):
 def edit(name, version):
     """The editor: the page is a frame; static/editor.js reads and saves through the API."""
     store = services().store
-    try:
+    with errors.missing_is_404(BadRequest, NotFound):
         doc = versions.find_version(store, name, version)
-    except (BadRequest, NotFound) as exc:
-        abort(404, str(exc))
     # CodeMirror adds one <style> element: this page's policy allows it by a nonce
     nonce = secrets.token_urlsafe(18)
     response = make_response(render_template("editor.html", project=name, style_nonce=nonce,
@@ -162,38 +155,37 @@ def edit(name, version):
     return response
 
 
+def _version_action(name, version, operation, done):
+    """A version's button on the project page: `operation(store, project, version)`,
+    then `done` or the refusal said, and back to the project."""
+    with errors.flash_errors(hide=True):
+        operation(services().store, name, version)
+        flash(done, "ok")
+    return redirect(url_for("projects_ui.project", name=name))
+
+
 @bp.post("/<name>/versions/<version>/activate")
 @auth.require("operator")
 def activate(name, version):
-    try:
-        versions.activate(services().store, name, version)
-        flash(_("%(project)s: version %(version)s is now current.", project=name,
-                version=version[:12]), "ok")
-    except CrawlfleetError as exc:
-        flash(errors.hide_paths(str(exc)), "error")
-    return redirect(url_for("projects_ui.project", name=name))
+    return _version_action(name, version, versions.activate,
+                           _("%(project)s: version %(version)s is now current.", project=name,
+                             version=version[:12]))
 
 
 @bp.post("/<name>/versions/<version>/delete")
 @auth.require("operator")
 def delete_version(name, version):
-    try:
-        versions.delete_version(services().store, name, version)
-        flash(_("%(project)s: version %(version)s deleted.", project=name,
-                version=version[:12]), "ok")
-    except CrawlfleetError as exc:
-        flash(errors.hide_paths(str(exc)), "error")
-    return redirect(url_for("projects_ui.project", name=name))
+    return _version_action(name, version, versions.delete_version,
+                           _("%(project)s: version %(version)s deleted.", project=name,
+                             version=version[:12]))
 
 
 @bp.get("/<name>/versions/<version>/files")
 def files(name, version):
     """The version's file list, and one file's text (`?path=`) shown read-only."""
     store = services().store
-    try:
+    with errors.missing_is_404():
         listing = browse.tree(store, name, version)
-    except NotFound as exc:
-        abort(404, str(exc))
     path = request.args.get("path") or next(
         (f["path"] for f in listing["files"] if f["path"] in ("scrapy.cfg", "crawlfleet.json")),
         None)

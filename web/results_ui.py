@@ -13,7 +13,7 @@ from crawlfleet import datasources
 from crawlfleet.errors import Conflict, CrawlfleetError, NotFound
 from crawlfleet.results import manage, sqlremove
 from crawlfleet.secretbox import SecretBox
-from web import auth, services
+from web import auth, errors, services
 from web.ui import one_or_404
 
 bp = Blueprint("results_ui", __name__)
@@ -79,13 +79,11 @@ def save_datasource():
         body["password"] = form["password"]
     store = services().store
     exists = store.db.datasources.find_one({"_id": name}, {"_id": 1}) is not None
-    try:
+    with errors.flash_errors():
         datasources.save(store, SecretBox.for_config(services().config), name, body,
                          create=not exists)
         flash(_("data source %(name)s updated.", name=name) if exists
               else _("data source %(name)s added.", name=name), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return redirect(url_for("results_ui.datasources_page"))
 
 
@@ -106,13 +104,11 @@ def test_datasource(name):
 @bp.post("/datasources/<name>/delete")
 @auth.require("admin")
 def delete_datasource(name):
-    try:
+    with errors.flash_errors(NotFound):
         out = datasources.delete(services().store, name)
         flash(_("data source %(name)s deleted (no longer used by %(spiders)s).", name=name,
                 spiders=", ".join(out["detached_from"])) if out["detached_from"]
               else _("data source %(name)s deleted.", name=name), "ok")
-    except NotFound as exc:
-        flash(str(exc), "error")
     return redirect(url_for("results_ui.datasources_page"))
 
 

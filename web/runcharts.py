@@ -19,6 +19,25 @@ METRICS = (("items", _l("Items"), _l("items")), ("pages", _l("Pages"), _l("pages
            ("errors", _l("Errors"), _l("errors")), ("duration", _l("Duration"), "s"))
 
 
+def figure(metric: str, caption: object, note: object, label: object, marks: str, *,
+           node: bool = False, points: int | None = None, height: int = HEIGHT,
+           axis: bool = True, below: str = "") -> Markup:
+    """The frame every chart of the spider and node pages shares (app.css styles
+    `run-chart`): a caption with a muted note, then an SVG named by `label` for
+    screen readers holding `marks` over an axis line; `below` follows the SVG
+    (the node charts' time axis)."""
+    classes = "run-chart node-chart" if node else "run-chart"
+    counted = f' data-points="{points}"' if points is not None else ""
+    baseline = (f'<line class="axis" x1="0" y1="{height}" x2="{WIDTH}" y2="{height}"/>'
+                if axis else "")
+    return Markup(
+        f'<figure class="{classes}" data-metric="{metric}"{counted}><figcaption>'
+        f'{escape(caption)} <span class="muted small">{escape(note)}</span></figcaption>'
+        f'<svg role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} {height}" '
+        f'preserveAspectRatio="none" width="100%" height="{height}">'
+        + baseline + marks + "</svg>" + below + "</figure>")
+
+
 def bar_class(run: Doc) -> str:
     """The CSS class of a run's bar: finished, failed or cancelled."""
     if run["success"] is True:
@@ -46,13 +65,7 @@ def bar_chart(runs: list[Doc], key: str, title: object, unit: object) -> Markup:
     label = _("%(title)s per run, last %(num)s runs, largest %(top)s %(unit)s", title=title,
               num=len(runs), top=top, unit=unit)
     most = _("max %(top)s %(unit)s", top=top, unit=unit)
-    return Markup(
-        f'<figure class="run-chart" data-metric="{key}"><figcaption>{escape(title)} '
-        f'<span class="muted small">{escape(most)}</span>'
-        f'</figcaption><svg role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} '
-        f'{HEIGHT}" preserveAspectRatio="none" width="100%" height="{HEIGHT}">'
-        f'<line class="axis" x1="0" y1="{HEIGHT}" x2="{WIDTH}" y2="{HEIGHT}"/>'
-        + "".join(bars) + "</svg></figure>")
+    return figure(key, title, most, label, "".join(bars))
 
 
 def success_strip(runs: list[Doc]) -> Markup:
@@ -66,12 +79,7 @@ def success_strip(runs: list[Doc]) -> Markup:
     finished = _("%(ok)s of %(num)s finished", ok=ok, num=len(runs))
     caption = _("Success")
     label = _("Success per run: %(ok)s of %(num)s finished", ok=ok, num=len(runs))
-    return Markup(
-        f'<figure class="run-chart" data-metric="success"><figcaption>{escape(caption)} '
-        f'<span class="muted small">{escape(finished)}</span></figcaption>'
-        f'<svg role="img" aria-label="{escape(label)}" '
-        f'viewBox="0 0 {WIDTH} 14" preserveAspectRatio="none" width="100%" height="14">'
-        + cells + "</svg></figure>")
+    return figure("success", caption, finished, label, cells, height=14, axis=False)
 
 
 def charts(runs: list[Doc]) -> list[Markup]:

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from crawlfleet import schedules
 from crawlfleet.errors import BadRequest, CrawlfleetError, NotFound
 from master.runnow import run_schedule_now
-from web import auth, services
+from web import auth, errors, services
 from web.ui import parse_pairs
 
 bp = Blueprint("schedules_ui", __name__, url_prefix="/schedules")
@@ -86,10 +86,8 @@ def new():
 @bp.route("/<schedule_id>", methods=["GET", "POST"])
 def edit(schedule_id):
     store = services().store
-    try:
+    with errors.missing_is_404():
         current = schedules.get(store, schedule_id)
-    except NotFound as exc:
-        abort(404, str(exc))
     if request.method == "POST":
         if not auth.can("operator"):
             abort(403, _("changing a schedule needs the operator role"))
@@ -108,11 +106,9 @@ def edit(schedule_id):
 @auth.require("operator")
 def set_enabled(schedule_id):
     enabled = request.form.get("enabled") == "true"
-    try:
+    with errors.flash_errors():
         schedules.set_enabled(services().store, schedule_id, enabled)
         flash(_("Schedule enabled.") if enabled else _("Schedule disabled."), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     if request.form.get("back") == "edit":
         return redirect(url_for("schedules_ui.edit", schedule_id=schedule_id))
     return redirect(url_for("schedules_ui.index"))
@@ -121,11 +117,9 @@ def set_enabled(schedule_id):
 @bp.post("/<schedule_id>/delete")
 @auth.require("operator")
 def delete(schedule_id):
-    try:
+    with errors.flash_errors():
         schedules.delete(services().store, schedule_id)
         flash(_("Schedule deleted."), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return redirect(url_for("schedules_ui.index"))
 
 

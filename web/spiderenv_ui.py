@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from crawlfleet import spiderenv
 from crawlfleet.errors import CrawlfleetError
-from web import auth, services
+from web import auth, errors, services
 
 bp = Blueprint("spiderenv_ui", __name__, url_prefix="/projects")
 bp.before_request(auth.login_required_for_blueprint)
@@ -41,23 +41,19 @@ def _back(project):
 def set_variable(name):
     form = request.form
     svc = services()
-    try:
+    with errors.flash_errors():
         spiderenv.set_variable(svc.store, svc.config, name, form.get("name", "").strip(),
                                form.get("value", ""), spider=form.get("spider") or None,
                                secret=form.get("secret") == "1", by=g.user["_id"])
         flash(_("%(project)s: %(var)s set.", project=name, var=form.get("name")), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return _back(name)
 
 
 @bp.post("/<name>/env/<var>/delete")
 @auth.require("operator")
 def remove_variable(name, var):
-    try:
+    with errors.flash_errors():
         spiderenv.remove_variable(services().store, name, var,
                                   spider=request.form.get("spider") or None)
         flash(_("%(project)s: %(var)s removed.", project=name, var=var), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return _back(name)

@@ -2,15 +2,15 @@
 run, schedules, data settings, environment, tasks and versions), rescanning
 the spider folders and the run form."""
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from crawlfleet import runhistory, schedules
-from crawlfleet.errors import CrawlfleetError, NotFound
+from crawlfleet.errors import CrawlfleetError
 from crawlfleet.results.manage import spider_settings
 from master import discovery, dispatch
 from master.nodes import list_nodes
-from web import auth, runcharts, services
+from web import auth, errors, runcharts, services
 from web.ui import bp, parse_pairs
 
 
@@ -54,10 +54,8 @@ def history_size():
 def spider(name):
     svc = services()
     store = svc.store
-    try:
+    with errors.missing_is_404():
         doc = dispatch.get_spider(store, name)
-    except NotFound as exc:
-        abort(404, str(exc))
     tasks = list(store.tasks.find({"spider": name}).sort("created_at", -1).limit(20))
     versions = list(store.versions.find({"project": doc["project"]})
                     .sort("created_at", -1).limit(20))

@@ -6,9 +6,9 @@ from flask import Blueprint, flash, g, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 from werkzeug.exceptions import Forbidden
 
-from crawlfleet.errors import BadRequest, CrawlfleetError
+from crawlfleet.errors import BadRequest
 from master.storeaccess import set_store_access, store_access
-from web import api, auth, services
+from web import api, auth, errors, services
 
 # nested in `web.api.bp`: its authentication and error handlers hold here too
 bp = Blueprint("store_access_api", __name__)
@@ -36,10 +36,8 @@ def put_access(name):
 @auth.require("admin")
 def switch(name):
     enabled = request.form.get("enabled") == "1"
-    try:
+    with errors.flash_errors():
         set_store_access(services().store, name, enabled, g.user["_id"])
         flash(_("%(project)s: direct store access on.", project=name) if enabled
               else _("%(project)s: direct store access off.", project=name), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return redirect(url_for("projects_ui.project", name=name))

@@ -18,7 +18,7 @@ from crawlfleet.models import (FINAL_VALUES, TRIGGERS, TaskStatus, is_results_co
 from crawlfleet.results.attempts import final_attempt
 from master import dispatch, taskactions
 from master.nodes import waiting_reason
-from web import auth, export, services, taskpager
+from web import auth, errors, export, services, taskpager
 from web.ui import bp
 
 TASK_PAGE = 50
@@ -111,12 +111,10 @@ def task(task_id):
 @auth.require("operator")
 def cancel(task_id):
     svc = services()
-    try:
+    with errors.flash_errors():
         doc = dispatch.request_cancel(svc.store, svc.broker, task_id) or {}
         flash(_("Task cancelled.") if doc.get("status") == TaskStatus.CANCELLED.value
               else _("Cancel requested: the node is stopping the task."), "ok")
-    except CrawlfleetError as exc:
-        flash(str(exc), "error")
     return redirect(url_for("ui.task", task_id=task_id))
 
 

@@ -128,10 +128,14 @@ def _store_check(check: Callable[..., tuple[bool, str]], **kwargs: Any) -> None:
         _verdict(False, f"the store does not answer: {exc.__class__.__name__}")
 
 
+# a master's and a node's health both ask how old a heartbeat may be
+max_age_option = click.option("--max-age", type=float, help="Oldest acceptable heartbeat, "
+                              "seconds (default: CRAWLFLEET_NODE_TIMEOUT).")
+
+
 @health.command("master")
 @click.option("--id", "master_id", help="A master's id (default: any master of this host).")
-@click.option("--max-age", type=float, help="Oldest acceptable heartbeat, seconds "
-              "(default: CRAWLFLEET_NODE_TIMEOUT).")
+@max_age_option
 def health_master(master_id: str | None, max_age: float | None) -> None:
     """A master of this host heartbeats."""
     _store_check(check_master, master_id=master_id, max_age=max_age)
@@ -139,8 +143,7 @@ def health_master(master_id: str | None, max_age: float | None) -> None:
 
 @health.command("node")
 @click.option("--id", "node_id", help="Node id (default: CRAWLFLEET_NODE_ID, else the host name).")
-@click.option("--max-age", type=float, help="Oldest acceptable heartbeat, seconds "
-              "(default: CRAWLFLEET_NODE_TIMEOUT).")
+@max_age_option
 def health_node(node_id: str | None, max_age: float | None) -> None:
     """This node is online and heartbeats."""
     _store_check(check_node, node_id=node_id, max_age=max_age)

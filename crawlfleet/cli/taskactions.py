@@ -9,6 +9,12 @@ import click
 from crawlfleet.cli.client import api_client, api_command, print_json
 
 SAID = {"cancel": "cancelled", "retry": "retried", "delete": "deleted"}
+# each action's command help (`crawlfleet tasks ACTION --help`)
+HELP = {
+    "cancel": "Cancel pending or running tasks (a running one stops through its node).",
+    "retry": "Run ended tasks again (same spider, arguments, settings and target).",
+    "delete": "Delete ended tasks and their logs (admin); their items stay in the results.",
+}
 
 
 def outcome(action, result):
@@ -34,29 +40,20 @@ def act(action, task_ids, as_json):
         sys.exit(1)
 
 
+def action_command(action):
+    """`crawlfleet tasks ACTION ID... [--json]`: the three actions take the same
+    arguments and differ only in what they ask the API for."""
+
+    @click.argument("task_ids", nargs=-1, required=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print the API's answer.")
+    @api_command
+    def command(task_ids, as_json):
+        act(action, task_ids, as_json)
+
+    return click.command(action, help=HELP[action])(command)
+
+
 def register(main):
     tasks = main.commands["tasks"]
-
-    @tasks.command("cancel")
-    @click.argument("task_ids", nargs=-1, required=True)
-    @click.option("--json", "as_json", is_flag=True, help="Print the API's answer.")
-    @api_command
-    def cancel(task_ids, as_json):
-        """Cancel pending or running tasks (a running one stops through its node)."""
-        act("cancel", task_ids, as_json)
-
-    @tasks.command("retry")
-    @click.argument("task_ids", nargs=-1, required=True)
-    @click.option("--json", "as_json", is_flag=True, help="Print the API's answer.")
-    @api_command
-    def retry(task_ids, as_json):
-        """Run ended tasks again (same spider, arguments, settings and target)."""
-        act("retry", task_ids, as_json)
-
-    @tasks.command("delete")
-    @click.argument("task_ids", nargs=-1, required=True)
-    @click.option("--json", "as_json", is_flag=True, help="Print the API's answer.")
-    @api_command
-    def delete(task_ids, as_json):
-        """Delete ended tasks and their logs (admin); their items stay in the results."""
-        act("delete", task_ids, as_json)
+    for action in HELP:
+        tasks.add_command(action_command(action))

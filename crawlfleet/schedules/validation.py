@@ -16,6 +16,7 @@ from crawlfleet.models import NODE_ID_RE, Doc
 from crawlfleet.runrequest import (validate_args, validate_options, validate_retry,
                                    validate_settings)
 from crawlfleet.schedules.cron import CronSpec
+from crawlfleet.store import known_ids
 
 if TYPE_CHECKING:
     from crawlfleet.store import Store
@@ -108,8 +109,7 @@ def validate(store: Store, body: Doc) -> tuple[Doc, CronSpec]:
     if not isinstance(spider, str) or not spider:
         raise BadRequest("spider is required: the name of a spider to run")
     if store.spiders.find_one({"_id": spider}, {"_id": 1}) is None:
-        known = sorted(d["_id"] for d in store.spiders.find({}, {"_id": 1}))
-        raise BadRequest(f"unknown spider {spider!r}; known spiders: {', '.join(known) or 'none'}")
+        raise BadRequest(f"unknown spider {spider!r}; known spiders: {known_ids(store.spiders)}")
     out["spider"] = spider
     if body.get("cron") is None:
         raise BadRequest("cron is required, e.g. '0 3 * * *' (every day at 03:00)")

@@ -4,13 +4,7 @@
    always set with textContent, never as HTML. */
 (function () {
   "use strict";
-  /* the page's language: translations of this script's texts from base.html (web/i18n.py) */
-  var TEXTS = JSON.parse(document.body.dataset.i18n || "{}");
-  function t(text, args) {
-    var out = TEXTS[text] || text;
-    Object.keys(args || {}).forEach(function (k) { out = out.split("%(" + k + ")s").join(args[k]); });
-    return out;
-  }
+  var t = window.crawlfleet.t;  // the page's language (i18n.js, loaded first by base.html)
 
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var CSRF = csrfMeta ? csrfMeta.content : "";
@@ -40,7 +34,8 @@
       });
     });
   }
-  window.crawlfleet = { api: api, csrf: CSRF, t: t };
+  window.crawlfleet.api = api;
+  window.crawlfleet.csrf = CSRF;
 
   function on(selector, event, handler) {
     document.addEventListener(event, function (e) {

@@ -12,7 +12,7 @@ document.addEventListener("DOMContentLoaded", function () {
   if (!root || !window.CrawlfleetEditor) return;
   var api = window.crawlfleet.api;
   var $ = function (id) { return document.getElementById(id); };
-  var t = window.crawlfleet.t;  // the page's language (app.js, web/i18n.py JS_TEXTS)
+  var t = window.crawlfleet.t;  // the page's language (i18n.js, web/i18n.py JS_TEXTS)
 
   var state = { base: root.dataset.version, files: {}, folders: {}, ops: [],
                 current: null, selected: null, saving: false };

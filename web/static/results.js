@@ -4,13 +4,7 @@
    appended, columns they lose are forgotten. */
 (function () {
   "use strict";
-  /* the page's language: translations of this script's texts from base.html (web/i18n.py) */
-  var TEXTS = JSON.parse(document.body.dataset.i18n || "{}");
-  function t(text, args) {
-    var out = TEXTS[text] || text;
-    Object.keys(args || {}).forEach(function (k) { out = out.split("%(" + k + ")s").join(args[k]); });
-    return out;
-  }
+  var t = window.crawlfleet.t;  // the page's language (i18n.js, loaded first by base.html)
 
   var table = document.getElementById("results-table");
   if (!table) return;

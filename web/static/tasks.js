@@ -3,13 +3,7 @@
    the stats app.js polls. No library: a few polylines are all it takes. */
 (function () {
   "use strict";
-  /* the page's language: translations of this script's texts from base.html (web/i18n.py) */
-  var TEXTS = JSON.parse(document.body.dataset.i18n || "{}");
-  function t(text, args) {
-    var out = TEXTS[text] || text;
-    Object.keys(args || {}).forEach(function (k) { out = out.split("%(" + k + ")s").join(args[k]); });
-    return out;
-  }
+  var t = window.crawlfleet.t;  // the page's language (i18n.js, loaded first by base.html)
 
   /* the list: checkboxes, a count, and the actions that apply to what is picked */
   var bulkForm = document.getElementById("bulk-form");
