@@ -51,11 +51,19 @@ def insert_batch(collection: Collection[Any], items: list[dict[str, Any]]) -> in
     retried batch that landed in part has its `_id`s set already, so its
     duplicates are the copies that did land. Returns how many items were
     refused as copies of a stored `_id`."""
+    return len(insert_refusing_copies(collection, items))
+
+
+def insert_refusing_copies(collection: Collection[Any], docs: list[dict[str, Any]]) -> set[int]:
+    """Insert `docs` unordered; the indexes of those a unique index refused
+    (a copy of a stored `_id` or dedup key). Any other write error raises."""
+    if not docs:
+        return set()
     try:
-        collection.insert_many(items, ordered=False)
+        collection.insert_many(docs, ordered=False)
     except pymongo.errors.BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
         if any(e.get("code") != 11000 for e in errors):
             raise
-        return len(errors)
-    return 0
+        return {e["index"] for e in errors}
+    return set()

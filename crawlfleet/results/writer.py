@@ -31,7 +31,7 @@ from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 
 from crawlfleet.errors import CrawlfleetError
-from crawlfleet.items import insert_batch, prepare
+from crawlfleet.items import insert_batch, insert_refusing_copies, prepare
 from crawlfleet.results import dedup
 
 RUNNING = "running"
@@ -197,19 +197,6 @@ def _stored(collection, policy: dedup.DedupPolicy, keys: dict) -> dict:
     return {k: row for row in rows if (k := _key(policy, row)) in keys}
 
 
-def _insert_many(collection, docs: list[dict]) -> set[int]:
-    """Indexes of `docs` refused by the unique index; other errors raise."""
-    if not docs:
-        return set()
-    try:
-        collection.insert_many(docs, ordered=False)
-    except pymongo.errors.BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != 11000 for e in errors):
-            raise
-        return {e["index"] for e in errors}
-    return set()
-
 
 def key_id(policy: dedup.DedupPolicy, item: Mapping) -> ObjectId:
     """The `_id` of the row holding `item`'s key: the first 12 bytes of a
@@ -284,7 +271,7 @@ def _read_then_insert(collection, policy: dedup.DedupPolicy, items: list[dict]) 
                 counts.new += 1  # its row was removed meanwhile: stored anew
             elif n not in refused_replaces:
                 counts.updated += 1
-        refused = _insert_many(collection, inserts)
+        refused = insert_refusing_copies(collection, inserts)
         for n, item in enumerate(inserts):
             if n not in refused:
                 if item["_id"] in replacing:
