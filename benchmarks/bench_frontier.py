@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Platform, table  # noqa: E402
+from harness import Platform, headline, table  # noqa: E402
 
 from spiders.demosite.server import start_in_thread  # noqa: E402
 
@@ -172,6 +172,9 @@ def print_costs(opts, costs, trips):
     plain = statistics.median(c[1] / c[2] for c in costs[False])
     framed = statistics.median(c[1] / c[2] for c in costs[True])
     rows.append(["frontier cost per request", "", "", "", f"{(framed - plain) * 1000:+.2f} ms"])
+    headline("what a persistent crawl's Redis frontier costs, books, no delay",
+             f"**{(framed - plain) * 1000:+.1f} ms** a page over a plain task's "
+             f"{plain * 1000:.1f} ms (median of {2 * opts.repeat} interleaved crawls)")
     table(f"Frontier cost: books over the demo site with no delay (default settings), "
           f"median of {2 * opts.repeat}", ["how", "request → finished", "at the site",
                                            "pages/s", "per page"], rows)

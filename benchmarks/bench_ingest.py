@@ -291,6 +291,10 @@ def dedup_table(opts, raw, upsert_new, upsert_again, dedup_rows):
           [rate_row("raw pymongo insert_many (batches of 100)", raw, raw),
            rate_row("upsert, overwrite, every key new", upsert_new, raw, 0.5),
            rate_row("upsert, overwrite, every key stored (updates)", upsert_again, raw, 0.5)])
+    headline(f"deduplicated ingest into MongoDB (overwrite on `url`), {opts.items:,} items",
+             f"keys new **{upsert_new / raw:.2f}×**, every key stored **{upsert_again / raw:.2f}×** "
+             f"raw `insert_many` ({upsert_new:,.0f} and {upsert_again:,.0f} vs {raw:,.0f} items/s)",
+             "≥ 0.5×", "yes" if min(upsert_new, upsert_again) / raw >= 0.5 else "no")
 
 
 def main():

@@ -49,6 +49,7 @@ FULL = [
                                  "--tasks", "20000"]),
     ("JSON API at scale", ["bench_api.py", "--home", ".bench-report", "--runs", "20"]),
     ("web UI at scale", ["bench_ui.py", "--home", ".bench-report", "--runs", "20"]),
+    ("slow clients", ["bench_slow_clients.py"]),
     ("soak", ["soak.py", "--tasks", "1500"]),
 ]
 QUICK = [
@@ -59,6 +60,7 @@ QUICK = [
     ("item ingest", ["bench_ingest.py", "--items", "5000"]),
     ("scheduler", ["bench_scheduler.py", "--seconds", "10", "--count", "2000"]),
     ("distributed crawls", ["bench_frontier.py", "--repeat", "1", "--max-workers", "3"]),
+    ("slow clients", ["bench_slow_clients.py", "--idle", "100", "--streams", "50"]),
     ("soak", ["soak.py", "--tasks", "300"]),
 ]
 
