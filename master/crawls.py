@@ -254,6 +254,11 @@ def resume_crawl(store, broker, config, crawl_id):
 
 # -- the supervisor (a step of every reconciler pass) ---------------------------------
 
+# How long a crawl may have no worker task before the supervisor ends it: the
+# request that started it died between writing the crawl and its workers.
+WORKERLESS_GRACE = 60.0
+
+
 def supervise(store, broker, config):
     """One pass over the active crawls; returns the ids of those that ended."""
     import redis  # here, not at import: a platform without crawls needs no Redis client
@@ -270,6 +275,10 @@ def supervise(store, broker, config):
 
 def supervise_one(store, broker, config, crawl):
     tasks = workers_of(store, crawl["_id"])
+    if not tasks and now() - crawl["created_at"] < WORKERLESS_GRACE:
+        # start_crawl writes the crawl before its workers (their Redis user
+        # comes in between): a pass in that window must not end it
+        return False
     frontier = Frontier.open(config, crawl["_id"])
     try:
         for task in tasks:
@@ -346,6 +355,8 @@ def replace_lost_workers(store, broker, config, crawl, tasks, active):
 
 def final_status(crawl, tasks, frontier_done):
     """(status, error) of a crawl none of whose workers is active any more."""
+    if not tasks:
+        return TaskStatus.ERROR.value, "no worker was made for it (the request that started it failed)"
     statuses = {t["status"] for t in tasks}
     if frontier_done and TaskStatus.FINISHED.value in statuses:
         return TaskStatus.FINISHED.value, None

@@ -121,6 +121,22 @@ def test_supervisor_returns_a_dead_workers_requests(redis_env):
     frontier.close()
 
 
+def test_a_crawl_whose_workers_are_not_written_yet_is_left_alone(redis_env):
+    """start_crawl writes the crawl, then its workers: a supervisor pass in
+    between leaves it pending; a crawl left without workers past the grace
+    (its request died) ends in error saying so."""
+    config, store, app = redis_env
+    crawl, tasks = crawls.start_crawl(store, _NoBroker(), config, "books", workers=1)
+    store.tasks.delete_many({"crawl_id": crawl["_id"]})  # as if not written yet
+    assert crawls.supervise(store, _NoBroker(), config) == []
+    assert store.crawls.find_one({"_id": crawl["_id"]})["status"] == "pending"
+    store.crawls.update_one({"_id": crawl["_id"]},
+                            {"$set": {"created_at": crawl["created_at"] - crawls.WORKERLESS_GRACE - 1}})
+    assert crawls.supervise(store, _NoBroker(), config) == [crawl["_id"]]
+    ended = store.crawls.find_one({"_id": crawl["_id"]})
+    assert ended["status"] == "error" and "no worker was made" in ended["error"]
+
+
 def test_without_a_frontier_the_api_names_the_setting(app, auth, store, config):
     """Embedded broker, no CRAWLFLEET_FRONTIER_URL: 409 naming it; nothing written."""
     scan(store, config)

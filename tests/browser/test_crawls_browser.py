@@ -82,7 +82,8 @@ def test_a_persistent_two_worker_crawl_from_the_browser(crawl_platform, page):  
     dialog = page.locator("#run-dialog-books")
     dialog.locator("input[name=workers]").fill("2")
     dialog.locator("input[name=persist]").check()
-    dialog.locator("textarea[name=settings]").fill("CONCURRENT_REQUESTS=2\nDOWNLOAD_DELAY=0.05")
+    # slow enough (about 30 s in all) that the crawl is still running when it is cancelled
+    dialog.locator("textarea[name=settings]").fill("CONCURRENT_REQUESTS=2\nDOWNLOAD_DELAY=0.2")
     shot(page, "40-run-dialog-workers")
     dialog.locator("button[type=submit]").click()
     page.wait_for_url(re.compile(r".*/crawls/[0-9a-f]+$"))
