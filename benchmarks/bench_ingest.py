@@ -117,9 +117,10 @@ def scrapy_crawl(uri, db, n, through_crawlfleet):
         done = NodeSide(uri, db, "scrapy_items").run(argv, cwd=PROJECT)
     else:
         argv = [sys.executable, "-m", "scrapy", "crawl", "items_gen", "-a", f"count={n}", "-s",
-                'ITEM_PIPELINES={"items_gen.pipelines.RawMongoPipeline": 100}']
+                'ITEM_PIPELINES={"benchmarks.mongo_pipeline.MongoPipeline": 100}']
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLFLEET_")}
-        env.update({"BENCH_MONGO_URI": uri, "BENCH_MONGO_DB": db})
+        env.update({"BENCH_MONGO_URI": uri, "BENCH_MONGO_DB": db, "BENCH_COLLECTION": "raw_items",
+                    "PYTHONPATH": str(ROOT)})
         done = subprocess.run(argv, cwd=PROJECT, env=env, capture_output=True, text=True,
                               check=True)
     elapsed = float(re.search(r"'elapsed_time_seconds': ([0-9.]+)", done.stderr).group(1))

@@ -1,11 +1,12 @@
-"""The yardstick pipeline of the realistic crawl (bench_overhead.py) for bare
-`scrapy crawl` and Scrapyd: plain pymongo `insert_many` in batches of 100,
-each item tagged with the run's `_tid` and `_at` as crawlfleet's rows are.
-crawlfleet's own spiders hold no store credential (their items go to the
-node over the task channel), so the peers get the plainest equivalent.
+"""The yardstick pipeline of the benchmarks: plain pymongo `insert_many` in
+batches of 100, nothing else. bench_overhead.py stores bare `scrapy crawl`'s
+and Scrapyd's items with it (tagged with the run's `_tid` and `_at` as
+crawlfleet's rows are: crawlfleet's own spiders hold no store credential, their
+items go to the node over the task channel); bench_ingest.py times it
+untagged against crawlfleet's pipeline.
 
 Configured from the environment: BENCH_MONGO_URI, BENCH_MONGO_DB,
-BENCH_COLLECTION, BENCH_TID.
+BENCH_COLLECTION, and BENCH_TID (unset: items are stored as yielded).
 """
 
 import os
@@ -20,11 +21,14 @@ class MongoPipeline:
     def open_spider(self, spider=None):
         self.client = pymongo.MongoClient(os.environ["BENCH_MONGO_URI"])
         self.collection = self.client[os.environ["BENCH_MONGO_DB"]][os.environ["BENCH_COLLECTION"]]
-        self.tid = os.environ.get("BENCH_TID", "")
+        self.tid = os.environ.get("BENCH_TID")
         self.buffer = []
 
     def process_item(self, item, spider=None):
-        self.buffer.append(dict(item, _tid=self.tid, _at=time.time()))
+        row = dict(item)
+        if self.tid is not None:
+            row.update(_tid=self.tid, _at=time.time())
+        self.buffer.append(row)
         if len(self.buffer) >= BATCH:
             self.collection.insert_many(self.buffer)
             self.buffer = []
