@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_PRIORITY = 9
+LABEL_ROUTE_PREFIX = "labels-"
 PUBLISH_RETRY_POLICY = {
     "max_retries": 5,
     "interval_start": 0,
@@ -71,8 +72,13 @@ class Topology:
         key = selector_key(labels)
         return Queue(
             f"{self.prefix}-labels-{key}", self.task_exchange,
-            routing_key=f"labels-{key}", durable=True, max_priority=MAX_PRIORITY,
+            routing_key=f"{LABEL_ROUTE_PREFIX}{key}", durable=True, max_priority=MAX_PRIORITY,
         )
+
+    @staticmethod
+    def is_label_route(routing_key: str | None) -> bool:
+        """Whether a task message was routed to a label selector's queue."""
+        return (routing_key or "").startswith(LABEL_ROUTE_PREFIX)
 
     def queue_for(self, target: str | None, labels: Mapping[str, str] | None = None) -> Queue:
         """The queue a task for `target` ("any" or a node id) is published to; a task
@@ -89,7 +95,7 @@ def connect(config: Config) -> Connection:
     transport: type | None = None
     if url.startswith("filesystem://"):
         root = config.home_path / "broker"
-        for sub in ("queue", "control", "processed"):
+        for sub in ("queue", "control", "processed", "doorbells"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         options = {
             "data_folder_in": str(root / "queue"),
@@ -99,7 +105,10 @@ def connect(config: Config) -> Connection:
             # which keeps the move atomic between competing consumers.
             "store_processed": True,
             "processed_folder": str(root / "processed"),
-            "polling_interval": 0.02,
+            # Publishers ring waiting consumers (embedded_broker.Doorbell); the
+            # interval is only the fallback for a ring that does not arrive.
+            "doorbell_folder": str(root / "doorbells"),
+            "polling_interval": 0.25,
         }
         url = "filesystem://localhost/"  # kombu warns when no host is named
         transport = embedded_broker.Transport

@@ -15,18 +15,28 @@ changed under an exclusive lock taken before anything is read or truncated. A
 message that still cannot be decoded (a file damaged on disk) is logged and
 left in the processed folder instead of raising: the ledger's reconciler
 republishes the task it announced.
+
+Consumers do not wait a polling interval for a new message: each waiting
+connection keeps a doorbell (a named pipe in ``doorbell_folder``) and every
+publish rings them all, so a message is taken as soon as it is written.
+Polling stays as the fallback for a ring that cannot arrive (a folder shared
+with a host whose pipes are not ours).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
+import select
+import socket
 import uuid
 from collections.abc import Iterator
 from queue import Empty
 from time import monotonic
+from typing import Any
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
@@ -35,6 +45,62 @@ from kombu.utils.json import dumps, loads
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = "."  # a leading dot: never "<stamp>_<uuid>.<queue>.msg", so never read
+DOORBELL_SUFFIX = ".bell"
+
+
+class Doorbell:
+    """A named pipe a waiting consumer sleeps on, rung by publishers.
+
+    Opened read-write so that it never reads end-of-file when a publisher closes
+    its end; a pipe no process holds open any more belonged to a consumer that is
+    gone, and the next ring removes it."""
+
+    def __init__(self, folder: str) -> None:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        self.path = os.path.join(folder, f"{os.getpid()}-{uuid.uuid4().hex[:12]}{DOORBELL_SUFFIX}")
+        os.mkfifo(self.path, 0o600)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+
+    def wait(self, timeout: float) -> None:
+        """Return when rung, or after `timeout` seconds."""
+        readable, _, _ = select.select([self.fd], [], [], timeout)
+        if readable:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self.fd, 4096):
+                    pass
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def ring(folder: str | None) -> None:
+    """Wake every consumer waiting for a message in this broker folder."""
+    if not folder:
+        return
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if not name.endswith(DOORBELL_SUFFIX):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # nobody holds it open: its consumer is gone
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            continue
+        try:
+            os.write(fd, b"\0")
+        except OSError:
+            pass  # a full pipe has been rung already
+        finally:
+            os.close(fd)
 
 
 class Channel(filesystem.Channel):
@@ -53,6 +119,7 @@ class Channel(filesystem.Channel):
             with contextlib.suppress(OSError):
                 os.unlink(staging)
             raise ChannelError(f"cannot add a message to {self.data_folder_out!r}") from exc
+        ring(self.transport_options.get("doorbell_folder"))
 
     def _get(self, queue: str) -> dict:  # type: ignore[override]
         suffix = f"{queue}.msg"
@@ -139,3 +206,43 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        self.doorbell_folder: str | None = client.transport_options.get("doorbell_folder")
+        self.doorbell: Doorbell | None = None
+
+    def drain_events(self, connection: Any, timeout: float | None = None) -> None:  # type: ignore[override]
+        """kombu's polling loop, sleeping on the doorbell instead of a fixed interval."""
+        if self.doorbell is None and self.doorbell_folder:
+            # made before the first look, so no message published after it goes unrung
+            try:
+                self.doorbell = Doorbell(self.doorbell_folder)
+            except OSError as exc:  # e.g. a file system without named pipes
+                log.warning("no doorbell in %s (%s); polling every %s s instead",
+                            self.doorbell_folder, exc, self.polling_interval)
+                self.doorbell_folder = None
+        time_start = monotonic()
+        interval = self.polling_interval or 0.0
+        get = self.cycle.get  # type: ignore[attr-defined]  # set once the transport is up
+        while True:
+            try:
+                get(self._deliver, timeout=timeout)
+                return
+            except Empty:
+                waited = monotonic() - time_start
+                if timeout is not None and waited >= timeout:
+                    raise socket.timeout() from None
+                pause = interval if timeout is None else min(interval, timeout - waited)
+                if self.doorbell is not None:
+                    self.doorbell.wait(pause)
+                elif pause > 0:
+                    select.select([], [], [], pause)
+
+    def close_connection(self, connection: Any) -> None:
+        try:
+            super().close_connection(connection)
+        finally:
+            if self.doorbell is not None:
+                self.doorbell.close()
+                self.doorbell = None

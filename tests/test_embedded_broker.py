@@ -4,6 +4,7 @@ delivered exactly once and none is ever read half-written."""
 import json
 import multiprocessing
 import os
+import threading
 import zlib
 
 import pytest
@@ -11,6 +12,7 @@ from kombu import Consumer, Producer
 
 from crawlfleet.broker import Topology, connect
 from crawlfleet.config import Config
+from helpers import wait_for
 
 PRODUCERS = 4
 CONSUMERS = 4
@@ -156,3 +158,47 @@ def test_control_messages_reach_every_bound_queue(tmp_path, payload):
         for queue in queues:
             message = queue.get(no_ack=True)
             assert message is not None and message.payload == payload
+
+
+def test_a_waiting_consumer_is_woken_by_the_publish_not_by_polling(tmp_path):
+    """A consumer that would look again only after an hour takes a message as soon
+    as it is published: publishers ring the waiting consumers' doorbells."""
+    config = _config(tmp_path)
+    topology = Topology(config.queue_prefix)
+    bells = tmp_path / "broker" / "doorbells"
+    got = []
+    with connect(config) as conn:
+        conn.transport_options["polling_interval"] = 3600
+        channel = conn.channel()
+        topology.shared_queue(channel).declare()
+
+        def consume():
+            with Consumer(channel, queues=[topology.shared_queue], accept=["json"],
+                          callbacks=[lambda body, message: (got.append(body), message.ack())]):
+                conn.drain_events(timeout=600)
+
+        consumer = threading.Thread(target=consume, daemon=True)
+        consumer.start()
+        wait_for(lambda: list(bells.glob("*.bell")), 30, "the consumer's doorbell")
+        with connect(config) as publisher:
+            Producer(publisher.channel()).publish(
+                {"task_id": "rung"}, exchange=topology.task_exchange, routing_key="any",
+                serializer="json")
+        consumer.join(120)
+        assert not consumer.is_alive(), "the publish did not wake the waiting consumer"
+    assert got == [{"task_id": "rung"}]
+    assert not list(bells.glob("*.bell")), "a closed connection leaves its doorbell behind"
+
+
+def test_a_doorbell_nobody_listens_on_is_removed_by_the_next_publish(tmp_path):
+    """A consumer killed without closing leaves its pipe: the next publish clears it."""
+    config = _config(tmp_path)
+    topology = Topology(config.queue_prefix)
+    with connect(config) as conn:
+        channel = conn.channel()
+        topology.shared_queue(channel).declare()
+        stale = tmp_path / "broker" / "doorbells" / "999999-deadbeef.bell"
+        os.mkfifo(stale, 0o600)
+        Producer(channel).publish({"task_id": "x"}, exchange=topology.task_exchange,
+                                  routing_key="any", serializer="json")
+    assert not stale.exists()
