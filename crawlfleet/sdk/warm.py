@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import gc
 import json
 import os
 import select
@@ -55,8 +56,11 @@ def preload() -> list[str]:
     from crawlfleet.sdk.launch import project_settings
 
     settings = project_settings()
-    spiders = get_spider_loader(settings).list()
+    loader = get_spider_loader(settings)
+    spiders = loader.list()
     _remember_commands(settings)
+    _remember_spider_loader(settings, loader)
+    _remember_versions(settings)
     global PROJECT_SETTINGS
     # Computed from files that cannot change under a version and from the
     # node's environment, which is the same for every task: children copy it.
@@ -94,6 +98,47 @@ def _remember_commands(settings: Settings) -> None:
     def commands(settings: Any, inproject: bool) -> dict[str, Any]:
         return dict(known[inproject])
     scrapy.cmdline._get_commands_dict = commands
+
+
+def _remember_spider_loader(settings: Settings, loader: Any) -> None:
+    """Every crawl builds a spider loader, which walks SPIDER_MODULES; the warm
+    process has walked them already, and the modules cannot change under a
+    version. A task whose settings name other modules or another loader gets
+    its own, as a fresh process would."""
+    import scrapy.crawler
+
+    def key(s: Any) -> tuple[Any, ...]:
+        return (s.get("SPIDER_LOADER_CLASS"), tuple(s.getlist("SPIDER_MODULES")),
+                s.getbool("SPIDER_LOADER_WARN_ONLY"))
+
+    build = getattr(scrapy.crawler, "get_spider_loader", None)
+    if build is None:  # an older Scrapy builds it elsewhere: nothing to remember
+        return
+    warm_key = key(settings)
+
+    def get_spider_loader(s: Any) -> Any:
+        return loader if key(s) == warm_key else build(s)
+    scrapy.crawler.get_spider_loader = get_spider_loader  # type: ignore[assignment]
+
+
+def _remember_versions(settings: Settings) -> None:
+    """Scrapy logs the versions of its dependencies on every start, reading
+    package metadata and running `uname`: the answers cannot change for this
+    environment (a requirements environment is never altered once built)."""
+    import scrapy.utils.log
+
+    lookup = getattr(scrapy.utils.log, "get_versions", None)
+    if lookup is None:  # an older Scrapy names its versions another way
+        return
+    known: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+
+    def get_versions(software: list[str] | None = None) -> list[tuple[str, str]]:
+        names = tuple(software or ())
+        if names not in known:
+            known[names] = lookup(software)
+        return list(known[names])
+    scrapy.utils.log.get_versions = get_versions
+    get_versions(settings.getlist("LOG_VERSIONS"))
 
 
 def _try_load(load_object: Callable[[str], Any], path: str) -> None:
@@ -166,6 +211,9 @@ def child(message: dict[str, Any], out_fd: int, channel_fd: int, sock: socket.so
 
 def serve(sock: socket.socket) -> None:
     zygote_pid = os.getpid()
+    # What preload built is never freed: out of the collector's sight, a child's
+    # collections neither walk it nor copy the pages it lives in.
+    gc.freeze()
     children: set[int] = set()
     while True:
         readable, _, _ = select.select([sock], [], [], 0.05)
