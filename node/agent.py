@@ -218,7 +218,7 @@ class NodeAgent(ConsumerMixin):
             message.requeue()
             return
         try:
-            if not self.may_take(task_id):
+            if self.via_label_queue(message) and not self.may_take(task_id):
                 message.requeue()
                 return
             task = self.claim(task_id)
@@ -243,6 +243,13 @@ class NodeAgent(ConsumerMixin):
             run.cancel()
 
     # -- the ledger ---------------------------------------------------------------
+    @staticmethod
+    def via_label_queue(message):
+        """Whether a message came through a label selector's queue: only there
+        may a node hold a task whose labels it does not carry (the shared queue
+        holds tasks that ask for none, a node's own queue tasks named for it)."""
+        return Topology.is_label_route((message.delivery_info or {}).get("routing_key"))
+
     def may_take(self, task_id):
         """Whether this node carries the labels a task for any node asks for. A
         message this node may not take came through a label queue it no longer
