@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from crawlfleet.config import Config  # noqa: E402
 from crawlfleet.embedded import free_port, start_mongo, wait_for_port  # noqa: E402
+from crawlfleet.processes import stop_group  # noqa: E402
+from crawlfleet.retrying import poll_until  # noqa: E402
 from crawlfleet.store import Store  # noqa: E402
 from crawlfleet.tokens import create_token  # noqa: E402
 
@@ -86,28 +88,10 @@ def cpu_seconds(pgid):
 
 def wait_until(predicate, timeout, what):
     """The predicate's first true value, polled; exits the benchmark past `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
-
-
-def stop_group(proc, grace=15):
-    """End a process started in its own group, and its children: SIGTERM, then
-    SIGKILL after `grace` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    value = poll_until(predicate, timeout)
+    if not value:
+        raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
+    return value
 
 
 def table(title, header, rows, note=None):
@@ -294,7 +278,7 @@ class Platform:
     @staticmethod
     def stop(proc):
         """End one process's group: SIGTERM, then SIGKILL."""
-        stop_group(proc)
+        stop_group(proc, grace=15)
 
     def close(self):
         for proc in reversed(self.procs):
