@@ -123,6 +123,18 @@ def headline(what, figure, goal="", met=""):
     record({"kind": "headline", "what": what, "figure": figure, "goal": goal, "met": met})
 
 
+def rate_table(title, versus, goal, rows):
+    """A table of rates, each against its yardstick (`rate_row`'s columns): `rows`
+    are (label, rate, yardstick[, goal]); `versus` names the yardstick in the
+    ratio column's head, `goal` heads the last column."""
+    table(title, ["path", "items/s", f"vs {versus}", goal], [rate_row(*row) for row in rows])
+
+
+def ratio_headline(what, figure, ratios, goal):
+    """A headline whose goal is every one of `ratios` reaching `goal`."""
+    headline(what, figure, f"≥ {goal:g}×", "yes" if min(ratios) >= goal else "no")
+
+
 def record(entry):
     path = os.environ.get("BENCH_RECORD")
     if path:
