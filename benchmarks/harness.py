@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from crawlfleet.config import Config  # noqa: E402
 from crawlfleet.embedded import free_port, start_mongo, wait_for_port  # noqa: E402
+from crawlfleet.processes import stop_group  # noqa: E402
+from crawlfleet.retrying import poll_until  # noqa: E402
 from crawlfleet.store import Store  # noqa: E402
 from crawlfleet.tokens import create_token  # noqa: E402
 
@@ -86,28 +88,10 @@ def cpu_seconds(pgid):
 
 def wait_until(predicate, timeout, what):
     """The predicate's first true value, polled; exits the benchmark past `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
-
-
-def stop_group(proc, grace=15):
-    """End a process started in its own group, and its children: SIGTERM, then
-    SIGKILL after `grace` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    value = poll_until(predicate, timeout)
+    if not value:
+        raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
+    return value
 
 
 def table(title, header, rows, note=None):
@@ -137,6 +121,18 @@ def headline(what, figure, goal="", met=""):
     """One line of the README's summary table (run_all writes it from the report)."""
     print(f"headline: {what}: {figure}" + (f" (goal {goal}: {met})" if goal else ""))
     record({"kind": "headline", "what": what, "figure": figure, "goal": goal, "met": met})
+
+
+def rate_table(title, versus, goal, rows):
+    """A table of rates, each against its yardstick (`rate_row`'s columns): `rows`
+    are (label, rate, yardstick[, goal]); `versus` names the yardstick in the
+    ratio column's head, `goal` heads the last column."""
+    table(title, ["path", "items/s", f"vs {versus}", goal], [rate_row(*row) for row in rows])
+
+
+def ratio_headline(what, figure, ratios, goal):
+    """A headline whose goal is every one of `ratios` reaching `goal`."""
+    headline(what, figure, f"≥ {goal:g}×", "yes" if min(ratios) >= goal else "no")
 
 
 def record(entry):
@@ -294,7 +290,7 @@ class Platform:
     @staticmethod
     def stop(proc):
         """End one process's group: SIGTERM, then SIGKILL."""
-        stop_group(proc)
+        stop_group(proc, grace=15)
 
     def close(self):
         for proc in reversed(self.procs):

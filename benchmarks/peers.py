@@ -15,7 +15,6 @@ Projects reach it as eggs, the way `scrapyd-deploy` sends them.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -150,16 +149,9 @@ class Scrapyd:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def close(self):
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.proc.wait(15)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        from crawlfleet.processes import stop_group
+
+        stop_group(self.proc, grace=15)
         self.log.close()
 
     def __enter__(self):

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from crawlfleet.errors import BadRequest, NotFound
 from crawlfleet.models import now
 from crawlfleet.secretbox import SecretBox
+from crawlfleet.store import require_known
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 KINDS = {"postgresql": ("postgresql+psycopg", 5432), "mysql": ("mysql+pymysql", 3306)}
@@ -126,11 +127,7 @@ def check_spider_sources(store, names: Any) -> list[str]:
         names = [n.strip() for n in names.split(",") if n.strip()]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise BadRequest("datasources must be a list of data-source names")
-    known = {d["_id"] for d in store.db.datasources.find({"_id": {"$in": names}}, {"_id": 1})}
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise BadRequest(f"unknown data sources: {', '.join(missing)}")
-    return list(dict.fromkeys(names))
+    return require_known(store.db.datasources, names, "unknown data sources: ")
 
 
 def ping(doc: Mapping, box: SecretBox) -> None:

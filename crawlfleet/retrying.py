@@ -96,3 +96,16 @@ FINAL_STATUS = Policy("final status", attempts=30, first_wait=0.5, max_wait=10.0
 ALERT_DELIVERY = Policy("alert delivery", attempts=3, first_wait=1.0, max_wait=2.0)
 
 POLICIES = {p.name: p for p in (STORE_OUTAGE, FINAL_STATUS, ALERT_DELIVERY)}
+
+
+def poll_until(predicate: Callable[[], T], timeout: float, interval: float = 0.05) -> T | None:
+    """`predicate`'s first true value, asked every `interval` seconds; None when
+    none came within `timeout` seconds (the caller says what it waited for).
+    For waiting on a state, where the policies above wait out failures."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None

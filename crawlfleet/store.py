@@ -46,7 +46,7 @@ import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.collection import Collection
 
-from crawlfleet.errors import NotFound
+from crawlfleet.errors import BadRequest, NotFound
 from crawlfleet.models import Doc
 
 if TYPE_CHECKING:
@@ -239,3 +239,14 @@ def get_named(collection: Collection[Doc], name: Any, what: str) -> Doc:
     if doc is None:
         raise NotFound(f"unknown {what} {name!r}; known {what}s: {known_ids(collection)}")
     return doc
+
+
+def require_known(collection: Collection[Doc], ids: list[str], unknown: str) -> list[str]:
+    """`ids` without repeats, in their order, when each is an `_id` of `collection`
+    (the channels a rule sends to, a spider's data sources); else BadRequest:
+    `unknown` followed by the missing ones."""
+    known = {d["_id"] for d in collection.find({"_id": {"$in": ids}}, {"_id": 1})}
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise BadRequest(f"{unknown}{', '.join(missing)}")
+    return list(dict.fromkeys(ids))

@@ -10,7 +10,6 @@ Every wait takes a timeout scaled by ``CRAWLFLEET_TEST_TIMEOUT_SCALE`` (default
 """
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,8 +17,10 @@ import time
 import uuid
 from pathlib import Path
 
+from crawlfleet import processes
 from crawlfleet.config import Config
 from crawlfleet.models import NodeStatus, TaskStatus
+from crawlfleet.retrying import poll_until
 
 TIMEOUT_SCALE = float(os.environ.get("CRAWLFLEET_TEST_TIMEOUT_SCALE") or 1)
 
@@ -55,21 +56,7 @@ def wait_for_port(port, timeout=20.0, proc=None):
 
 def stop_group(proc, timeout=10.0):
     """End a process started with start_new_session=True, and its whole group."""
-    if proc.poll() is None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=timeout)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers left in the group
-    except (ProcessLookupError, PermissionError):
-        pass
+    processes.stop_group(proc, timeout)
 
 
 def listening(port, host="127.0.0.1"):
@@ -138,13 +125,10 @@ def wait_task(store, task_id, timeout=60.0, statuses=FINAL):
 def wait_for(predicate, timeout=20.0, what="condition"):
     """Poll `predicate` until it returns something true; returns that."""
     timeout = scaled(timeout)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached after {timeout} s")
+    value = poll_until(predicate, timeout, interval=0.1)
+    if not value:
+        raise AssertionError(f"{what} not reached after {timeout} s")
+    return value
 
 
 def task_log(store, task_id):

@@ -309,3 +309,31 @@ def test_disk_rules_read_the_heartbeats_disk_figure(config, client, auth, store,
         {"_id": "roomy", "heartbeat_at": t0, "status": "online", "disk_percent": 40.0}])
     [sent] = alerter(config, store).check_nodes(at=t0)
     assert sent["subject"] == "full" and "disk at 97.2%" in sent["text"] and sent["ok"]
+
+
+def test_the_alerts_pages_buttons_switch_and_delete_channels_and_rules(app, client, auth, store,
+                                                                      receiver):
+    """Enable/Disable and Delete on the Alerts page change the stored channel or
+    rule and say so; a refusal (a channel a rule still sends to) is said as an error."""
+    admin = Browser(app, store, "admin")
+    ops = make_channel(client, auth, json_url(receiver))
+    made = rule(client, auth, on=["error"], channels=[ops["id"]])
+    said = admin.post(f"/alerts/channels/{ops['id']}/enabled", {"enabled": "0"},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "Channel ops disabled." in said
+    assert store.db.alert_channels.find_one({"_id": ops["id"]})["enabled"] is False
+    said = admin.post(f"/alerts/rules/{made['id']}/enabled", {"enabled": "0"},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "Rule disabled: every task: error." in said
+    said = admin.post(f"/alerts/rules/{made['id']}/enabled", {"enabled": "1"},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "Rule enabled: every task: error." in said
+    said = admin.post(f"/alerts/channels/{ops['id']}/delete",
+                      follow_redirects=True).get_data(as_text=True)
+    assert 'class="flash error"' in said and "Channel deleted." not in said
+    said = admin.post(f"/alerts/rules/{made['id']}/delete",
+                      follow_redirects=True).get_data(as_text=True)
+    assert "Rule deleted." in said and store.db.alert_rules.count_documents({}) == 0
+    said = admin.post(f"/alerts/channels/{ops['id']}/delete",
+                      follow_redirects=True).get_data(as_text=True)
+    assert "Channel deleted." in said and store.db.alert_channels.count_documents({}) == 0

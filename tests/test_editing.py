@@ -162,6 +162,29 @@ def test_viewers_read_only_operators_edit(app, store, client, auth, shop):
     assert "script-src 'self';" in editor.headers["Content-Security-Policy"]
 
 
+def test_the_project_pages_version_buttons_roll_back_and_delete(app, store, client, auth, shop):
+    """"Roll back to this" makes a version current and "Delete" removes one that
+    is not; each says so on the page, a refusal included, and a viewer may not."""
+    from test_ui import Browser
+
+    newer = save(client, auth.operator, shop, [
+        {"op": "write", "path": "later.txt", "content": "x\n"}]).get_json()["version"]
+    viewer, operator = Browser(app, store, "viewer"), Browser(app, store, "operator")
+    page = operator.get("/projects/shop").get_data(as_text=True)
+    assert f"/projects/shop/versions/{shop}/activate" in page
+    assert f"/projects/shop/versions/{shop}/delete" in page
+    assert viewer.post(f"/projects/shop/versions/{shop}/activate").status_code == 403
+    done = operator.post(f"/projects/shop/versions/{shop}/activate", follow_redirects=True)
+    assert f"shop: version {shop[:12]} is now current." in done.get_data(as_text=True)
+    assert client.get("/api/v1/projects/shop/versions",
+                      headers=auth.viewer).get_json()["current_version"] == shop
+    refused = operator.post(f"/projects/shop/versions/{shop}/delete", follow_redirects=True)
+    assert "deleted." not in refused.get_data(as_text=True)
+    done = operator.post(f"/projects/shop/versions/{newer}/delete", follow_redirects=True)
+    assert f"shop: version {newer[:12]} deleted." in done.get_data(as_text=True)
+    assert operator.post(f"/projects/shop/versions/{shop}/rename").status_code == 404
+
+
 def test_a_save_that_outlasts_deploy_wait_is_followed_by_its_inspection(app, config, client,
                                                                         auth, store, shop):
     """deploy_wait 0: 202 with the inspection to follow; the version it

@@ -3,7 +3,8 @@
 import pymongo.errors
 import pytest
 
-from crawlfleet.retrying import ALERT_DELIVERY, FINAL_STATUS, STORE_OUTAGE, STORE_UNREACHABLE
+from crawlfleet.retrying import (ALERT_DELIVERY, FINAL_STATUS, STORE_OUTAGE, STORE_UNREACHABLE,
+                                 poll_until)
 
 
 def flaky(failures, error=pymongo.errors.AutoReconnect("store away")):
@@ -61,3 +62,9 @@ def test_give_up_on_stops_at_once():
         ALERT_DELIVERY.call(operation, retry_on=(Exception,), give_up_on=(Permanent,),
                             sleep=lambda s: None)
     assert len(calls) == 1
+
+
+def test_poll_until_returns_the_first_true_value_or_none_past_the_timeout():
+    answers = iter([None, 0, {"status": "done"}])
+    assert poll_until(lambda: next(answers), timeout=5, interval=0.01) == {"status": "done"}
+    assert poll_until(lambda: False, timeout=0.05, interval=0.01) is None

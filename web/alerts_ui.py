@@ -28,6 +28,19 @@ def back():
     return redirect(url_for("alerts_ui.index"))
 
 
+def act(operation, said):
+    """One of the page's buttons: `operation()`, then `said(its result)` flashed
+    (or the refusal, as an error), and back to the page."""
+    with errors.flash_errors():
+        flash(said(operation()), "ok")
+    return back()
+
+
+def enabled(form):
+    """The change an Enable or Disable button posts."""
+    return {"enabled": form.get("enabled") == "1"}
+
+
 @bp.get("/")
 def index():
     svc = services()
@@ -43,15 +56,12 @@ def index():
 
 @bp.post("/channels")
 def create_channel():
-    svc = services()
-    form = request.form
-    with errors.flash_errors():
-        made = channels.create(svc.store, svc.config, {"name": form.get("name", ""),
-                                                       "url": form.get("url", "")},
-                               by=g.user["_id"])
-        flash(_("Channel %(name)s added (%(service)s).", name=made["name"],
-                service=made["service"]), "ok")
-    return back()
+    svc, form = services(), request.form
+    return act(lambda: channels.create(svc.store, svc.config, {"name": form.get("name", ""),
+                                                               "url": form.get("url", "")},
+                                       by=g.user["_id"]),
+               lambda made: _("Channel %(name)s added (%(service)s).", name=made["name"],
+                              service=made["service"]))
 
 
 @bp.post("/channels/<channel_id>/test")
@@ -66,20 +76,15 @@ def test_channel(channel_id):
 @bp.post("/channels/<channel_id>/enabled")
 def switch_channel(channel_id):
     svc = services()
-    with errors.flash_errors():
-        done = channels.update(svc.store, svc.config, channel_id,
-                               {"enabled": request.form.get("enabled") == "1"})
-        flash((_("Channel %(name)s enabled.") if done["enabled"]
-               else _("Channel %(name)s disabled.")) % {"name": done["name"]}, "ok")
-    return back()
+    return act(lambda: channels.update(svc.store, svc.config, channel_id, enabled(request.form)),
+               lambda done: (_("Channel %(name)s enabled.") if done["enabled"]
+                             else _("Channel %(name)s disabled.")) % {"name": done["name"]})
 
 
 @bp.post("/channels/<channel_id>/delete")
 def delete_channel(channel_id):
-    with errors.flash_errors():
-        channels.delete(services().store, channel_id)
-        flash(_("Channel deleted."), "ok")
-    return back()
+    return act(lambda: channels.delete(services().store, channel_id),
+               lambda _deleted: _("Channel deleted."))
 
 
 def number(form, name, kind=float):
@@ -110,25 +115,17 @@ def rule_body(form):
 
 @bp.post("/rules")
 def create_rule():
-    with errors.flash_errors():
-        made = rules.create(services().store, rule_body(request.form), by=g.user["_id"])
-        flash(_("Rule added: %(summary)s.", summary=made["summary"]), "ok")
-    return back()
+    return act(lambda: rules.create(services().store, rule_body(request.form), by=g.user["_id"]),
+               lambda made: _("Rule added: %(summary)s.", summary=made["summary"]))
 
 
 @bp.post("/rules/<rule_id>/enabled")
 def switch_rule(rule_id):
-    with errors.flash_errors():
-        done = rules.update(services().store, rule_id,
-                            {"enabled": request.form.get("enabled") == "1"})
-        flash((_("Rule enabled: %(summary)s.") if done["enabled"]
-               else _("Rule disabled: %(summary)s.")) % {"summary": done["summary"]}, "ok")
-    return back()
+    return act(lambda: rules.update(services().store, rule_id, enabled(request.form)),
+               lambda done: (_("Rule enabled: %(summary)s.") if done["enabled"]
+                             else _("Rule disabled: %(summary)s.")) % {"summary": done["summary"]})
 
 
 @bp.post("/rules/<rule_id>/delete")
 def delete_rule(rule_id):
-    with errors.flash_errors():
-        rules.delete(services().store, rule_id)
-        flash(_("Rule deleted."), "ok")
-    return back()
+    return act(lambda: rules.delete(services().store, rule_id), lambda _deleted: _("Rule deleted."))

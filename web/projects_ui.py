@@ -155,29 +155,27 @@ def edit(name, version):
     return response
 
 
-def _version_action(name, version, operation, done):
-    """A version's button on the project page: `operation(store, project, version)`,
-    then `done` or the refusal said, and back to the project."""
+# The version buttons of the project page: what each does, and what it says when done.
+_VERSION_ACTIONS = {
+    "activate": (versions.activate,
+                 lambda project, version: _("%(project)s: version %(version)s is now current.",
+                                            project=project, version=version)),
+    "delete": (versions.delete_version,
+               lambda project, version: _("%(project)s: version %(version)s deleted.",
+                                          project=project, version=version)),
+}
+
+
+@bp.post("/<name>/versions/<version>/<any(activate, delete):action>")
+@auth.require("operator")
+def version_action(name, version, action):
+    """A version's button on the project page: the operation, then what it did or
+    the refusal said, and back to the project."""
+    operation, done = _VERSION_ACTIONS[action]
     with errors.flash_errors(hide=True):
         operation(services().store, name, version)
-        flash(done, "ok")
+        flash(done(name, version[:12]), "ok")
     return redirect(url_for("projects_ui.project", name=name))
-
-
-@bp.post("/<name>/versions/<version>/activate")
-@auth.require("operator")
-def activate(name, version):
-    return _version_action(name, version, versions.activate,
-                           _("%(project)s: version %(version)s is now current.", project=name,
-                             version=version[:12]))
-
-
-@bp.post("/<name>/versions/<version>/delete")
-@auth.require("operator")
-def delete_version(name, version):
-    return _version_action(name, version, versions.delete_version,
-                           _("%(project)s: version %(version)s deleted.", project=name,
-                             version=version[:12]))
 
 
 @bp.get("/<name>/versions/<version>/files")

@@ -22,6 +22,7 @@ from typing import Any
 from crawlfleet.errors import BadRequest, NotFound
 from crawlfleet.models import Doc, now
 from crawlfleet.schedules import ALERT_EVENTS
+from crawlfleet.store import require_known
 
 KINDS = ("task", "node")
 METRICS = ("cpu", "memory", "disk")
@@ -59,11 +60,7 @@ def _optional_name(body: Doc, name: str) -> str | None:
 def _channels(store: Any, value: Any) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(c, str) for c in value):
         raise BadRequest("channels must be a non-empty list of channel ids")
-    known = {d["_id"] for d in store.db.alert_channels.find({"_id": {"$in": value}}, {"_id": 1})}
-    missing = [c for c in value if c not in known]
-    if missing:
-        raise BadRequest(f"unknown channel(s) {', '.join(missing)}")
-    return list(dict.fromkeys(value))
+    return require_known(store.db.alert_channels, value, "unknown channel(s) ")
 
 
 def validate(store: Any, body: Doc) -> Doc:

@@ -3,11 +3,11 @@ group, restarted with a backoff when it dies, and the embedded store
 restarted on its own port."""
 
 import os
-import signal
 import subprocess
 import time
 
 from crawlfleet.embedded import start_mongo
+from crawlfleet.processes import stop_group
 
 RESTART_FIRST, RESTART_LONGEST = 1.0, 30.0  # seconds before restarting a crashed role
 STABLE_AFTER = 60.0  # a role up this long has its backoff reset
@@ -53,21 +53,7 @@ class Child:
             echo(f"crawlfleet: {self.name} restarted (pid {self.proc.pid})")
 
     def stop(self, timeout=20.0):
-        if self.proc.poll() is None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(self.proc.pid, sig)
-                except ProcessLookupError:
-                    return
-                try:
-                    self.proc.wait(timeout)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        stop_group(self.proc, timeout)
 
 
 def pid_alive(pid: int) -> bool:

@@ -35,12 +35,20 @@ def answer(node, as_json):
 
 def register(main):
     group = main.commands["node"]
-    as_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
-    @group.command("show")
-    @click.argument("node_id", metavar="NODE")
-    @as_json_option
-    @api_command
+    def node_command(name, **kwargs):
+        """A `crawlfleet node NAME NODE ... [--json]` command: the node argument
+        first, the command's own parameters (decorators below this one) after,
+        and the API's errors as one line."""
+        def decorate(func):
+            func = api_command(func)
+            func = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+            func = click.argument("node_id", metavar="NODE")(func)
+            return group.command(name, **kwargs)(func)
+
+        return decorate
+
+    @node_command("show")
     def show(node_id, as_json):
         """Show one node: state, mode, run slots and labels."""
         node = api_client().node(node_id)
@@ -50,29 +58,20 @@ def register(main):
         click.echo(f"last heartbeat {when(node.get('heartbeat_at'))}; host "
                    f"{node.get('hostname') or '-'}; running {', '.join(node.get('running') or []) or 'nothing'}")
 
-    @group.command("label")
-    @click.argument("node_id", metavar="NODE")
+    @node_command("label")
     @click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
-    @as_json_option
-    @api_command
     def label(node_id, pairs, as_json):
         """Add or change labels of NODE (runs with --label KEY=VALUE go to it)."""
         answer(api_client().label_node(node_id, set_=parse_labels(pairs, "KEY=VALUE")), as_json)
 
-    @group.command("unlabel")
-    @click.argument("node_id", metavar="NODE")
+    @node_command("unlabel")
     @click.argument("keys", nargs=-1, required=True, metavar="KEY...")
-    @as_json_option
-    @api_command
     def unlabel(node_id, keys, as_json):
         """Remove labels of NODE by key."""
         answer(api_client().label_node(node_id, remove=list(keys)), as_json)
 
     def mode_command(verb, text):
-        @group.command(verb, help=text)
-        @click.argument("node_id", metavar="NODE")
-        @as_json_option
-        @api_command
+        @node_command(verb, help=text)
         def command(node_id, as_json):
             answer(api_client().set_node_mode(node_id, verb), as_json)
 
@@ -83,11 +82,8 @@ def register(main):
                           "as drained: safe to stop).")
     mode_command("disable", "NODE takes no new task until enabled; running tasks finish.")
 
-    @group.command("slots")
-    @click.argument("node_id", metavar="NODE")
+    @node_command("slots")
     @click.argument("slots", metavar="N|default")
-    @as_json_option
-    @api_command
     def slots(node_id, slots, as_json):
         """Run N tasks at once on NODE from now on ("default": its own setting)."""
         if slots == "default":
@@ -100,12 +96,9 @@ def register(main):
                                          param_hint="N") from None
         answer(api_client().set_node_slots(node_id, value), as_json)
 
-    @group.command("history")
-    @click.argument("node_id", metavar="NODE")
+    @node_command("history")
     @click.option("--hours", type=click.IntRange(1, 168), default=24, show_default=True,
                   help="The window: the last N hours.")
-    @as_json_option
-    @api_command
     def history(node_id, hours, as_json):
         """NODE's load, memory and busy runners (sampled once a minute) and its tasks."""
         doc = api_client().node_history(node_id, hours=hours)

@@ -50,6 +50,16 @@ def say_inspecting(result):
 
 
 def register(main):
+    def project_command(name=None):
+        """A `crawlfleet NAME PROJECT ...` command: the project argument first, the
+        command's own parameters (decorators below this one) after, and the API's
+        errors as one line."""
+        def decorate(func):
+            func = click.argument("project")(api_command(func))
+            return main.command(name)(func)
+
+        return decorate
+
     @main.command()
     @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
     @click.option("--project", help="Project name (default: the folder's or zip's top "
@@ -108,10 +118,8 @@ def register(main):
                       p.get("version_count"), (p.get("source") or "").split(":")[0],
                       ", ".join(p.get("spiders") or [])] for p in items])
 
-    @main.command()
-    @click.argument("project")
+    @project_command()
     @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-    @api_command
     def versions(project, as_json):
         """List a project's versions, newest first (* marks the current one)."""
         body = api_client().versions(project)
@@ -123,10 +131,8 @@ def register(main):
                       size_text(v.get("size")), ", ".join(v.get("spiders") or [])]
                      for v in body["versions"]])
 
-    @main.command()
-    @click.argument("project")
+    @project_command()
     @click.argument("version")
-    @api_command
     def rollback(project, version):
         """Make VERSION (an id or a label) the current version of PROJECT."""
         body = api_client().activate(project, version)
@@ -134,9 +140,7 @@ def register(main):
                    f"({body.get('current_label')}) is current; "
                    f"spiders: {', '.join(body.get('spiders') or []) or '-'}")
 
-    @main.command()
-    @click.argument("project")
-    @api_command
+    @project_command()
     def pull(project):
         """Clone PROJECT's git repository again; a new version if it changed."""
         result = api_client().pull(project)
@@ -146,22 +150,18 @@ def register(main):
         else:
             click.echo(deployed_line(result))
 
-    @main.command("new")
-    @click.argument("project")
+    @project_command("new")
     @click.option("--template", type=click.Choice(["scrapy", "script"]), default="scrapy",
                   show_default=True, help="A Scrapy project, or a plain Python script.")
     @click.option("--spider", help="Its spider's name (default: from the project name).")
-    @api_command
     def new_project(project, template, spider):
         """Create PROJECT from a template, ready to run against the demo site."""
         click.echo(deployed_line(api_client().create_project(template, project, spider=spider)))
 
-    @main.command()
-    @click.argument("project")
+    @project_command()
     @click.argument("base")
     @click.argument("other")
     @click.option("--files", "files_only", is_flag=True, help="Only the list of files.")
-    @api_command
     def compare(project, base, other, files_only):
         """What changed from version BASE to version OTHER (ids or labels): files, then a diff."""
         body = api_client().compare(project, base, other)
@@ -172,19 +172,15 @@ def register(main):
         if not files_only and body["diff"]:
             click.echo(body["diff"], nl=False)
 
-    @main.command()
-    @click.argument("project")
+    @project_command()
     @click.argument("version")
-    @api_command
     def rmversion(project, version):
         """Delete a version that is not current and that no waiting or running task uses."""
         body = api_client().delete_version(project, version)
         click.echo(f"{project}: version {body['deleted']} ({body.get('label')}) deleted")
 
-    @main.command()
-    @click.argument("project")
+    @project_command()
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-    @api_command
     def rmproject(project, yes):
         """Delete a project with all its versions and spiders (tasks and results stay)."""
         if not yes:
