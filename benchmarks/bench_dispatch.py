@@ -2,6 +2,7 @@
 against Scrapyd 1.6 in the same run, interleaved run by run.
 
     python benchmarks/bench_dispatch.py [--rounds 20] [--deploys 5] [--idles 3] [--no-peers]
+                                        [--sandbox auto|user|bwrap|none]
 
 The clock starts on the client just before the run request is sent
 (crawlfleet: POST /api/v1/spiders/<name>/run; Scrapyd: POST schedule.json)
@@ -97,6 +98,9 @@ def main():
     parser.add_argument("--think", type=float, default=THINK_SECONDS,
                         help="seconds between a deploy and the run of the later row")
     parser.add_argument("--no-peers", action="store_true", help="crawlfleet only")
+    parser.add_argument("--sandbox", default="auto",
+                        help="the nodes' CRAWLFLEET_SANDBOX (auto, the shipped default; none "
+                             "to see what the sandbox costs)")
     parser.add_argument("--home", default="./.bench-dispatch")
     opts = parser.parse_args()
     home = Path(opts.home).resolve()
@@ -105,6 +109,7 @@ def main():
     marks = Marks(home / "started.txt")
     demo = start_in_thread()
     env = {"BENCH_START_FILE": marks.path, "CRAWLFLEET_DEMO_URL": demo.url}
+    node_env = dict(env, CRAWLFLEET_SANDBOX=opts.sandbox)
     rows = {}  # (system, case) -> seconds
 
     def add(system, case, value):
@@ -120,7 +125,7 @@ def main():
                     sd.deploy(SPIDER, PROJECTS / SPIDER)
             p.master()
             p.web()
-            node = p.node("d1", **env)
+            node = p.node("d1", **node_env)
             sandbox = p.wait(lambda: (p.store.nodes.find_one({"_id": "d1"}) or {}).get("sandbox"),
                              60, "node d1's sandbox")["mode"]
             cf = "crawlfleet"
@@ -142,7 +147,7 @@ def main():
             if opts.idles:
                 # the idle limit is a node setting: a second node has it lowered
                 p.stop(node)
-                p.node("d2", CRAWLFLEET_WARM_IDLE_SECONDS=IDLE_SECONDS, **env)
+                p.node("d2", CRAWLFLEET_WARM_IDLE_SECONDS=IDLE_SECONDS, **node_env)
                 add(cf, "first task after the node started", run_crawlfleet(p, marks))
                 idle_case = f"first task after {IDLE_SECONDS + 3:g} s idle (idle limit {IDLE_SECONDS:g} s)"
                 for _ in range(opts.idles):
