@@ -55,21 +55,31 @@ def wait_for_port(port, timeout=20.0, proc=None):
 
 def stop_group(proc, timeout=10.0):
     """End a process started with start_new_session=True, and its whole group."""
-    if proc.poll() is None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+    stop_groups([proc], timeout)
+
+
+def stop_groups(procs, timeout=10.0):
+    """End processes started with start_new_session=True, and their whole groups,
+    all at once: each gets SIGTERM, then SIGKILL if it has not ended `timeout`
+    seconds later. (One after the other, a test's nodes would stop in turn.)"""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        running = [p for p in procs if p.poll() is None]
+        for proc in running:
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:
-                break
+                pass
+        deadline = time.monotonic() + timeout
+        for proc in running:
             try:
-                proc.wait(timeout=timeout)
-                break
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                continue
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers left in the group
-    except (ProcessLookupError, PermissionError):
-        pass
+                pass
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # stragglers left in the group
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def listening(port, host="127.0.0.1"):
@@ -184,6 +194,19 @@ class Processes:
         return proc
 
     def node(self, store, node_id=None, max_runners=2, **extra_env):
+        """A node, once it has registered."""
+        proc = self._start_node(node_id, max_runners, extra_env)
+        self._registered(store, proc)
+        return proc
+
+    def nodes(self, store, count, max_runners=2, **extra_env):
+        """`count` nodes started side by side, once all have registered."""
+        procs = [self._start_node(None, max_runners, extra_env) for _ in range(count)]
+        for proc in procs:
+            self._registered(store, proc)
+        return procs
+
+    def _start_node(self, node_id, max_runners, extra_env):
         node_id = node_id or "n" + uuid.uuid4().hex[:6]
         env = process_env(self.config, CRAWLFLEET_DEMO_URL=self.demo_url,
                           CRAWLFLEET_NODE_ID=node_id, CRAWLFLEET_MAX_RUNNERS=max_runners,
@@ -191,18 +214,20 @@ class Processes:
         proc = self.start("node", env=env, name=f"node-{node_id}")
         proc.node_id = node_id
         self.node_ids.append(node_id)
-        wait_for(lambda: (store.nodes.find_one({"_id": node_id, "status": NodeStatus.ONLINE.value})
-                          or proc.poll() is not None),
-                 what=f"node {node_id} registered")
-        assert proc.poll() is None, open(proc.log_path).read()
         return proc
+
+    def _registered(self, store, proc):
+        wait_for(lambda: (store.nodes.find_one({"_id": proc.node_id,
+                                                "status": NodeStatus.ONLINE.value})
+                          or proc.poll() is not None),
+                 what=f"node {proc.node_id} registered")
+        assert proc.poll() is None, open(proc.log_path).read()
 
     def master(self):
         return self.start("master", name="master")
 
     def stop_all(self):
-        for proc in reversed(self.procs):
-            stop_group(proc)
+        stop_groups(self.procs)
 
 
 def purge_broker(config, node_ids=()):
