@@ -266,6 +266,36 @@ def purge_broker(config, node_ids=()):
                     channel = conn.channel()
 
 
+# `scrapy list` answers by project content, remembered across the tests of one
+# process (one xdist worker): see scan below.
+_LISTINGS = {}
+
+
+def scan(store, config):
+    """master.discovery.scan for a test's fresh database, running `scrapy list`
+    once per project content in this process rather than once per test (a few
+    seconds a test on a busy machine). It is what a master does with versions it
+    knows (discovery._known_listing): versions are content-hashed and immutable,
+    so listing them again only repeats the answer. tests/test_discovery.py tests
+    the listing itself and calls the real scan."""
+    from crawlfleet import packaging
+    from master import discovery
+
+    real = discovery.list_scrapy_spiders
+
+    def remembered(folder, config, timeout):
+        key = (str(folder), packaging.content_hash(folder.name, folder))
+        if key not in _LISTINGS:
+            _LISTINGS[key] = real(folder, config, timeout)  # a failure is not remembered
+        return list(_LISTINGS[key])
+
+    discovery.list_scrapy_spiders = remembered
+    try:
+        return discovery.scan(store, config)
+    finally:
+        discovery.list_scrapy_spiders = real
+
+
 class Tokens:
     """Authorization headers (and raw tokens) for each role."""
 
