@@ -225,6 +225,13 @@ class Zygote:
     def close(self) -> None:
         self.alive = False
         try:
+            # shutdown, not only close: _listen's read holds the socket open, so
+            # a close alone sends the warm process no end of file, and the
+            # terminate below reaches a bubblewrap that ignores SIGTERM
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self.sock.close()
         except OSError:
             pass

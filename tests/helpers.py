@@ -59,6 +59,12 @@ def stop_group(proc, timeout=10.0):
     processes.stop_group(proc, timeout)
 
 
+def stop_groups(procs, timeout=10.0):
+    """End processes started with start_new_session=True, and their whole groups,
+    all at once (one after the other, a test's nodes would stop in turn)."""
+    processes.stop_groups(procs, timeout)
+
+
 def listening(port, host="127.0.0.1"):
     """True when a server accepts connections on `port` (a service the tests need)."""
     try:
@@ -168,6 +174,19 @@ class Processes:
         return proc
 
     def node(self, store, node_id=None, max_runners=2, **extra_env):
+        """A node, once it has registered."""
+        proc = self._start_node(node_id, max_runners, extra_env)
+        self._registered(store, proc)
+        return proc
+
+    def nodes(self, store, count, max_runners=2, **extra_env):
+        """`count` nodes started side by side, once all have registered."""
+        procs = [self._start_node(None, max_runners, extra_env) for _ in range(count)]
+        for proc in procs:
+            self._registered(store, proc)
+        return procs
+
+    def _start_node(self, node_id, max_runners, extra_env):
         node_id = node_id or "n" + uuid.uuid4().hex[:6]
         env = process_env(self.config, CRAWLFLEET_DEMO_URL=self.demo_url,
                           CRAWLFLEET_NODE_ID=node_id, CRAWLFLEET_MAX_RUNNERS=max_runners,
@@ -175,18 +194,20 @@ class Processes:
         proc = self.start("node", env=env, name=f"node-{node_id}")
         proc.node_id = node_id
         self.node_ids.append(node_id)
-        wait_for(lambda: (store.nodes.find_one({"_id": node_id, "status": NodeStatus.ONLINE.value})
-                          or proc.poll() is not None),
-                 what=f"node {node_id} registered")
-        assert proc.poll() is None, open(proc.log_path).read()
         return proc
+
+    def _registered(self, store, proc):
+        wait_for(lambda: (store.nodes.find_one({"_id": proc.node_id,
+                                                "status": NodeStatus.ONLINE.value})
+                          or proc.poll() is not None),
+                 what=f"node {proc.node_id} registered")
+        assert proc.poll() is None, open(proc.log_path).read()
 
     def master(self):
         return self.start("master", name="master")
 
     def stop_all(self):
-        for proc in reversed(self.procs):
-            stop_group(proc)
+        stop_groups(self.procs)
 
 
 def purge_broker(config, node_ids=()):
@@ -223,6 +244,36 @@ def purge_broker(config, node_ids=()):
                     channel.exchange_delete(exchange.name)
                 except Exception:
                     channel = conn.channel()
+
+
+# `scrapy list` answers by project content, remembered across the tests of one
+# process (one xdist worker): see scan below.
+_LISTINGS = {}
+
+
+def scan(store, config):
+    """master.discovery.scan for a test's fresh database, running `scrapy list`
+    once per project content in this process rather than once per test (a few
+    seconds a test on a busy machine). It is what a master does with versions it
+    knows (discovery._known_listing): versions are content-hashed and immutable,
+    so listing them again only repeats the answer. tests/test_discovery.py tests
+    the listing itself and calls the real scan."""
+    from crawlfleet import packaging
+    from master import discovery
+
+    real = discovery.list_scrapy_spiders
+
+    def remembered(folder, config, timeout):
+        key = (str(folder), packaging.content_hash(folder.name, folder))
+        if key not in _LISTINGS:
+            _LISTINGS[key] = real(folder, config, timeout)  # a failure is not remembered
+        return list(_LISTINGS[key])
+
+    discovery.list_scrapy_spiders = remembered
+    try:
+        return discovery.scan(store, config)
+    finally:
+        discovery.list_scrapy_spiders = real
 
 
 class Tokens:

@@ -16,7 +16,7 @@ from bson import ObjectId
 from crawlfleet.broker import Topology, connect
 from crawlfleet.models import new_task, now
 from crawlfleet.store import Store
-from master.discovery import scan
+from helpers import scan  # discovery.scan, each `scrapy list` answer remembered
 import web
 from web import create_app, export
 

@@ -8,7 +8,7 @@ import pytest
 from bson import ObjectId
 
 from crawlfleet.models import new_task
-from master.discovery import scan
+from helpers import scan  # discovery.scan, each `scrapy list` answer remembered
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from helpers import free_port
 from crawlfleet.cli import main
 from crawlfleet.client import ApiClient, ApiUnreachable, ClientError
 from crawlfleet.tokens import create_token, verify_token
-from master.discovery import scan
+from helpers import scan  # discovery.scan, each `scrapy list` answer remembered
 from web import create_app
 
 

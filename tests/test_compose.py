@@ -22,7 +22,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import BIN, free_port, purge_broker, redis_available, stop_group
+from helpers import BIN, free_port, purge_broker, redis_available, stop_groups
 from crawlfleet.config import Config
 from crawlfleet.defaults import BY_NAME
 
@@ -402,8 +402,7 @@ class Local:
                              f"{result.stdout}{result.stderr}\n{open(proc.log_path).read()[-3000:]}")
 
     def stop_all(self):
-        for proc in reversed(self.procs):
-            stop_group(proc)
+        stop_groups(self.procs)
 
 
 def test_the_commands_it_names_run_a_crawl(tmp_path, mongo_server, demo_site):

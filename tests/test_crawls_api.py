@@ -8,7 +8,7 @@ from conftest import make_config, purge_broker
 from crawlfleet.frontier import Frontier
 from crawlfleet.store import Store
 from master import crawls
-from master.discovery import scan
+from helpers import scan  # discovery.scan, each `scrapy list` answer remembered
 from test_ui import PASSWORD, Browser
 from web import create_app
 

@@ -41,7 +41,7 @@ def fleet(tmp_path, mongo_server, slow_site):
 
 
 def start_nodes(procs, store, count):
-    return [procs.node(store, max_runners=1) for _ in range(count)]
+    return procs.nodes(store, count, max_runners=1)
 
 
 def run_crawl(config, store, broker, workers, limit, **options):

@@ -16,7 +16,7 @@ from babel.messages.pofile import read_po
 
 from crawlfleet import schedules, users
 from crawlfleet.models import new_task, now
-from master.discovery import scan
+from helpers import scan  # discovery.scan, each `scrapy list` answer remembered
 from web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent

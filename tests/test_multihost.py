@@ -31,7 +31,7 @@ import pymongo
 import pytest
 import requests
 
-from helpers import FINAL, stop_group
+from helpers import FINAL, stop_groups
 from crawlfleet.config import Config
 from crawlfleet.store import Store
 from crawlfleet.tokens import create_token
@@ -138,8 +138,7 @@ class Hosts:
         """Processes first (a namespace lives while a process is in it), then the
         namespaces (their veth ends, and so the pairs, go with them), then this
         test's own end of the root link."""
-        for proc in reversed(self.procs):
-            stop_group(proc, timeout=5)
+        stop_groups(self.procs, timeout=5)
         for ns in self.ns.values():
             pids = ip("netns", "pids", ns, check=False).stdout.split()
             for pid in pids:  # anything left inside is one of ours (spiders)

@@ -9,10 +9,10 @@ import pytest
 from kombu import Connection
 
 from helpers import (BROKERS, Processes, make_config, purge_broker, rabbitmq_available,
-                      redis_available, task_log, wait_for, wait_task)
+                      redis_available, scan, task_log, wait_for, wait_task)
 from crawlfleet.broker import Broker, Topology
 from crawlfleet.store import Store
-from master import discovery, dispatch
+from master import dispatch
 
 FIXTURES = Path(__file__).parent / "fixtures" / "spiders"
 BUNDLED = Path(__file__).parent.parent / "spiders"
@@ -30,7 +30,7 @@ def platform(broker, tmp_path, mongo_server, demo_site, **settings):
                          spiders_path=f"{BUNDLED}:{FIXTURES}", **settings)
     store = Store(config)
     store.ensure_indexes()
-    report = discovery.scan(store, config)
+    report = scan(store, config)
     assert not report["errors"], report
     broker = Broker(config)
     procs = Processes(config, demo_site, tmp_path)

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from helpers import (BROKERS, Processes, make_config, purge_broker, rabbitmq_available,
-                     redis_available, wait_for, wait_task)
+                     redis_available, scan, wait_for, wait_task)
 from crawlfleet.broker import Broker
 from crawlfleet.errors import BadRequest, Conflict
 from crawlfleet.store import Store
-from master import discovery, dispatch
+from master import dispatch
 from master import nodes as node_control
 
 FIXTURES = Path(__file__).parent / "fixtures" / "spiders"
@@ -23,7 +23,7 @@ def platform(kind, tmp_path, mongo_server, demo_site):
     config = make_config(tmp_path, mongo_server, broker=kind, spiders_path=str(FIXTURES))
     store = Store(config)
     store.ensure_indexes()
-    assert not discovery.scan(store, config)["errors"]
+    assert not scan(store, config)["errors"]
     broker = Broker(config)
     procs = Processes(config, demo_site, tmp_path)
     yield config, store, broker, procs

@@ -9,7 +9,7 @@ import pytest
 from helpers import ROOT, make_config, wait_for, wait_task
 from test_cli_client import api, cli  # noqa: F401  (the CLI's fixture: the API served)
 from crawlfleet.models import now
-from master.discovery import scan
+from helpers import scan  # discovery.scan, each `scrapy list` answer remembered
 
 FIXTURES = Path(__file__).parent / "fixtures" / "spiders"
 

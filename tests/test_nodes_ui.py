@@ -63,7 +63,7 @@ def test_viewer_sees_no_controls_and_may_not_post(browser, node, store):  # noqa
 def test_schedule_form_keeps_node_labels(browser, node, store, config):  # noqa: F811
     """The schedule form's Node labels field: refused while no node carries them, kept
     and shown once one does."""
-    from master.discovery import scan
+    from helpers import scan  # discovery.scan, each `scrapy list` answer remembered
 
     scan(store, config)
     user = browser("operator")

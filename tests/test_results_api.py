@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from crawlfleet.models import new_task, next_attempt
-from master.discovery import scan
+from helpers import scan  # discovery.scan, each `scrapy list` answer remembered
 from test_cli_client import api, cli  # noqa: F401  (the live API fixture and CLI runner)
 
 

@@ -69,7 +69,7 @@ def test_task_of_a_killed_node_is_retried_on_another_node(emb):
     """kill -9 a node mid-task: the task turns abnormal and its retry finishes elsewhere."""
     config, store, broker, procs = emb
     procs.master()
-    nodes = {n.node_id: n for n in (procs.node(store), procs.node(store))}
+    nodes = {n.node_id: n for n in procs.nodes(store, 2)}
     task_id = run(config, store, broker, "napper", args={"secs": "6"})
     running = wait_task(store, task_id, statuses={"running"})
     victim = nodes[running["node_id"]]

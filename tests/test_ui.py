@@ -9,7 +9,7 @@ from bson import ObjectId
 
 from crawlfleet import users
 from crawlfleet.models import new_task, now
-from master.discovery import scan
+from helpers import scan  # discovery.scan, each `scrapy list` answer remembered
 from web import create_app
 
 PASSWORD = "correct horse battery"

@@ -3,9 +3,12 @@ the project, as strictly isolated as a fresh process, with a fresh-process
 fallback."""
 
 import os
+import platform
 import signal
+import sys
+import threading
 
-from helpers import task_log, wait_for, wait_task
+from helpers import ROOT, task_log, wait_for, wait_task
 from test_node import emb, run  # noqa: F401  (the embedded-broker platform fixture)
 
 
@@ -179,3 +182,23 @@ def test_a_schedule_due_soon_warms_its_version(emb):
                                 "due_at": now() + 120, "next_fire_at": now() + 120})
     wait_for(lambda: warm_processes(node.pid), timeout=90,
              what="a warm process started for the schedule")
+
+
+def test_closing_a_warm_process_ends_it_through_its_socket():
+    """The node closing a warm process ends it by end of file on its socket, at
+    once: not by the SIGTERM after it, which the sandbox's bubblewrap ignores
+    (here a terminate that does nothing), so that no close waits out its grace
+    (every node's stop did, 5 s a warm process)."""
+    from node.warmpool import Zygote
+
+    zygote = Zygote(sys.executable, ROOT / "tests" / "fixtures" / "spiders" / "warm_probe",
+                    dict(os.environ))
+    listener = next(t for t in threading.enumerate() if t.name == f"warm-{zygote.pid}")
+    # the bug needs the node's listening thread blocked reading the socket, as it
+    # is for a warm process's whole life: closed before that, the read fails at once
+    recvmsg = {"x86_64": "47", "aarch64": "212"}[platform.machine()]
+    wait_for(lambda: open(f"/proc/self/task/{listener.native_id}/syscall").read().split()[0]
+             == recvmsg, what="the warm process's listener reading its socket")
+    zygote.proc.terminate = lambda: None
+    zygote.close()
+    assert zygote.proc.returncode == 0  # it ended by itself; killed, it would be -9
