@@ -2,6 +2,7 @@
 and the UI with the same cursor: the id of the last task shown."""
 
 import re
+import secrets
 
 import pytest
 
@@ -16,6 +17,10 @@ SPIDER = {"_id": "books", "project": "books", "version": "v1", "kind": "scrapy",
 
 def add(store, created_at, **fields):
     task = new_task(SPIDER, target="any")
+    # A real id begins with its creation time in milliseconds. Ids made here in
+    # one millisecond for different created_at values would sort by their random
+    # part instead, which a gone cursor's "older ids" cannot tell apart.
+    task["_id"] = f"{int(created_at * 1000):011x}{secrets.token_hex(5)}"
     task.update(created_at=created_at, **fields)
     store.tasks.insert_one(task)
     return task["_id"]
