@@ -8,11 +8,15 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 
 from conftest import free_port, stop_group
+from crawlfleet.cli.children import Child
+from crawlfleet.cli.server import _start_web
 from crawlfleet.embedded import free_port as embedded_free_port
 from crawlfleet.embedded import port_is_free
+from helpers import make_config
 from test_readme_e2e import CLI, cli, ctrl_c, start_up, user_env
 
 
@@ -113,3 +117,27 @@ def test_a_port_in_time_wait_is_not_taken():
         taken = listening.getsockname()[1]
         assert not port_is_free("127.0.0.1", taken)
         assert embedded_free_port(preferred=taken) != taken
+
+
+def test_a_scrapyd_port_taken_after_the_check_moves_the_web_to_another(tmp_path, mongo_server):
+    """`up` found the Scrapyd port free, then another program took it before the
+    web bound it: the web is started again on another port instead of dying
+    after `up` said it was up."""
+    config = make_config(tmp_path, mongo_server)
+    env = {**os.environ, **config.as_environ()}
+    port = free_port()
+    children: list[Child] = []
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        held = taken.getsockname()[1]
+        try:
+            moved = _start_web([sys.executable, "-m", "crawlfleet"], "127.0.0.1", port, held,
+                               env, children)
+            assert moved not in (0, held)
+            assert len(children) == 1 and children[0].proc.poll() is None
+            with socket.create_connection(("127.0.0.1", moved), timeout=5):
+                pass  # the Scrapyd listener answers on the new port
+        finally:
+            for child in children:
+                child.stop()

@@ -9,11 +9,13 @@ import os
 import signal
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import click
 
 from crawlfleet.cli.children import Child, EmbeddedStore, pid_alive
-from crawlfleet.embedded import free_port, port_is_free, wait_for_port
+from crawlfleet.embedded import free_port, port_is_free
 
 
 def _config_and_logging(name, **overrides):
@@ -241,15 +243,10 @@ def up(port, host, demo_port, scrapyd_port):
         me = [sys.executable, "-m", "crawlfleet"]
         children.append(Child("master", me + ["master"], env))
         children.append(Child("node", me + ["node"], env))
-        scrapyd_url = None
-        web_argv = me + ["web", "--bind", f"{host}:{port}"]
         if scrapyd_port:
             scrapyd_port = free_port(host, preferred=scrapyd_port)  # a Scrapyd may hold 6800
-            scrapyd_url = f"http://{host}:{scrapyd_port}"
-            web_argv += ["--scrapyd-bind", f"{host}:{scrapyd_port}"]
-        children.append(Child("web", web_argv, env))
-        if not wait_for_port(host, port, 60, children[-1].proc):
-            raise click.ClickException(f"the web server did not start on {host}:{port}")
+        scrapyd_port = _start_web(me, host, port, scrapyd_port, env, children)
+        scrapyd_url = f"http://{host}:{scrapyd_port}" if scrapyd_port else None
         _wait_for_discovery(Store(config), started, children)
         write_private(state_path, json.dumps({
             "pid": os.getpid(), "mongo_uri": mongo_uri, "broker_url": config.broker_url,
@@ -289,6 +286,47 @@ def up(port, host, demo_port, scrapyd_port):
                     state_path.unlink()
             except (OSError, ValueError):
                 pass
+
+
+def _start_web(me, host, port, scrapyd_port, env, children):
+    """Start the web server (added to `children`) and wait until it answers;
+    returns the Scrapyd listener's port, which may have changed.
+
+    gunicorn binds every listener before it starts a worker, so an answer on the
+    web port means the Scrapyd port is the web's too. That port was only seen
+    free a moment before: when another program takes it first, gunicorn gives
+    up, and the web is started again on another free port."""
+    for _ in range(3):
+        argv = me + ["web", "--bind", f"{host}:{port}"]
+        if scrapyd_port:
+            argv += ["--scrapyd-bind", f"{host}:{scrapyd_port}"]
+        web = Child("web", argv, env)
+        children.append(web)
+        if _answers(f"http://{host}:{port}/healthz", 90, web.proc):
+            return scrapyd_port
+        web.stop(timeout=5.0)
+        children.remove(web)
+        if not scrapyd_port or port_is_free(host, scrapyd_port):
+            break
+        taken, scrapyd_port = scrapyd_port, free_port(host)
+        click.echo(f"crawlfleet: port {taken} of the Scrapyd listener was taken meanwhile; "
+                   f"it uses {scrapyd_port} instead (--scrapyd-port to choose)")
+    raise click.ClickException(f"the web server did not start on {host}:{port}; "
+                               "its error is in the lines above")
+
+
+def _answers(url, timeout, proc):
+    """Whether `url` gives any HTTP answer within `timeout` seconds while `proc` runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return True
+        except urllib.error.HTTPError:
+            return True  # e.g. 503 while the store starts: the server itself is up
+        except OSError:
+            time.sleep(0.1)
+    return False
 
 
 def _check_ports(host, port):
