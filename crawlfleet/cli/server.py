@@ -16,6 +16,7 @@ import click
 
 from crawlfleet.cli.children import Child, EmbeddedStore, pid_alive
 from crawlfleet.embedded import free_port, port_is_free
+from crawlfleet.retrying import poll_until
 
 
 def _config_and_logging(name, **overrides):
@@ -317,16 +318,17 @@ def _start_web(me, host, port, scrapyd_port, env, children):
 
 def _answers(url, timeout, proc):
     """Whether `url` gives any HTTP answer within `timeout` seconds while `proc` runs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
+    def state():
+        if proc.poll() is not None:
+            return "exited"
         try:
             with urllib.request.urlopen(url, timeout=5):
-                return True
+                return "answered"
         except urllib.error.HTTPError:
-            return True  # e.g. 503 while the store starts: the server itself is up
+            return "answered"  # e.g. 503 while the store starts: the server itself is up
         except OSError:
-            time.sleep(0.1)
-    return False
+            return None
+    return poll_until(state, timeout, interval=0.1) == "answered"
 
 
 def _check_ports(host, port):
