@@ -21,10 +21,8 @@ from crawlfleet.results.delivery import short, table_for
 from crawlfleet.secretbox import SecretBox
 
 
-class SourceUnavailable(CrawlfleetError):
+class SourceUnavailable(CrawlfleetError, status_code=503):
     """A data source could not be reached (or refused) while results were removed."""
-
-    status_code = 503
 
 
 def sources_of(store, collection: str) -> list[str]:
