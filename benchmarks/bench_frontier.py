@@ -16,7 +16,6 @@ and what the frontier costs per request.
    its seen-set check, take, release, limiter acquire and free).
 """
 
-import argparse
 import collections
 import os
 import statistics
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Platform, headline, table  # noqa: E402
+from harness import Platform, headline, options, table  # noqa: E402
 
 from spiders.demosite.server import start_in_thread  # noqa: E402
 
@@ -117,11 +116,7 @@ def redis_round_trips(url, count=2000):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--delay", type=float, default=0.5)
-    parser.add_argument("--max-workers", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--home", default="./.bench/frontier")
+    parser = options(__doc__, delay=0.5, max_workers=4, repeat=3, home="./.bench/frontier")
     parser.add_argument("--only", choices=["speedup", "cost"], help="Run one part only.")
     opts = parser.parse_args()
     slow = start_in_thread(delay=opts.delay)

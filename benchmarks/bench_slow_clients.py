@@ -11,7 +11,6 @@ the web server and the embedded store run in their own process groups.
 settings.
 """
 
-import argparse
 import socket
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import Platform, headline, percentile, table  # noqa: E402
+from benchmarks.harness import Platform, headline, options, percentile, table  # noqa: E402
 from crawlfleet.models import new_task  # noqa: E402
 
 CONNECT_TIMEOUT = 10.0
@@ -124,12 +123,8 @@ def running_task(store):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--idle", type=int, default=500)
-    parser.add_argument("--streams", type=int, default=200)
-    parser.add_argument("--probes", type=int, default=20)
-    parser.add_argument("--classes", default="gevent,gthread")
-    args = parser.parse_args()
+    args = options(__doc__, idle=500, streams=200, probes=20,
+                   classes="gevent,gthread").parse_args()
     rows = []
     shipped = None  # the shipped worker class's figures, for the summary line
     for worker_class in args.classes.split(","):

@@ -7,7 +7,6 @@ start), for back-to-back runs of the no-op spider of bench_dispatch.py.
     python benchmarks/dispatch_breakdown.py [--runs 20]
 """
 
-import argparse
 import shutil
 import statistics
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_dispatch import FINAL, PROJECTS, SPIDER  # noqa: E402
-from harness import Platform, table  # noqa: E402
+from harness import Platform, options, table  # noqa: E402
 
 from spiders.demosite.server import start_in_thread  # noqa: E402
 
@@ -30,10 +29,7 @@ STEPS = [("request → task written", "sent", "created_at"),
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--home", default="./.bench-breakdown")
-    opts = parser.parse_args()
+    opts = options(__doc__, runs=20, home="./.bench-breakdown").parse_args()
     home = Path(opts.home).resolve()
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)

@@ -7,6 +7,7 @@ each in its own process group, all ended on exit.
         task_ids = p.api.run("noop")["task_ids"]
 """
 
+import argparse
 import json
 import os
 import signal
@@ -86,6 +87,20 @@ def cpu_seconds(pgid):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def options(doc, **defaults):
+    """A benchmark's argument parser, described by its docstring's first line: one
+    ``--name`` per keyword (underscores become dashes), typed like its default, a
+    flag where the default is False. Add the odd option to it before parsing."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, default in defaults.items():
+        flag = "--" + name.replace("_", "-")
+        if default is False:
+            parser.add_argument(flag, action="store_true")
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
+    return parser
+
+
 def wait_until(predicate, timeout, what):
     """The predicate's first true value, polled; exits the benchmark past `timeout`."""
     value = poll_until(predicate, timeout)
@@ -113,7 +128,7 @@ def table(title, header, rows, note=None):
 def rate_row(label, rate, yardstick, goal=None):
     """A table row of a rate next to its yardstick's: items/s, the ratio, and
     whether the ratio reaches `goal` ("—" where the row has none)."""
-    met = "—" if goal is None else ("yes" if rate / yardstick >= goal else "no")
+    met = "—" if goal is None else f"≥ {goal:g}×: " + ("yes" if rate / yardstick >= goal else "no")
     return [label, f"{rate:.0f}", f"{rate / yardstick:.2f}", met]
 
 
@@ -123,11 +138,11 @@ def headline(what, figure, goal="", met=""):
     record({"kind": "headline", "what": what, "figure": figure, "goal": goal, "met": met})
 
 
-def rate_table(title, versus, goal, rows):
+def rate_table(title, versus, rows):
     """A table of rates, each against its yardstick (`rate_row`'s columns): `rows`
     are (label, rate, yardstick[, goal]); `versus` names the yardstick in the
-    ratio column's head, `goal` heads the last column."""
-    table(title, ["path", "items/s", f"vs {versus}", goal], [rate_row(*row) for row in rows])
+    ratio column's head."""
+    table(title, ["path", "items/s", f"vs {versus}", "goal"], [rate_row(*row) for row in rows])
 
 
 def ratio_headline(what, figure, ratios, goal):

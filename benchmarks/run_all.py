@@ -36,33 +36,31 @@ BEGIN = "<!-- benchmarks:begin (written by benchmarks/run_all.py --compare; do n
 END = "<!-- benchmarks:end -->"
 PEERS = {"bench_dispatch.py", "bench_throughput.py", "bench_overhead.py"}
 
-# (title, argv); seed_data.py drops and re-seeds the API/UI dataset, smaller than its default
-FULL = [
-    ("dispatch latency", ["bench_dispatch.py", "--rounds", "12", "--deploys", "3", "--idles", "2"]),
-    ("short-task throughput and CPU per task", ["bench_throughput.py", "--tasks", "40",
-                                                "--rounds", "2"]),
-    ("realistic crawl", ["bench_overhead.py", "--products", "1900", "--repeat", "2"]),
-    ("item ingest", ["bench_ingest.py", "--items", "20000"]),
-    ("scheduler", ["bench_scheduler.py", "--seconds", "20", "--count", "5000"]),
-    ("distributed crawls", ["bench_frontier.py", "--repeat", "3"]),
-    ("seed the API/UI dataset", ["seed_data.py", "--home", ".bench-report", "--results", "100000",
-                                 "--tasks", "20000"]),
-    ("JSON API at scale", ["bench_api.py", "--home", ".bench-report", "--runs", "20"]),
-    ("web UI at scale", ["bench_ui.py", "--home", ".bench-report", "--runs", "20"]),
-    ("slow clients", ["bench_slow_clients.py"]),
-    ("soak", ["soak.py", "--tasks", "1500"]),
+# (title, script, its options in the full plan, in --quick; None: left out of --quick).
+# seed_data.py drops and re-seeds the API/UI dataset, smaller than its default.
+PLAN = [
+    ("dispatch latency", "bench_dispatch.py",
+     "--rounds 12 --deploys 3 --idles 2", "--rounds 4 --deploys 1 --idles 1"),
+    ("short-task throughput and CPU per task", "bench_throughput.py",
+     "--tasks 40 --rounds 2", "--tasks 24 --rounds 1"),
+    ("realistic crawl", "bench_overhead.py", "--products 1900 --repeat 2", "--products 1500 --repeat 1"),
+    ("item ingest", "bench_ingest.py", "--items 20000", "--items 5000"),
+    ("scheduler", "bench_scheduler.py", "--seconds 20 --count 5000", "--seconds 10 --count 2000"),
+    ("distributed crawls", "bench_frontier.py", "--repeat 3", "--repeat 1 --max-workers 3"),
+    ("seed the API/UI dataset", "seed_data.py",
+     "--home .bench-report --results 100000 --tasks 20000", None),
+    ("JSON API at scale", "bench_api.py", "--home .bench-report --runs 20", None),
+    ("web UI at scale", "bench_ui.py", "--home .bench-report --runs 20", None),
+    ("slow clients", "bench_slow_clients.py", "", "--idle 100 --streams 50"),
+    ("soak", "soak.py", "--tasks 1500", "--tasks 300"),
 ]
-QUICK = [
-    ("dispatch latency", ["bench_dispatch.py", "--rounds", "4", "--deploys", "1", "--idles", "1"]),
-    ("short-task throughput and CPU per task", ["bench_throughput.py", "--tasks", "24",
-                                                "--rounds", "1"]),
-    ("realistic crawl", ["bench_overhead.py", "--products", "1500", "--repeat", "1"]),
-    ("item ingest", ["bench_ingest.py", "--items", "5000"]),
-    ("scheduler", ["bench_scheduler.py", "--seconds", "10", "--count", "2000"]),
-    ("distributed crawls", ["bench_frontier.py", "--repeat", "1", "--max-workers", "3"]),
-    ("slow clients", ["bench_slow_clients.py", "--idle", "100", "--streams", "50"]),
-    ("soak", ["soak.py", "--tasks", "300"]),
-]
+
+
+def plan_of(quick):
+    """[(title, argv)] of the full plan, or of the quick one."""
+    return [(title, [script, *(quick_options if quick else options).split()])
+            for title, script, options, quick_options in PLAN
+            if not quick or quick_options is not None]
 
 
 def machine():
@@ -221,7 +219,7 @@ def main():
                         help="measure Scrapyd in the same run; write REPORT.md and the README block")
     parser.add_argument("--only", help="comma-separated script names to run")
     opts = parser.parse_args()
-    plan = QUICK if opts.quick else FULL
+    plan = plan_of(opts.quick)
     if opts.only:
         wanted = set(opts.only.split(","))
         plan = [(name, argv) for name, argv in plan if argv[0] in wanted or argv[0][:-3] in wanted]
