@@ -10,6 +10,7 @@ prints it, so all three show the same numbers.
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,6 +27,7 @@ TASK_FIELDS = {"_id": 1, "spider": 1, "status": 1, "started_at": 1, "finished_at
                "trigger": 1}
 
 
+@dataclass(eq=False)
 class Sampler:
     """Writes a node's figures to ``node_samples`` at most once per `every` seconds.
 
@@ -33,15 +35,13 @@ class Sampler:
     restarts does not write a second sample within the minute either.
     """
 
-    def __init__(self, store: Any, node_id: str, retention_days: float,
-                 every: float = SAMPLE_EVERY, clock: Callable[[], float] = time.time) -> None:
-        self.store = store
-        self.node_id = node_id
-        self.retention_days = retention_days
-        self.every = every
-        self.clock = clock
-        self.last_at: float | None = None
-        self.loaded = False
+    store: Any
+    node_id: str
+    retention_days: float
+    every: float = SAMPLE_EVERY
+    clock: Callable[[], float] = time.time
+    last_at: float | None = field(default=None, init=False)
+    loaded: bool = field(default=False, init=False)
 
     def offer(self, load: float | None, memory_percent: float | None, busy: int,
               slots: int) -> bool:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pymongo
@@ -73,21 +74,22 @@ PRUNE_INTERVAL = 3600.0   # fire records go with the tasks (task_retention_days)
 MISSED_RECORDS = 100      # missed fire times recorded one by one; the rest in one record
 
 
+@dataclass(eq=False)
 class Scheduler:
-    def __init__(self, config: Config, store: Store, broker: Broker, lease: Lease | None = None,
-                 *, clock: Callable[[], float] = now, master_id: str = "master") -> None:
-        self.config = config
-        self.store = store
-        self.broker = broker
-        self.lease = lease
-        self.clock = clock
-        self.master_id = master_id
-        self._specs: dict[tuple[str, str], CronSpec] = {}
-        self._recovered_at = 0.0
-        # Outcomes of fires and schedules' next times, written in bulk after each
-        # batch (the fire's claim and its tasks are written at once, one by one).
-        self._writes: dict[str, list[UpdateOne]] = {"schedules": [], "schedule_fires": []}
-        self._pruned_at = 0.0
+    config: Config
+    store: Store
+    broker: Broker
+    lease: Lease | None = None
+    _: KW_ONLY
+    clock: Callable[[], float] = now
+    master_id: str = "master"
+    _specs: dict[tuple[str, str], CronSpec] = field(default_factory=dict, init=False)
+    _recovered_at: float = field(default=0.0, init=False)
+    # Outcomes of fires and schedules' next times, written in bulk after each
+    # batch (the fire's claim and its tasks are written at once, one by one).
+    _writes: dict[str, list[UpdateOne]] = field(
+        default_factory=lambda: {"schedules": [], "schedule_fires": []}, init=False)
+    _pruned_at: float = field(default=0.0, init=False)
 
     # -- the loop ----------------------------------------------------------------
     def leading(self) -> bool:

@@ -34,7 +34,7 @@ from crawlfleet.venvs import Virtualenvs
 from node.control import NodeControl
 from node.filecache import FileCache
 from node.prewarm import Prewarmer
-from node.runner import TaskRun
+from node.runner import RunKit, TaskRun
 from node.warmpool import WarmPool
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,9 @@ class NodeAgent(ConsumerMixin):
                      if config.warm_start else None)
         self.prewarm = (Prewarmer(store, self.cache, self.venvs, self.warm)
                         if self.warm is not None else None)
+        self.kit = RunKit(store=store, config=config, cache=self.cache, venvs=self.venvs,
+                          node_id=self.node_id, session=self.session, warm=self.warm,
+                          sandbox=self.sandbox)
         self.runs = {}
         self.runs_lock = threading.Lock()
         self.acks = queue.SimpleQueue()
@@ -283,9 +286,7 @@ class NodeAgent(ConsumerMixin):
         return None
 
     def start_run(self, task, message):
-        run = TaskRun(task, store=self.store, config=self.config, cache=self.cache,
-                      venvs=self.venvs, node_id=self.node_id, session=self.session,
-                      warm=self.warm, sandbox=self.sandbox)
+        run = TaskRun(task, self.kit)
         run.thread = threading.Thread(target=self._run_then_ack, args=(run, message),
                                       name=f"task-{task['_id']}", daemon=True)
         with self.runs_lock:

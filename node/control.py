@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -28,18 +29,22 @@ from crawlfleet.models import Doc, NodeMode
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class NodeControl:
-    def __init__(self, store: Any, node_id: str, own_slots: int, topology: Topology) -> None:
-        self.store = store
-        self.node_id = node_id
-        self.own_slots = own_slots
-        self.topology = topology
-        self.lock = threading.Lock()
-        self.labels: dict[str, str] = {}
-        self.mode = NodeMode.ENABLED.value
-        self.slots = own_slots
-        self.selectors: dict[str, dict[str, str]] = {}  # queue name -> labels it asks for
-        self.applied: tuple[Any, ...] | None = None
+    store: Any
+    node_id: str
+    own_slots: int
+    topology: Topology
+    lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    labels: dict[str, str] = field(default_factory=dict, init=False)
+    mode: str = field(default=NodeMode.ENABLED.value, init=False)
+    slots: int = field(init=False)  # the node's own until an operator sets run_slots
+    # queue name -> labels it asks for
+    selectors: dict[str, dict[str, str]] = field(default_factory=dict, init=False)
+    applied: tuple[Any, ...] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = self.own_slots
 
     @property
     def accepting(self) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,15 +40,17 @@ SCHEDULE_HORIZON = 300.0  # seconds ahead: schedules due sooner get a warm proce
 RETRY_AFTER = 60.0        # a version that could not be fetched is not retried every second
 
 
+@dataclass(eq=False)
 class Prewarmer:
-    def __init__(self, store: Store, cache: FileCache, venvs: Virtualenvs, warm: WarmPool) -> None:
-        self.store = store
-        self.cache = cache
-        self.venvs = venvs
-        self.warm = warm
-        self.since = now()          # deploys after this node started
-        self.resolved: dict[str, tuple[str, Path]] = {}  # version id -> (python, workdir)
-        self.failed_at: dict[str, float] = {}      # version id -> monotonic time of the failure
+    store: Store
+    cache: FileCache
+    venvs: Virtualenvs
+    warm: WarmPool
+    since: float = field(default_factory=now, init=False)  # deploys after this node started
+    # version id -> (python, workdir)
+    resolved: dict[str, tuple[str, Path]] = field(default_factory=dict, init=False)
+    # version id -> monotonic time of the failure
+    failed_at: dict[str, float] = field(default_factory=dict, init=False)
 
     def start(self, stopped: threading.Event) -> None:
         def loop() -> None:

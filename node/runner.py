@@ -20,6 +20,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -69,31 +70,36 @@ def task_folder(config: Config, version: str, task_id: str) -> Path:
     return version_folder(config, version) / task_id
 
 
+@dataclass(frozen=True)
+class RunKit:
+    """What a node gives every task it runs, built once by the node agent."""
+
+    store: Store
+    config: Config
+    cache: FileCache
+    venvs: Virtualenvs
+    node_id: str
+    session: str  # this node process's: the ledger accepts writes of its own session only
+    warm: WarmPool | None = None
+    sandbox: Sandbox | None = None
+
+
 class TaskRun:
-    def __init__(self, task: Doc, *, store: Store, config: Config, cache: FileCache,
-                 venvs: Virtualenvs, node_id: str, session: str, warm: WarmPool | None = None,
-                 sandbox: Sandbox | None = None) -> None:
+    def __init__(self, task: Doc, kit: RunKit) -> None:
         self.task = task
         self.task_id = task["_id"]
-        self.store = store
-        self.config = config
-        self.cache = cache
-        self.venvs = venvs
-        self.warm = warm
-        self.sandbox = sandbox
+        self.kit = kit
         self.items: ItemsPipe | None = None
         self.results = ResultsSettings()
         self.channel: TaskChannel | None = None
         self.writer: ItemWriter | None = None
         # grouped by version: a warm process of the version sees its group only
-        self.task_dir = task_folder(config, task["version"], task["_id"])
-        self.node_id = node_id
-        self.session = session
+        self.task_dir = task_folder(kit.config, task["version"], task["_id"])
         self.cancel_event = threading.Event()
         self.shutdown_reason: str | None = None  # set when the node, not a user, stops the task
         self.thread: threading.Thread | None = None
         self.proc: subprocess.Popen[bytes] | WarmProcess | None = None
-        self.log = LogShipper(store, self.task_id, config)
+        self.log = LogShipper(kit.store, self.task_id, kit.config)
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -138,9 +144,10 @@ class TaskRun:
         return result["status"]
 
     def _run(self):
-        version = self._with_store_retries(lambda: self.cache.version(self.task["version"]))
+        kit = self.kit
+        version = self._with_store_retries(lambda: kit.cache.version(self.task["version"]))
         spider_doc = self._with_store_retries(
-            lambda: self.store.spiders.find_one({"_id": self.task["spider"]})) or {}
+            lambda: kit.store.spiders.find_one({"_id": self.task["spider"]})) or {}
         # dedup, data sources, feeds: the spider's settings now, like its command
         self.results = ResultsSettings.of(spider_doc)
         spider = {"_id": self.task["spider"], "command": spider_doc.get("command")}
@@ -150,11 +157,11 @@ class TaskRun:
         if not scrapy and not spider.get("command"):
             return {"status": TaskStatus.ERROR.value,
                     "error": f"spider {self.task['spider']} is not in version {self.task['version']}"}
-        self.log.say(f"task {self.task_id} on node {self.node_id}: "
+        self.log.say(f"task {self.task_id} on node {kit.node_id}: "
                      f"{self.task['spider']} version {self.task['version']}")
         try:
-            workdir = self._with_store_retries(lambda: self.cache.ensure(self.task["version"]))
-            python = self.venvs.python_for(workdir, self.log.say)
+            workdir = self._with_store_retries(lambda: kit.cache.ensure(self.task["version"]))
+            python = kit.venvs.python_for(workdir, self.log.say)
         except CrawlfleetError as exc:
             self.log.say(str(exc))
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
@@ -162,7 +169,7 @@ class TaskRun:
         if scrapy:
             try:
                 command.settings.update(self.results.scrapy_settings(
-                    self.task_dir, self.config.feeds_path))
+                    self.task_dir, kit.config.feeds_path))
             except CrawlfleetError as exc:
                 self.log.say(str(exc))
                 return {"status": TaskStatus.ERROR.value, "error": str(exc)}
@@ -170,7 +177,7 @@ class TaskRun:
         self.task_dir.mkdir(parents=True, exist_ok=True)
         project = self._project()
         try:
-            env = task_environment(self.task, self.config, self.node_id, home=self.task_dir,
+            env = task_environment(self.task, kit.config, kit.node_id, home=self.task_dir,
                                    spider_env=self.spider_env(project),
                                    # (a JSON-backed store may keep true as 1)
                                    store_access=bool(project.get("store_access")),
@@ -179,49 +186,49 @@ class TaskRun:
             self.log.say(str(exc))
             return {"status": TaskStatus.ERROR.value, "error": str(exc)}
         env.update(self.results.environment(self.task))
-        self.writer = ItemWriter(self.store, self.task, self.session, self.log.say,
+        self.writer = ItemWriter(kit.store, self.task, kit.session, self.log.say,
                                  policy=self.results.policy)
         self.items = ItemsPipe(self.writer, self.task_dir, self.log.say)
         self.channel = TaskChannel(self.writer, self.log.say)
         env["CRAWLFLEET_ITEMS_PIPE"] = self.items.path
         env["CRAWLFLEET_CHANNEL_FD"] = str(self.channel.spider_fd)
-        if self.sandbox is not None:
+        if kit.sandbox is not None:
             for folder in (workdir, *venv_folder(python)):
-                self.sandbox.share(folder)
-            self.sandbox.own(self.task_dir.parent)
-            self.sandbox.own(self.task_dir)
-            self.sandbox.own(self.items.path)
+                kit.sandbox.share(folder)
+            kit.sandbox.own(self.task_dir.parent)
+            kit.sandbox.own(self.task_dir)
+            kit.sandbox.own(self.items.path)
         self.log.say("command: " + command.display())
         started = time.monotonic()
-        if self.sandbox is not None and self.sandbox.mode == "none":
-            self.log.say("WARNING: " + self.sandbox.state.warning)
+        if kit.sandbox is not None and kit.sandbox.mode == "none":
+            self.log.say("WARNING: " + kit.sandbox.state.warning)
         # Scrapy reads SCRAPY_* variables into the settings a warm process computed once
         warm_ok = not any(k.startswith("SCRAPY_") for k in env)
-        if self.warm is not None and command.warm_capable and warm_ok:
-            self.proc = self.warm.spawn(python, workdir, command.launch_args(), env, self.log.say,
-                                        channel_fd=self.channel.spider_fd,
-                                        task_dir=self.task_dir)
+        if kit.warm is not None and command.warm_capable and warm_ok:
+            self.proc = kit.warm.spawn(python, workdir, command.launch_args(), env, self.log.say,
+                                       channel_fd=self.channel.spider_fd,
+                                       task_dir=self.task_dir)
         if self.proc is None:
             mounts = Mounts(readonly=[workdir, *venv_folder(python)], writable=[self.task_dir])
-            command = self.sandbox.wrap(argv, mounts, workdir) if self.sandbox else argv
+            command = kit.sandbox.wrap(argv, mounts, workdir) if kit.sandbox else argv
             try:
                 self.proc = subprocess.Popen(
                     PDEATHSIG + command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
                     pass_fds=[self.channel.spider_fd],
-                    umask=self.sandbox.umask if self.sandbox else -1,
+                    umask=kit.sandbox.umask if kit.sandbox else -1,
                 )
             except OSError as exc:
                 return {"status": TaskStatus.ERROR.value,
                         "error": f"cannot start the spider: {exc}"}
         self.channel.started()
-        self._best_effort(lambda: ledger.start(self.store, self.task_id, self.session,
+        self._best_effort(lambda: ledger.start(kit.store, self.task_id, kit.session,
                                                pid=self.proc.pid, hostname=socket.gethostname()))
         self.log.follow(self.proc.stdout)
         ending = self._wait(started)
         code = self.proc.returncode
-        if self.sandbox is not None and isinstance(self.proc, subprocess.Popen):
-            code = self.sandbox.exit_code(code)
+        if kit.sandbox is not None and isinstance(self.proc, subprocess.Popen):
+            code = kit.sandbox.exit_code(code)
         # Whatever the spider started in its group must not outlive it (and
         # would keep its output pipe open).
         self._signal(signal.SIGKILL)
@@ -247,7 +254,7 @@ class TaskRun:
         if not project.get("has_env"):
             return {}
         env, secret_values = self._with_store_retries(lambda: spider_variables(
-            self.store, self.config, self.task.get("project"), self.task["spider"]))
+            self.kit.store, self.kit.config, self.task.get("project"), self.task["spider"]))
         self.log.secrets = secret_values
         return env
 
@@ -255,14 +262,14 @@ class TaskRun:
         """The crawl a worker task belongs to: its sealed frontier password."""
         if not self.task.get("crawl_id"):
             return None
-        return self._with_store_retries(lambda: self.store.crawls.find_one(
+        return self._with_store_retries(lambda: self.kit.store.crawls.find_one(
             {"_id": self.task["crawl_id"]}, {"frontier_secret": 1}))
 
     def _project(self):
         """What the task's project says about its spiders' environment: whether
         it has variables, and whether an admin gave it direct store access
         (for spiders written for Crawlab's SDK; off unless switched on)."""
-        return self._with_store_retries(lambda: self.store.projects.find_one(
+        return self._with_store_retries(lambda: self.kit.store.projects.find_one(
             {"_id": self.task.get("project")}, {"store_access": 1, "has_env": 1})) or {}
 
     @staticmethod
@@ -296,7 +303,7 @@ class TaskRun:
     def _finish_results(self):
         """Supersede earlier attempts and deliver to data sources; an error or None."""
         try:
-            return finish(self.store, self.config, self.task, self.results, self.log.say)
+            return finish(self.kit.store, self.kit.config, self.task, self.results, self.log.say)
         except Exception as exc:  # never let it keep the final status unwritten
             log.exception("task %s: results not finished", self.task_id)
             return f"results not finished: {exc}"
@@ -314,7 +321,7 @@ class TaskRun:
             f"store unreachable ({exc.__class__.__name__}); retrying in {wait:.1f} s"))
 
     def _stop(self):
-        grace = self.config.cancel_grace
+        grace = self.kit.config.cancel_grace
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
             if self.proc.poll() is not None:
                 return
@@ -334,7 +341,7 @@ class TaskRun:
         """Write the final status; retried, because the ack waits for it."""
         try:
             FINAL_STATUS.call(lambda: ledger.finish(
-                self.store, self.task_id, self.session, result["status"],
+                self.kit.store, self.task_id, self.kit.session, result["status"],
                 error=result.get("error"), exit_code=result.get("exit_code"),
                 log_lines=self.log.stored))
         except pymongo.errors.PyMongoError as exc:
