@@ -16,6 +16,7 @@
 import math
 
 from flask import Blueprint, g, jsonify, request
+from flask.views import MethodView
 from werkzeug.exceptions import Forbidden
 
 from crawlfleet.alerting import channels, history, rules
@@ -49,24 +50,6 @@ def create_channel():
     return jsonify(channels.create(svc.store, svc.config, body, by=who())), 201
 
 
-@bp.get("/channels/<channel_id>")
-def get_channel(channel_id):
-    return jsonify(channels.public(channels.get(services().store, channel_id)))
-
-
-@bp.patch("/channels/<channel_id>")
-def update_channel(channel_id):
-    body = api.json_body(channels.FIELDS)
-    svc = services()
-    return jsonify(channels.update(svc.store, svc.config, channel_id, body))
-
-
-@bp.delete("/channels/<channel_id>")
-def delete_channel(channel_id):
-    channels.delete(services().store, channel_id)
-    return jsonify({"deleted": channel_id})
-
-
 @bp.post("/channels/<channel_id>/test")
 def test_channel(channel_id):
     api.json_body(())
@@ -91,23 +74,6 @@ def create_rule():
     return jsonify(rules.create(services().store, body, by=who())), 201
 
 
-@bp.get("/rules/<rule_id>")
-def get_rule(rule_id):
-    return jsonify(rules.public(rules.get(services().store, rule_id)))
-
-
-@bp.patch("/rules/<rule_id>")
-def update_rule(rule_id):
-    body = api.json_body(rules.FIELDS)
-    return jsonify(rules.update(services().store, rule_id, body))
-
-
-@bp.delete("/rules/<rule_id>")
-def delete_rule(rule_id):
-    rules.delete(services().store, rule_id)
-    return jsonify({"deleted": rule_id})
-
-
 @bp.get("/history")
 def list_history():
     before = request.args.get("before")
@@ -120,3 +86,48 @@ def list_history():
     limit = api.int_arg("limit", history.PAGE[0], history.PAGE[1], smallest=1)
     return jsonify({"alerts": history.recent(services().store, limit, before_at)})
 
+
+class AlertItem(MethodView):
+    """GET, PATCH and DELETE of one channel or rule: crawlfleet.alerting's
+    channels and rules modules read, show and delete theirs alike."""
+
+    init_every_request = False
+    kind = None  # the alerting module: channels or rules
+
+    def dispatch_request(self, **url):
+        # the URL's one variable keeps its own name (<channel_id>, <rule_id>),
+        # as the OpenAPI document calls it
+        (item_id,) = url.values()
+        return super().dispatch_request(item_id=item_id)
+
+    def update(self, item_id, body):
+        raise NotImplementedError
+
+    def get(self, item_id):
+        return jsonify(self.kind.public(self.kind.get(services().store, item_id)))
+
+    def patch(self, item_id):
+        return jsonify(self.update(item_id, api.json_body(self.kind.FIELDS)))
+
+    def delete(self, item_id):
+        self.kind.delete(services().store, item_id)
+        return jsonify({"deleted": item_id})
+
+
+class ChannelItem(AlertItem):
+    kind = channels
+
+    def update(self, item_id, body):
+        svc = services()  # a changed URL is sealed with the config's key
+        return channels.update(svc.store, svc.config, item_id, body)
+
+
+class RuleItem(AlertItem):
+    kind = rules
+
+    def update(self, item_id, body):
+        return rules.update(services().store, item_id, body)
+
+
+bp.add_url_rule("/channels/<channel_id>", view_func=ChannelItem.as_view("channel"))
+bp.add_url_rule("/rules/<rule_id>", view_func=RuleItem.as_view("rule"))

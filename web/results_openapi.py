@@ -6,12 +6,19 @@ from web.openapi import SPIDER, TASK_ID, _json, _op, _param, _ref
 
 TAG = "results"
 NAME = _param("name", "path", {"type": "string"}, "Data-source name")
-IN_SOURCES = {"type": "object", "additionalProperties": {"type": "integer"},
-              "description": "Rows removed in each SQL data source, by its name"}
 
 
 def _body(name):
     return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _removed(count):
+    """The answer of both ways to remove results: how many MongoDB rows went
+    (under `count`), and how many in each SQL data source."""
+    return {"200": _json({"type": "object", "properties": {
+        count: {"type": "integer"},
+        "data_sources": {"type": "object", "additionalProperties": {"type": "integer"},
+                         "description": "Rows removed in each SQL data source, by its name"}}})}
 
 
 def schemas():
@@ -76,14 +83,11 @@ def paths():
         "/tasks/{task_id}/results": {"delete": _op(
             "Delete the items of a task's crawl (admin), from its spider's SQL data sources "
             "first (503 when one cannot be reached: nothing is removed)",
-            {"200": _json({"type": "object", "properties": {
-                "removed": {"type": "integer"}, "data_sources": IN_SOURCES}})},
-            params=[TASK_ID], tag=TAG, write=True, errors=(404,))},
+            _removed("removed"), params=[TASK_ID], tag=TAG, write=True, errors=(404,))},
         "/results/{name}": {"delete": _op(
             "Drop a whole results collection (admin) and its table in the spiders' SQL "
             "data sources (first; 503 when one cannot be reached); confirm=<name> is required",
-            {"200": _json({"type": "object", "properties": {
-                "rows": {"type": "integer"}, "data_sources": IN_SOURCES}})},
+            _removed("rows"),
             params=[_param("name", "path", {"type": "string"}, "Results collection"),
                     _param("confirm", "query", {"type": "string"}, "The collection's name again",
                            required=True)],

@@ -37,6 +37,15 @@
   window.crawlfleet.api = api;
   window.crawlfleet.csrf = CSRF;
 
+  /* a page's elements, named as its script calls them: byIds({box: "log"}).box
+     is #log, or null where the page has none */
+  function byIds(ids) {
+    var found = {};
+    Object.keys(ids).forEach(function (name) { found[name] = document.getElementById(ids[name]); });
+    return found;
+  }
+  window.crawlfleet.byIds = byIds;
+
   function on(selector, event, handler) {
     document.addEventListener(event, function (e) {
       var target = e.target.closest ? e.target.closest(selector) : null;
@@ -248,24 +257,20 @@
   if (taskPage) { taskLive(taskPage); }
 
   function taskLive(page) {
-    var logBox = document.getElementById("log");
-    var search = document.getElementById("log-search");
-    var follow = document.getElementById("log-follow");
-    var state = document.getElementById("log-state");
-    var live = document.getElementById("log-live");
-    var count = document.getElementById("log-count");
+    var log = byIds({ box: "log", search: "log-search", follow: "log-follow",
+                      state: "log-state", live: "log-live", count: "log-count" });
     var MAX_LINES = 20000;
     var total = 0;
     var wasFinal = page.dataset.final === "true";
 
     function matches(line) {
-      var q = search.value.trim().toLowerCase();
+      var q = log.search.value.trim().toLowerCase();
       return !q || line.toLowerCase().indexOf(q) !== -1;
     }
     function showCount() {
-      var shown = logBox.querySelectorAll("div:not(.hidden)").length;
-      count.textContent = search.value.trim() ? t("%(shown)s of %(total)s lines", { shown: shown, total: total })
-                                               : t("%(total)s lines", { total: total });
+      var shown = log.box.querySelectorAll("div:not(.hidden)").length;
+      log.count.textContent = log.search.value.trim() ? t("%(shown)s of %(total)s lines", { shown: shown, total: total })
+                                                       : t("%(total)s lines", { total: total });
     }
     function addLines(lines) {
       var fragment = document.createDocumentFragment();
@@ -277,14 +282,14 @@
         if (!matches(line)) div.classList.add("hidden");
         fragment.appendChild(div);
       });
-      logBox.appendChild(fragment);
+      log.box.appendChild(fragment);
       total += lines.length;
-      while (logBox.childNodes.length > MAX_LINES) logBox.removeChild(logBox.firstChild);
-      if (follow.checked) logBox.scrollTop = logBox.scrollHeight;
+      while (log.box.childNodes.length > MAX_LINES) log.box.removeChild(log.box.firstChild);
+      if (log.follow.checked) log.box.scrollTop = log.box.scrollHeight;
       showCount();
     }
-    search.addEventListener("input", function () {
-      Array.prototype.forEach.call(logBox.children, function (div) {
+    log.search.addEventListener("input", function () {
+      Array.prototype.forEach.call(log.box.children, function (div) {
         div.classList.toggle("hidden", !matches(div.textContent));
       });
       showCount();
@@ -292,18 +297,18 @@
 
     var source = new EventSource(page.dataset.streamUrl);
     source.onopen = function () {
-      if (!wasFinal) { state.textContent = t("live"); live.classList.add("on"); }
+      if (!wasFinal) { log.state.textContent = t("live"); log.live.classList.add("on"); }
     };
     source.onmessage = function (e) { addLines(JSON.parse(e.data)); };
     source.addEventListener("end", function () {
       source.close();
-      live.classList.remove("on");
-      state.textContent = t("complete");
+      log.live.classList.remove("on");
+      log.state.textContent = t("complete");
       showCount();
       if (!wasFinal) { pollStatus(true); }
     });
     source.onerror = function () {
-      if (source.readyState === EventSource.CONNECTING) state.textContent = t("reconnecting…");
+      if (source.readyState === EventSource.CONNECTING) log.state.textContent = t("reconnecting…");
     };
 
     var stats = {};

@@ -2,7 +2,7 @@
    translations of the scripts' texts on <body data-i18n> (web/i18n.py
    JS_TEXTS) and loads this file first (deferred scripts run in document order),
    so app.js, results.js, tasks.js and editor.js all translate through the one
-   window.crawlfleet.t (app.js adds its api and csrf to window.crawlfleet). */
+   window.crawlfleet.t (app.js adds its api, csrf and byIds to window.crawlfleet). */
 (function () {
   "use strict";
   var TEXTS = JSON.parse(document.body.dataset.i18n || "{}");

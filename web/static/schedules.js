@@ -71,65 +71,61 @@ document.addEventListener("DOMContentLoaded", function () {
   showTimes();
 
   /* the form: words, seconds and next fire times as the expression is typed */
-  var cronInput = document.getElementById("s-cron");
-  if (!cronInput) return;
-  var tzInput = document.getElementById("s-tz");
-  var previewList = document.getElementById("cron-preview");
-  var words = document.getElementById("cron-words");
-  var seconds = document.getElementById("cron-seconds");
-  var enabled = document.getElementById("s-enabled");
-  var disabledNote = document.getElementById("cron-disabled");
+  var form = window.crawlfleet.byIds({
+    cron: "s-cron", tz: "s-tz", preview: "cron-preview", words: "cron-words",
+    seconds: "cron-seconds", enabled: "s-enabled", disabledNote: "cron-disabled" });
+  if (!form.cron) return;
   var timer = null, asked = 0;
 
   function query() {
-    return "?cron=" + encodeURIComponent(cronInput.value) +
-      "&timezone=" + encodeURIComponent(tzInput.value || "UTC");
+    return "?cron=" + encodeURIComponent(form.cron.value) +
+      "&timezone=" + encodeURIComponent(form.tz.value || "UTC");
   }
 
   function showEnabled() {
-    var on = !enabled || enabled.checked;
-    previewList.hidden = !on;
-    if (disabledNote) disabledNote.hidden = on;
+    var on = !form.enabled || form.enabled.checked;
+    form.preview.hidden = !on;
+    if (form.disabledNote) form.disabledNote.hidden = on;
   }
 
   function refresh() {
     var mine = ++asked;
-    api(cronInput.dataset.describeUrl + query()).then(function (data) {
+    api(form.cron.dataset.describeUrl + query()).then(function (data) {
       if (mine !== asked) return;
-      words.className = "cron-words";
-      words.textContent = data.description;
-      seconds.textContent = data.seconds || "";
-      seconds.hidden = !data.seconds;
+      form.words.className = "cron-words";
+      form.words.textContent = data.description;
+      form.seconds.textContent = data.seconds || "";
+      form.seconds.hidden = !data.seconds;
     }).catch(function (err) {
       if (mine !== asked) return;
-      words.className = "cron-words error";
-      words.textContent = err.message;
-      seconds.textContent = "";
-      seconds.hidden = true;
+      form.words.className = "cron-words error";
+      form.words.textContent = err.message;
+      form.seconds.textContent = "";
+      form.seconds.hidden = true;
     });
-    if (enabled && !enabled.checked) {  // a disabled schedule has no next fire times
-      previewList.textContent = "";
+    if (form.enabled && !form.enabled.checked) {  // a disabled schedule has no next fire times
+      form.preview.textContent = "";
       return;
     }
-    api(cronInput.dataset.previewUrl + query()).then(function (data) {
+    api(form.cron.dataset.previewUrl + query()).then(function (data) {
       if (mine !== asked) return;
-      previewList.className = "cron-preview";
-      previewList.textContent = "";
+      form.preview.className = "cron-preview";
+      form.preview.textContent = "";
       data.fire_times.forEach(function (t) {
         var li = document.createElement("li");
         li.appendChild(timeElement(t));
-        previewList.appendChild(li);
+        form.preview.appendChild(li);
       });
     }).catch(function () {
       if (mine !== asked) return;
-      previewList.textContent = "";  // the words line says what is wrong
+      form.preview.textContent = "";  // the words line says what is wrong
     });
   }
 
   var later = function () { clearTimeout(timer); timer = setTimeout(refresh, 250); };
-  cronInput.addEventListener("input", later);
-  tzInput.addEventListener("input", later);
-  if (enabled) enabled.addEventListener("change", function () { showEnabled(); later(); });
+  form.cron.addEventListener("input", later);
+  form.tz.addEventListener("input", later);
+  if (form.enabled) form.enabled.addEventListener("change", function () { showEnabled(); later(); });
   showEnabled();
-  if (cronInput.value) refresh();
+  if (form.cron.value) refresh();
 });
