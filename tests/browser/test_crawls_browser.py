@@ -50,6 +50,8 @@ def crawl_platform(tmp_path):
             except subprocess.TimeoutExpired:
                 pass
         stop_group(proc)
+        # shown by pytest only when the test failed: what master, node and web said
+        print("".join(log_path.read_text(errors="replace").splitlines(True)[-300:]))
         client = redis.Redis.from_url(FRONTIER_URL)
         for key in client.scan_iter(f"{prefix}:*"):
             client.delete(key)
