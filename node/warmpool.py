@@ -18,6 +18,7 @@ node as a descriptor passed along with its output pipe.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import logging
@@ -173,11 +174,13 @@ class Zygote:
                             del pending[request_id]
                             os.close(read_fd)
                             slot.put(None)
+        # The warm process is gone: its children died with it (parent-death signal).
+        # Said before any waiting spawn is answered None, so that it can tell a
+        # dead warm process from a refused task.
+        self.alive = False
         for slot, read_fd, _ in pending.values():
             os.close(read_fd)
             slot.put(None)
-        # The warm process is gone: its children died with it (parent-death signal).
-        self.alive = False
         with self.lock:
             orphans, self.children = list(self.children.values()), {}
         for child in orphans:
@@ -206,9 +209,11 @@ class Zygote:
         try:
             with self.lock:
                 socket.send_fds(self.sock, [json.dumps(message).encode()], [write_fd, channel_fd])
-        except OSError:
+        except OSError as exc:
             self.replies.pop(request_id, None)
             os.close(read_fd)
+            if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+                self.alive = False  # gone, though _listen may not have read its end yet
             return None
         finally:
             os.close(write_fd)
@@ -337,13 +342,20 @@ class WarmPool:
             if key in self.failed:
                 return None
             zygote = self.zygotes.get(key)
-        if zygote is None or not zygote.alive:
-            # a start already under way (a deploy warmed it) is waited for, not repeated
-            zygote = self._start(python, workdir, env, Path(task_dir).parent).wait()
-            if isinstance(zygote, Exception):
-                say(f"warm start unavailable, running a fresh process ({zygote})")
-                return None
-        child = zygote.spawn(argv, env, workdir, channel_fd)
+        for _ in range(2):
+            if zygote is None or not zygote.alive:
+                # a start already under way (a deploy warmed it) is waited for, not repeated
+                zygote = self._start(python, workdir, env, Path(task_dir).parent).wait()
+                if isinstance(zygote, Exception):
+                    say(f"warm start unavailable, running a fresh process ({zygote})")
+                    return None
+            child = zygote.spawn(argv, env, workdir, channel_fd)
+            if child is not None or zygote.alive:
+                break
+            # It died between our look and the task's request (killed, out of
+            # memory): the task gets the new one it would have had a moment
+            # later, as it would get a fresh process (a child it forked died
+            # with it, by the parent-death signal).
         if child is None:
             say("warm start failed for this task, running a fresh process")
         return child

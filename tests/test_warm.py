@@ -5,6 +5,7 @@ fallback."""
 import os
 import platform
 import signal
+import socket
 import sys
 import threading
 
@@ -202,3 +203,38 @@ def test_closing_a_warm_process_ends_it_through_its_socket():
     zygote.proc.terminate = lambda: None
     zygote.close()
     assert zygote.proc.returncode == 0  # it ended by itself; killed, it would be -9
+
+
+def test_a_task_sent_to_a_warm_process_that_just_died_gets_a_new_one(tmp_path):
+    """The node learns that a warm process died when its listener reads the end
+    of file, which on a busy machine may come after the next task was sent to
+    it: that task gets a new warm process, as it would a moment later, not a
+    fresh interpreter (seen in a suite run with one core kept busy)."""
+    from node.warmpool import WarmPool
+
+    workdir = ROOT / "tests" / "fixtures" / "spiders" / "warm_probe"
+    key = (sys.executable, str(workdir))
+    task_dir = tmp_path / "version" / "task"
+    task_dir.mkdir(parents=True)
+    said = []
+    ours, theirs = socket.socketpair()
+    pool = WarmPool()
+
+    def spawn():
+        return pool.spawn(sys.executable, workdir, ["warm_probe"], dict(os.environ), said.append,
+                          channel_fd=theirs.fileno(), task_dir=task_dir)
+
+    try:
+        assert spawn() is not None, said
+        dead = pool.zygotes[key]
+        dead.proc.kill()
+        dead.proc.wait(30)
+        wait_for(lambda: not dead.alive, what="the listener reading the warm process's end")
+        dead.alive = True  # as the node saw it just before its listener read that end
+        assert spawn() is not None, said
+        assert said == []
+        assert pool.zygotes[key] is not dead and pool.zygotes[key].alive
+    finally:
+        pool.close()
+        ours.close()
+        theirs.close()
