@@ -8,7 +8,9 @@ unprivileged crawlfleet-spider user), on Redis and RabbitMQ; under
 and, as a control that the probe is not blind, once with the sandbox off.
 """
 
+import contextlib
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -123,6 +125,26 @@ def test_the_probe_is_not_blind_without_the_sandbox(tmp_path, mongo_server, demo
     assert item["readable_home"]
 
 
+@contextlib.contextmanager
+def traversable_by_others(*paths):
+    """Let other users pass through every folder above `paths` (o+x, not
+    listing) while the block runs: a fresh clone made by `mktemp -d` sits in a
+    folder of mode 0700, which the unprivileged user could not enter to reach
+    the packages it runs. The modes are put back after."""
+    changed = {}
+    for path in paths:
+        for folder in [Path(path).resolve(), *Path(path).resolve().parents]:
+            mode = folder.stat().st_mode
+            if folder not in changed and not mode & stat.S_IXOTH:
+                changed[folder] = stat.S_IMODE(mode)
+                folder.chmod(changed[folder] | stat.S_IXOTH)
+    try:
+        yield
+    finally:
+        for folder, mode in changed.items():
+            folder.chmod(mode)
+
+
 def test_the_probe_finds_nothing_under_up_as_a_normal_user(tmp_path):
     """`crawlfleet up` run by an unprivileged user (here `nobody`, through
     setpriv): its node sandboxes spiders with a bubblewrap user namespace,
@@ -146,7 +168,10 @@ def test_the_probe_finds_nothing_under_up_as_a_normal_user(tmp_path):
     # our packages through a .pth file as the nodes' project environments do
     base = Path(tempfile.mkdtemp(prefix="cf-nonroot-", dir="/tmp"))
     base.chmod(0o755)
-    try:
+    repo = Path(__file__).resolve().parent.parent  # an editable install reads the code here
+    with contextlib.ExitStack() as cleanup:
+        cleanup.enter_context(traversable_by_others(sysconfig.get_path("purelib"), repo))
+        cleanup.callback(shutil.rmtree, base, ignore_errors=True)
         subprocess.run(["/usr/bin/python3.11", "-m", "venv", "--without-pip", str(base / "venv")],
                        check=True)
         site = base / "venv" / "lib" / "python3.11" / "site-packages"
@@ -209,5 +234,3 @@ def test_the_probe_finds_nothing_under_up_as_a_normal_user(tmp_path):
             client.close()
         finally:
             stop_group(proc, timeout=30)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)

@@ -125,12 +125,14 @@ def test_a_scrapyd_port_taken_after_the_check_moves_the_web_to_another(tmp_path,
     after `up` said it was up."""
     config = make_config(tmp_path, mongo_server)
     env = {**os.environ, **config.as_environ()}
-    port = free_port()
     children: list[Child] = []
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         held = taken.getsockname()[1]
+        # chosen while `held` is bound: a port picked before it could be the one
+        # the kernel hands out next (seen in a CI-style run: web and Scrapyd on one)
+        port = free_port()
         try:
             moved = _start_web([sys.executable, "-m", "crawlfleet"], "127.0.0.1", port, held,
                                env, children)
